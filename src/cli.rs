@@ -1,0 +1,176 @@
+//! The command line, as data. Checking and resolving happens in `config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::registry::dockerhub::DEFAULT_HUB_URL;
+
+/// Tells which container image builds are complete on Docker Hub, and removes the broken ones.
+///
+/// A build is a tag (`rocky-38`, `5.0.0`) pushed to every image of a set. The
+/// manifest lists the images expected in every build; `audit` says which
+/// builds are complete, broken or still being pushed.
+///
+/// Exit codes: 0 clean, 1 findings (broken builds, missing repositories,
+/// invalid manifests, failed deletions), 2 usage or operational error.
+#[derive(Debug, Parser)]
+#[command(name = "tagsweep", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Print every request, retry and wait on stderr (credentials are never printed)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print which builds are complete, broken or in progress
+    Audit(AuditArgs),
+    /// Check manifests offline, reporting every problem as FILE:LINE:COL
+    Validate(ValidateArgs),
+    /// Save the inventory (repositories and tags) to a JSON file for offline audits
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The manifest of the images expected in every build
+    #[arg(short, long = "manifest", value_name = "FILE")]
+    pub manifest: PathBuf,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+
+    /// Audit only this build (repeatable)
+    #[arg(long = "build", value_name = "TAG")]
+    pub builds: Vec<String>,
+
+    /// Read the inventory from a snapshot file instead of the registry (works offline)
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: Option<PathBuf>,
+
+    /// Judge builds as of this time (RFC 3339) instead of now; a snapshot is judged as of when it was taken
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifests to check (also accepted without -m: `tagsweep validate manifests/*.yaml`)
+    #[arg(short, long = "manifest", value_name = "FILE", num_args = 1..)]
+    pub manifests: Vec<PathBuf>,
+
+    /// Manifests to check
+    #[arg(value_name = "FILE", required_unless_present = "manifests")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format: plain lines, or GitHub Actions annotations
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The manifest whose images are listed
+    #[arg(short, long = "manifest", value_name = "FILE")]
+    pub manifest: PathBuf,
+
+    /// Where to write the snapshot (JSON)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How to reach the registry. Secrets are read from the environment or stdin, never from flags.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Docker Hub API address (plain http only for loopback hosts)
+    #[arg(long, env = "TAGSWEEP_HUB_URL", value_name = "URL", default_value = DEFAULT_HUB_URL)]
+    pub hub_url: String,
+
+    /// Requests in flight at once
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// Log in as this user or organisation (default: $DOCKERHUB_USERNAME; the token comes from $DOCKERHUB_TOKEN or --password-stdin)
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Read the password or access token from the first line of stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A table for terminals and logs
+    Table,
+    /// The JSON contract, for other tools
+    Json,
+    /// Markdown, for $GITHUB_STEP_SUMMARY and pull-request comments
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// FILE:LINE:COL: message
+    Text,
+    /// ::error file=…,line=…,col=…:: annotations for GitHub Actions
+    Github,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_an_audit() {
+        let cli = Cli::try_parse_from([
+            "tagsweep", "audit", "-m", "m.yaml", "--format", "json", "--build", "rocky-1",
+            "--build", "rocky-2", "-j", "4",
+        ])
+        .unwrap();
+        let Command::Audit(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.format, ReportFormat::Json);
+        assert_eq!(a.builds, ["rocky-1", "rocky-2"]);
+        assert_eq!(a.connection.concurrency, 4);
+    }
+
+    #[test]
+    fn rejects_bad_usage() {
+        assert!(
+            Cli::try_parse_from(["tagsweep", "audit"]).is_err(),
+            "manifest is required"
+        );
+        assert!(Cli::try_parse_from(["tagsweep", "audit", "-m", "x", "-j", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["tagsweep", "audit", "-m", "x", "--password", "p"]).is_err(),
+            "no secret flag"
+        );
+        assert!(Cli::try_parse_from(["tagsweep", "validate"]).is_err());
+        let cli = Cli::try_parse_from(["tagsweep", "validate", "a.yaml", "-m", "b.yaml", "c.yaml"])
+            .unwrap();
+        let Command::Validate(v) = cli.command else {
+            panic!()
+        };
+        assert_eq!(v.manifests.len() + v.files.len(), 3);
+    }
+}

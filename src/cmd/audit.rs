@@ -1,0 +1,97 @@
+//! `tagsweep audit`: list the namespace, judge every build, print the report.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::{load_manifest, Outcome};
+use crate::cli::{AuditArgs, ReportFormat};
+use crate::config::{open_registry, read_stdin_line, Connection};
+use crate::policy::{evaluate, BuildSelection};
+use crate::render::{self, RunStats};
+use crate::scan::scan;
+
+pub async fn run(args: AuditArgs, verbose: bool) -> Result<Outcome> {
+    let manifest = load_manifest(&args.manifest)?;
+    for tag in &args.builds {
+        if !manifest.builds.is_build(tag) {
+            bail!(
+                "--build {tag}: {tag:?} does not match builds.pattern {:?} of {}",
+                manifest.builds.pattern.as_str(),
+                manifest.source
+            );
+        }
+    }
+    let now = args.now.as_deref().map(parse_now).transpose()?;
+    let connection = Connection::resolve(
+        &args.connection,
+        verbose,
+        |k| std::env::var(k).ok(),
+        read_stdin_line,
+    )?;
+    let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
+
+    let started = Instant::now();
+    let inventory = scan(registry.as_ref(), &manifest, connection.concurrency)
+        .await
+        .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
+    let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
+    let selection = if args.builds.is_empty() {
+        BuildSelection::All
+    } else {
+        BuildSelection::Named(args.builds.clone())
+    };
+    let report = evaluate(&manifest, &inventory, now, &selection);
+    let stats = RunStats {
+        requests: registry.stats(),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    if verbose {
+        eprintln!(
+            "tagsweep: {} repositories, {} tags, {} requests ({} retries, {} rate-limited) in {} ms",
+            inventory.repositories.len(),
+            inventory.tag_count(),
+            stats.requests.requests,
+            stats.requests.retries,
+            stats.requests.rate_limited,
+            stats.elapsed_ms
+        );
+    }
+
+    let text = match args.format {
+        ReportFormat::Table => {
+            let width = std::io::stdout()
+                .is_terminal()
+                .then(terminal_width)
+                .flatten();
+            render::table::render(&report, width)
+        }
+        ReportFormat::Json => render::json::render(&report, &stats),
+        ReportFormat::Markdown => render::markdown::render(&report),
+    };
+    print!("{text}");
+    Ok(if report.has_findings() {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn parse_now(raw: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| {
+            format!("--now {raw:?}: not an RFC 3339 time such as 2026-11-20T10:00:00Z")
+        })
+}
+
+/// `$COLUMNS` when the shell exports it; comfy-table otherwise asks the terminal.
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w: &u16| *w > 0)
+        .or_else(|| comfy_table::Table::new().width())
+}

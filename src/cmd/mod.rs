@@ -1,0 +1,36 @@
+//! One module per subcommand. Each takes its checked arguments, does its job
+//! through the registry trait and the pure policy, prints, and says whether
+//! it found something (exit 1) or not (exit 0); errors are exit 2.
+
+pub mod audit;
+pub mod snapshot;
+pub mod validate;
+
+use anyhow::Result;
+
+use crate::manifest::{self, Manifest, ManifestError};
+
+/// How a command ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to report: exit 0.
+    Clean,
+    /// Something the user must act on: exit 1.
+    Findings,
+}
+
+/// Loads a manifest for a command that needs a valid one; every problem is in the error.
+pub fn load_manifest(path: &std::path::Path) -> Result<Manifest> {
+    manifest::load(path).map_err(|e| match e {
+        ManifestError::Invalid { problems } => {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the manifest is invalid ({} problem{}):\n{}",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                lines.join("\n")
+            )
+        }
+        other => anyhow::Error::new(other),
+    })
+}

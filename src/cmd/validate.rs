@@ -1,0 +1,89 @@
+//! `tagsweep validate`: check manifests offline, reporting every problem.
+
+use anyhow::Result;
+
+use super::Outcome;
+use crate::cli::{ValidateArgs, ValidateFormat};
+use crate::manifest::{self, ManifestError, Problem};
+
+/// Exit 0 when every manifest is valid, 1 when any has problems; a file that
+/// cannot be read at all is an error (exit 2) once the others are checked.
+pub fn run(args: ValidateArgs) -> Result<Outcome> {
+    let mut outcome = Outcome::Clean;
+    let mut unreadable = Vec::new();
+    for path in args.manifests.iter().chain(&args.files) {
+        match manifest::load(path) {
+            Ok(m) => {
+                if args.format == ValidateFormat::Text {
+                    println!("{}: valid ({} images)", path.display(), m.images.len());
+                }
+            }
+            Err(ManifestError::Invalid { problems }) => {
+                outcome = Outcome::Findings;
+                for p in &problems {
+                    println!("{}", format_problem(p, args.format));
+                }
+            }
+            Err(e @ ManifestError::Read { .. }) => unreadable.push(e.to_string()),
+            Err(other) => {
+                outcome = Outcome::Findings;
+                let p = Problem {
+                    file: path.display().to_string(),
+                    line: 1,
+                    column: 1,
+                    message: other.to_string(),
+                };
+                println!("{}", format_problem(&p, args.format));
+            }
+        }
+    }
+    if !unreadable.is_empty() {
+        anyhow::bail!("{}", unreadable.join("\n"));
+    }
+    Ok(outcome)
+}
+
+fn format_problem(p: &Problem, format: ValidateFormat) -> String {
+    match format {
+        ValidateFormat::Text => p.to_string(),
+        ValidateFormat::Github => format!(
+            "::error file={},line={},col={}::{}",
+            escape_property(&p.file),
+            p.line,
+            p.column,
+            escape_data(&p.message)
+        ),
+    }
+}
+
+/// GitHub workflow-command escaping for the message.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// GitHub workflow-command escaping for a property value.
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_annotations_are_escaped() {
+        let p = Problem {
+            file: "manifests/a,b.yaml".into(),
+            line: 3,
+            column: 5,
+            message: "bad regex: 50% wrong\nsecond line".into(),
+        };
+        assert_eq!(
+            format_problem(&p, ValidateFormat::Github),
+            "::error file=manifests/a%2Cb.yaml,line=3,col=5::bad regex: 50%25 wrong%0Asecond line"
+        );
+        assert_eq!(format_problem(&p, ValidateFormat::Text), p.to_string());
+    }
+}

@@ -1,0 +1,131 @@
+//! What a registry holds: the repositories of a namespace and the tags of each.
+//!
+//! Every backend (Docker Hub, a snapshot file, later OCI registries) fills this
+//! one model; the audit and prune policies read only this. It is also the
+//! snapshot format (`tagsweep snapshot`), so its serialized form is stable:
+//! add fields, do not rename them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::platform::Platform;
+
+/// Version of the snapshot file format written by `tagsweep snapshot`.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// The repositories of one namespace, as seen at `taken_at`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Snapshot format version.
+    #[serde(default = "default_format")]
+    pub format: u32,
+    /// `docker.io` or the OCI registry URL.
+    pub registry: String,
+    pub namespace: String,
+    /// When the listing was made (a snapshot is audited as of this time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<DateTime<Utc>>,
+    /// Every repository of the namespace that the registry showed us, by name.
+    pub repositories: BTreeMap<String, Repository>,
+}
+
+fn default_format() -> u32 {
+    SNAPSHOT_FORMAT
+}
+
+/// One repository of the namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Repository {
+    /// `Some(true)` for a private repository, `None` when the registry does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<bool>,
+    /// Its tags, or `None` when they were not listed (a repository outside the
+    /// manifest's set: its name alone is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// One tag of a repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tag {
+    pub name: String,
+    /// Digest of the manifest or index the tag points to, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// When the tag was last pushed, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<DateTime<Utc>>,
+    /// The platforms the tag carries; `None` when the registry did not say
+    /// (then no platform can be called missing).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "platform_strings"
+    )]
+    pub platforms: Option<Vec<Platform>>,
+}
+
+impl Tag {
+    pub fn new(name: impl Into<String>) -> Self {
+        Tag {
+            name: name.into(),
+            digest: None,
+            pushed: None,
+            platforms: None,
+        }
+    }
+}
+
+impl Inventory {
+    pub fn new(registry: impl Into<String>, namespace: impl Into<String>) -> Self {
+        Inventory {
+            format: SNAPSHOT_FORMAT,
+            registry: registry.into(),
+            namespace: namespace.into(),
+            taken_at: None,
+            repositories: BTreeMap::new(),
+        }
+    }
+
+    /// The tags of `repo`, if the repository exists and its tags were listed.
+    pub fn tags(&self, repo: &str) -> Option<&[Tag]> {
+        self.repositories.get(repo)?.tags.as_deref()
+    }
+
+    /// Number of tags listed across all repositories.
+    pub fn tag_count(&self) -> usize {
+        self.repositories
+            .values()
+            .map(|r| r.tags.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+}
+
+/// Platforms are written as `os/arch[/variant]` strings in snapshots.
+mod platform_strings {
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::platform::Platform;
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<Platform>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref()
+            .map(|list| list.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Platform>>, D::Error> {
+        let raw: Option<Vec<String>> = Option::deserialize(d)?;
+        raw.map(|list| {
+            list.iter()
+                .map(|s| {
+                    Platform::parse_loose(s).ok_or_else(|| {
+                        D::Error::custom(format!("{s:?} is not a platform (os/arch[/variant])"))
+                    })
+                })
+                .collect()
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,31 @@
+//! tagsweep: tells which container image builds are complete, and removes the broken ones.
+//!
+//! The layers, from the outside in: `cli` (arguments as data) → `config`
+//! (checked settings, credentials) → `cmd` (one module per subcommand) →
+//! `registry` (backends behind one trait) and `scan` (building the
+//! inventory) → `policy` (pure decisions) → `render` (pure output).
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod credentials;
+pub mod duration;
+pub mod inventory;
+pub mod manifest;
+pub mod platform;
+pub mod policy;
+pub mod registry;
+pub mod render;
+pub mod scan;
+pub mod secret;
+
+pub use cmd::Outcome;
+
+/// Runs one parsed command line.
+pub async fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        cli::Command::Audit(args) => cmd::audit::run(args, cli.verbose).await,
+        cli::Command::Validate(args) => cmd::validate::run(args),
+        cli::Command::Snapshot(args) => cmd::snapshot::run(args, cli.verbose).await,
+    }
+}

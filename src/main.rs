@@ -1,0 +1,28 @@
+//! The `tagsweep` binary: parse, run, print the error chain, exit 0/1/2.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tagsweep::{cli::Cli, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tagsweep: error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(tagsweep::run(cli)) {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("tagsweep: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

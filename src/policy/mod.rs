@@ -1,0 +1,10 @@
+//! The decisions tagsweep makes, as pure functions of (manifest, inventory, now).
+//!
+//! Nothing here does I/O: the audit and the prune plan are computed from data
+//! the registries filled in, so every rule is unit-tested without HTTP.
+
+pub mod audit;
+mod natural;
+
+pub use audit::{evaluate, BuildReport, BuildSelection, Report, Status, Summary};
+pub use natural::natural_cmp;

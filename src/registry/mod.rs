@@ -1,0 +1,72 @@
+//! Where the inventory comes from, and where deletions go.
+//!
+//! The audit and prune commands see only the [`Registry`] trait. Each backend
+//! (Docker Hub's API, a snapshot file; OCI registries later) implements it;
+//! HTTP concerns shared by the network backends (retries, rate-limit pacing,
+//! error mapping, request counting) live once, in [`http`].
+
+pub mod dockerhub;
+pub mod error;
+pub mod http;
+pub mod snapshot;
+
+use async_trait::async_trait;
+
+pub use error::RegistryError;
+
+use crate::inventory::Tag;
+
+/// A repository as listed by the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRepo {
+    pub name: String,
+    pub private: Option<bool>,
+}
+
+/// What happened to a tag we asked the registry to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The registry removed it.
+    Deleted,
+    /// It was already gone (404): a rerun, or someone else removed it.
+    AlreadyGone,
+}
+
+/// Request counters, reported as `stats` in JSON output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Requests sent again after a failure or a 429.
+    pub retries: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+}
+
+/// A source of repositories and tags for one namespace.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// `docker.io`, or the registry's URL.
+    fn name(&self) -> String;
+
+    /// When the data was recorded, for a snapshot; `None` for a live registry.
+    fn snapshot_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+
+    /// Every repository of the namespace the caller may see.
+    async fn list_repositories(&self) -> Result<Vec<RegistryRepo>, RegistryError>;
+
+    /// Every tag of `repo`; `None` when the repository does not exist (or is
+    /// hidden from this caller).
+    async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError>;
+
+    /// One tag looked up afresh (prune re-checks with it); `None` when absent.
+    async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError>;
+
+    /// Removes one tag (and only that tag).
+    async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError>;
+
+    /// Requests made so far.
+    fn stats(&self) -> Stats;
+}

@@ -1,0 +1,90 @@
+//! The JSON report: a contract other tools parse. Add fields; never rename.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{rfc3339, RunStats};
+use crate::policy::Report;
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    registry: &'a str,
+    namespace: &'a str,
+    as_of: String,
+    builds: Vec<JsonBuild<'a>>,
+    summary: JsonSummary,
+    unexpected_repositories: &'a [String],
+    missing_repositories: &'a [String],
+    stats: JsonStats,
+}
+
+#[derive(Serialize)]
+struct JsonBuild<'a> {
+    tag: &'a str,
+    status: &'static str,
+    expected: usize,
+    present: usize,
+    missing: &'a [String],
+    missing_platforms: BTreeMap<&'a str, Vec<String>>,
+    newest_push: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    builds: usize,
+    complete: usize,
+    broken: usize,
+    in_progress: usize,
+}
+
+#[derive(Serialize)]
+struct JsonStats {
+    requests: u64,
+    retries: u64,
+    rate_limited: u64,
+    elapsed_ms: u64,
+}
+
+/// The audit as one JSON document (pretty-printed, newline-terminated).
+pub fn render(report: &Report, stats: &RunStats) -> String {
+    let doc = JsonReport {
+        registry: &report.registry,
+        namespace: &report.namespace,
+        as_of: rfc3339(report.as_of),
+        builds: report
+            .builds
+            .iter()
+            .map(|b| JsonBuild {
+                tag: &b.tag,
+                status: b.status.as_str(),
+                expected: b.expected,
+                present: b.present.len(),
+                missing: &b.missing,
+                missing_platforms: b
+                    .missing_platforms
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.iter().map(ToString::to_string).collect()))
+                    .collect(),
+                newest_push: b.newest_push.map(rfc3339),
+            })
+            .collect(),
+        summary: JsonSummary {
+            builds: report.summary.builds,
+            complete: report.summary.complete,
+            broken: report.summary.broken,
+            in_progress: report.summary.in_progress,
+        },
+        unexpected_repositories: &report.unexpected_repositories,
+        missing_repositories: &report.missing_repositories,
+        stats: JsonStats {
+            requests: stats.requests.requests,
+            retries: stats.requests.retries,
+            rate_limited: stats.requests.rate_limited,
+            elapsed_ms: stats.elapsed_ms,
+        },
+    };
+    let mut out = serde_json::to_string_pretty(&doc).expect("report serializes");
+    out.push('\n');
+    out
+}

@@ -1,0 +1,84 @@
+//! The default output: one row per build, newest first, for terminals and CI logs.
+
+use comfy_table::{presets, Cell, ContentArrangement, Table};
+
+use super::{missing_summary, short_time, summary_line};
+use crate::policy::{Report, Status};
+
+fn status_cell(status: Status) -> &'static str {
+    match status {
+        Status::Complete => "complete",
+        Status::InProgress => "in progress",
+        Status::Broken => "BROKEN",
+    }
+}
+
+/// The audit as a table plus the notes a user must read. `width` wraps the
+/// table to a terminal; `None` never wraps (logs, files).
+pub fn render(report: &Report, width: Option<u16>) -> String {
+    let mut out = format!(
+        "{} on {}: {} (as of {})\n",
+        report.namespace,
+        report.registry,
+        summary_line(&report.summary),
+        short_time(Some(report.as_of))
+    );
+    if !report.builds.is_empty() {
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        match width {
+            Some(w) => {
+                table.set_content_arrangement(ContentArrangement::Dynamic);
+                table.set_width(w);
+            }
+            None => {
+                table.set_content_arrangement(ContentArrangement::Disabled);
+            }
+        }
+        table.set_header(vec![
+            "",
+            "BUILD",
+            "STATUS",
+            "IMAGES",
+            "NEWEST PUSH",
+            "MISSING",
+        ]);
+        for b in &report.builds {
+            let mark = if b.status == Status::Broken {
+                "✗"
+            } else {
+                ""
+            };
+            table.add_row(vec![
+                Cell::new(mark),
+                Cell::new(&b.tag),
+                Cell::new(status_cell(b.status)),
+                Cell::new(format!("{}/{}", b.present.len(), b.expected)),
+                Cell::new(short_time(b.newest_push)),
+                Cell::new(missing_summary(b).join("\n")),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+    if !report.unexpected_repositories.is_empty() {
+        out.push_str(&format!(
+            "\nNot in the manifest, but carrying build tags ({}): {}\n",
+            report.unexpected_repositories.len(),
+            report.unexpected_repositories.join(", ")
+        ));
+    }
+    if !report.missing_repositories.is_empty() {
+        out.push_str(&format!(
+            "\nERROR: {} image{} of the manifest {} no repository in {}: {}\n  \
+             A typo in the manifest, or a private repository seen without credentials \
+             (set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN). These images are left out of the counts above.\n",
+            report.missing_repositories.len(),
+            if report.missing_repositories.len() == 1 { "" } else { "s" },
+            if report.missing_repositories.len() == 1 { "has" } else { "have" },
+            report.namespace,
+            report.missing_repositories.join(", ")
+        ));
+    }
+    out
+}

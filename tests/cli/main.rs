@@ -1,0 +1,8 @@
+//! Black-box tests: the built `tagsweep` binary against a local fake of
+//! Docker Hub that behaves like the real one (see `support/fakehub.rs`).
+
+mod audit;
+mod fakehub_selftest;
+mod snapshot;
+mod support;
+mod validate;

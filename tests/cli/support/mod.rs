@@ -1,0 +1,87 @@
+//! What every black-box test needs: the built binary with a scrubbed
+//! environment, temporary manifests, and the fake Docker Hub.
+
+#![allow(dead_code)]
+
+pub mod fakehub;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use chrono::{DateTime, Utc};
+
+/// The instant the deterministic fixtures are judged at (`--now`).
+pub const NOW: &str = "2026-11-20T12:00:00Z";
+
+pub fn now() -> DateTime<Utc> {
+    NOW.parse().unwrap()
+}
+
+/// The built `tagsweep` binary, with none of the caller's environment (no
+/// credentials or hub URL can leak in from the developer's shell).
+pub fn tagsweep() -> Command {
+    let mut cmd = Command::cargo_bin("tagsweep").expect("binary built");
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// A temporary directory holding files a test writes.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` with `text` and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+}
+
+/// Output of one run, decoded.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs the command and captures everything.
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("run tagsweep");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The repository's own file (manifests/, …).
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
