@@ -29,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Print which builds are complete, broken or in progress
     Audit(AuditArgs),
+    /// Delete every tag of broken (or named) builds across the set: plan, confirm, delete, record
+    Prune(PruneArgs),
     /// Check manifests offline, reporting every problem as FILE:LINE:COL
     Validate(ValidateArgs),
     /// Save the inventory (repositories and tags) to a JSON file for offline audits
@@ -59,6 +61,66 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["broken", "builds"])))]
+pub struct PruneArgs {
+    /// The manifest of the images expected in every build
+    #[arg(short, long = "manifest", value_name = "FILE")]
+    pub manifest: PathBuf,
+
+    /// Delete every tag of every broken build (as `audit` judges it)
+    #[arg(long)]
+    pub broken: bool,
+
+    /// Delete every tag of this build, complete or not (repeatable)
+    #[arg(long = "build", value_name = "TAG")]
+    pub builds: Vec<String>,
+
+    /// Print the plan and stop; nothing is deleted
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Delete without asking (required when stdin is not a terminal, as in CI)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Refuse a plan covering more builds than this (a manifest mistake can make every build look broken)
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_builds: usize,
+
+    /// Append one JSON line per tag (time, repository, tag, digest, result) as each deletion completes
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Deletions in flight at once (kept lower than reads: Docker Hub rate-limits bulk deletes)
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub delete_concurrency: u16,
+
+    /// Output format of the plan and summary
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+
+    /// Plan from a snapshot file (only with --dry-run; works offline)
+    #[arg(long, value_name = "SNAPSHOT", requires = "dry_run")]
+    pub from: Option<PathBuf>,
+
+    /// Judge builds as of this time (RFC 3339; only with --dry-run)
+    #[arg(long, value_name = "TIME", requires = "dry_run")]
+    pub now: Option<String>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// A table for terminals and logs
+    Table,
+    /// One JSON document: the plan and, after deleting, the result of every tag
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +214,31 @@ mod tests {
         assert_eq!(a.format, ReportFormat::Json);
         assert_eq!(a.builds, ["rocky-1", "rocky-2"]);
         assert_eq!(a.connection.concurrency, 4);
+    }
+
+    #[test]
+    fn prune_needs_something_to_prune() {
+        assert!(Cli::try_parse_from(["tagsweep", "prune", "-m", "m.yaml"]).is_err());
+        assert!(Cli::try_parse_from([
+            "tagsweep", "prune", "-m", "m.yaml", "--broken", "--build", "rocky-1"
+        ])
+        .is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "tagsweep", "prune", "-m", "m.yaml", "--broken", "--from", "s.json"
+            ])
+            .is_err(),
+            "--from only with --dry-run"
+        );
+        let cli = Cli::try_parse_from(["tagsweep", "prune", "-m", "m.yaml", "--build", "rocky-1"])
+            .unwrap();
+        let Command::Prune(p) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (p.max_builds, p.delete_concurrency, p.yes, p.dry_run),
+            (5, 2, false, false)
+        );
     }
 
     #[test]

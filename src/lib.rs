@@ -11,6 +11,7 @@ pub mod config;
 pub mod credentials;
 pub mod duration;
 pub mod inventory;
+pub mod journal;
 pub mod manifest;
 pub mod platform;
 pub mod policy;
@@ -25,6 +26,7 @@ pub use cmd::Outcome;
 pub async fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         cli::Command::Audit(args) => cmd::audit::run(args, cli.verbose).await,
+        cli::Command::Prune(args) => cmd::prune::run(args, cli.verbose).await,
         cli::Command::Validate(args) => cmd::validate::run(args),
         cli::Command::Snapshot(args) => cmd::snapshot::run(args, cli.verbose).await,
     }

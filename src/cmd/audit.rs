@@ -79,7 +79,7 @@ pub async fn run(args: AuditArgs, verbose: bool) -> Result<Outcome> {
     })
 }
 
-fn parse_now(raw: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_now(raw: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .with_context(|| {

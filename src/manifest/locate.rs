@@ -23,6 +23,11 @@
 //! Unlike `serde_yaml::Value`, the tree keeps duplicate mapping keys (in
 //! document order) so that the linter can report them with both positions
 //! instead of stopping at the first.
+//!
+//! Reading never panics and stays fast on hostile input: the number of nodes
+//! (aliases expanded) is capped, and deep flow nesting, which makes libyaml's
+//! scanner quadratic, is refused before the full parse (see
+//! [`too_many_open_brackets`] and [`deep_nesting`]).
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -111,13 +116,14 @@ pub(crate) fn read(src: &str) -> Document {
             }],
         };
     }
-    if let Some(error) = deep_nesting(src) {
-        return Document {
+    std::panic::catch_unwind(|| match deep_nesting(src) {
+        Some(error) => Document {
             root: None,
             errors: vec![error],
-        };
-    }
-    std::panic::catch_unwind(|| read_document(src, MAX_NODES)).unwrap_or_else(|_| Document {
+        },
+        None => read_document(src, MAX_NODES),
+    })
+    .unwrap_or_else(|_| Document {
         root: None,
         errors: vec![YamlError {
             pos: Pos::START,

@@ -5,6 +5,7 @@
 
 pub mod audit;
 mod natural;
+pub mod prune;
 
 pub use audit::{evaluate, BuildReport, BuildSelection, Report, Status, Summary};
 pub use natural::natural_cmp;

@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod markdown;
+pub mod plan;
 pub mod table;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -3,6 +3,7 @@
 
 mod audit;
 mod fakehub_selftest;
+mod prune;
 mod snapshot;
 mod support;
 mod validate;
