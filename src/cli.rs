@@ -159,8 +159,8 @@ pub struct ConnectionArgs {
     #[arg(long, env = "TAGSWEEP_HUB_URL", value_name = "URL", default_value = DEFAULT_HUB_URL)]
     pub hub_url: String,
 
-    /// Requests in flight at once
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 8,
+    /// Requests in flight at once (the rate-limit pacing still applies)
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 

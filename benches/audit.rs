@@ -1,0 +1,365 @@
+//! The audit benchmark: tagsweep against the fake Docker Hub, side by side
+//! with the original approach (one request at a time, following `next`), in
+//! the same run, on the same server.
+//!
+//! ```sh
+//! cargo bench --bench audit                       # the full run (about a minute)
+//! cargo bench --bench audit -- --smoke            # tiny sizes: proves it works (CI)
+//! cargo bench --bench audit -- --repos 200 --tags 300 --latency-ms 20 --limit 60 --window-s 10
+//! ```
+//!
+//! Scenarios:
+//! * **latency**: every answer takes `--latency-ms`; no rate limit. Bound:
+//!   requests × round trip ÷ concurrency; target ≤ 1.25 × bound, and ≥ 8× the
+//!   sequential client.
+//! * **rate-limited**: the server allows `--limit` requests per `--window-s`
+//!   (with the rate-limit headers). Bound: requests ÷ allowed rate; target
+//!   ≤ 1.10 × bound, no failed run.
+//! * **1M tags**: 2,000 repositories × 500 tags audited from a snapshot file.
+//!   Targets: peak RSS < 200 MB; grouping and evaluation ≥ 500,000 tags/s.
+//!
+//! Requests are counted by the server; "lower bound" is 1 login +
+//! ceil(repositories/100) + Σ ceil(tags/100).
+
+#[path = "../tests/cli/support/fakehub.rs"]
+#[allow(dead_code, unused_imports)]
+mod fakehub;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use fakehub::{FakeHub, FakeHubBuilder};
+
+const NS: &str = "linaro";
+const USER: &str = "bench-bot";
+const SECRET: &str = "dckr_pat_bench";
+
+struct Options {
+    repos: usize,
+    tags: usize,
+    latency: Duration,
+    rated_repos: usize,
+    limit: u64,
+    window: Duration,
+    big_repos: usize,
+    big_tags: usize,
+    concurrency: usize,
+}
+
+impl Options {
+    fn parse() -> Options {
+        let mut o = Options {
+            repos: 200,
+            tags: 300,
+            latency: Duration::from_millis(20),
+            rated_repos: 40,
+            limit: 60,
+            window: Duration::from_secs(10),
+            big_repos: 2000,
+            big_tags: 500,
+            concurrency: 16,
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut i = 0;
+        while i < args.len() {
+            let value = |i: usize| -> u64 {
+                args.get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("{} needs a number", args[i]))
+            };
+            match args[i].as_str() {
+                "--smoke" => {
+                    o = Options {
+                        repos: 12,
+                        tags: 150,
+                        latency: Duration::from_millis(5),
+                        rated_repos: 6,
+                        limit: 10,
+                        window: Duration::from_secs(1),
+                        big_repos: 200,
+                        big_tags: 100,
+                        concurrency: 16,
+                    };
+                    i += 1;
+                    continue;
+                }
+                "--repos" => o.repos = value(i) as usize,
+                "--tags" => o.tags = value(i) as usize,
+                "--latency-ms" => o.latency = Duration::from_millis(value(i)),
+                "--rated-repos" => o.rated_repos = value(i) as usize,
+                "--limit" => o.limit = value(i),
+                "--window-s" => o.window = Duration::from_secs(value(i)),
+                "--big-repos" => o.big_repos = value(i) as usize,
+                "--big-tags" => o.big_tags = value(i) as usize,
+                "-j" | "--concurrency" => o.concurrency = value(i) as usize,
+                // cargo bench passes --bench; ignore what we do not know.
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            }
+            i += 2;
+        }
+        o
+    }
+}
+
+/// A namespace of `repos` images with `tags` build tags each.
+fn namespace(repos: usize, tags: usize) -> FakeHubBuilder {
+    let start = Utc::now() - TimeDelta::days(400);
+    let mut b = FakeHub::builder().account(USER, SECRET, false);
+    for r in 0..repos {
+        b = b
+            .repo(NS, &image(r))
+            .numbered_tags("rocky-", tags, start, TimeDelta::hours(6))
+            .done();
+    }
+    b
+}
+
+fn image(r: usize) -> String {
+    format!("debian-source-image-{r:04}")
+}
+
+fn write_manifest(dir: &Path, repos: usize) -> std::path::PathBuf {
+    let mut m = String::from("namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nimages:\n");
+    for r in 0..repos {
+        m.push_str(&format!("  - {}\n", image(r)));
+    }
+    let p = dir.join(format!("bench-{repos}.yaml"));
+    std::fs::write(&p, m).unwrap();
+    p
+}
+
+fn lower_bound(repos: usize, tags_per_repo: usize) -> u64 {
+    let pages = |n: usize| n.div_ceil(100).max(1) as u64;
+    1 + pages(repos) + repos as u64 * pages(tags_per_repo)
+}
+
+struct Measured {
+    requests: u64,
+    wall: Duration,
+    peak_rss_kb: Option<u64>,
+    ok: bool,
+}
+
+/// Runs tagsweep and measures wall time and the child's peak RSS (wait4).
+fn run_tagsweep(args: &[&str], hub: Option<&FakeHub>) -> Measured {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tagsweep"));
+    cmd.args(args)
+        .env_clear()
+        .env("DOCKERHUB_USERNAME", USER)
+        .env("DOCKERHUB_TOKEN", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if let Some(h) = hub {
+        cmd.env("TAGSWEEP_HUB_URL", h.url());
+        h.clear_requests();
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().expect("start tagsweep");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child; `usage` is a valid out-pointer.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    let ok = waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) <= 1;
+    if !ok {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr {
+            use std::io::Read;
+            e.read_to_string(&mut err).ok();
+        }
+        eprintln!("tagsweep {args:?} failed: {err}");
+    }
+    Measured {
+        requests: hub.map_or(0, |h| h.requests().len() as u64),
+        wall,
+        peak_rss_kb: (waited == pid).then_some(usage.ru_maxrss as u64),
+        ok,
+    }
+}
+
+/// The original approach: log in, then one request at a time, following `next`.
+fn sequential_baseline(hub: &FakeHub) -> Measured {
+    hub.clear_requests();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let started = Instant::now();
+    let ok = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let base = hub.url();
+        let token: serde_json::Value = client
+            .post(format!("{base}/v2/auth/token"))
+            .json(&serde_json::json!({"identifier": USER, "secret": SECRET}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = token["access_token"].as_str().unwrap_or_default().to_string();
+        let get_all = |first: String| {
+            let client = client.clone();
+            let token = token.clone();
+            async move {
+                let mut next = Some(first);
+                let mut items = Vec::new();
+                while let Some(url) = next {
+                    let page: serde_json::Value = client.get(&url).bearer_auth(&token).send().await?.json().await?;
+                    items.extend(page["results"].as_array().cloned().unwrap_or_default());
+                    next = page["next"].as_str().map(String::from);
+                }
+                Ok::<_, reqwest::Error>(items)
+            }
+        };
+        let repos = get_all(format!("{base}/v2/namespaces/{NS}/repositories?page_size=100")).await?;
+        for r in repos {
+            let name = r["name"].as_str().unwrap_or_default();
+            get_all(format!("{base}/v2/namespaces/{NS}/repositories/{name}/tags?page_size=100")).await?;
+        }
+        Ok::<_, reqwest::Error>(())
+    });
+    Measured {
+        requests: hub.requests().len() as u64,
+        wall: started.elapsed(),
+        peak_rss_kb: None,
+        ok: ok.is_ok(),
+    }
+}
+
+struct Row {
+    scenario: String,
+    m: Measured,
+    lower: Option<u64>,
+    bound: Option<Duration>,
+    note: String,
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n{:<34} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}  {}",
+        "scenario", "requests", "lower", "wall", "bound", "ratio", "peak RSS", "notes"
+    );
+    for r in rows {
+        let ratio = r.bound.map(|b| r.m.wall.as_secs_f64() / b.as_secs_f64());
+        println!(
+            "{:<34} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}  {}{}",
+            r.scenario,
+            r.m.requests,
+            r.lower.map_or("-".into(), |l| l.to_string()),
+            format!("{:.2}s", r.m.wall.as_secs_f64()),
+            r.bound.map_or("-".into(), |b| format!("{:.2}s", b.as_secs_f64())),
+            ratio.map_or("-".into(), |x| format!("{x:.2}")),
+            r.m.peak_rss_kb.map_or("-".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0)),
+            if r.m.ok { "" } else { "FAILED " },
+            r.note
+        );
+    }
+}
+
+fn main() {
+    let o = Options::parse();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    let j = o.concurrency.to_string();
+
+    // 1. Latency-bound.
+    let hub = namespace(o.repos, o.tags).latency(o.latency).start();
+    let manifest = write_manifest(dir.path(), o.repos);
+    let m = run_tagsweep(&["audit", "--format", "json", "-j", &j, "-m", manifest.to_str().unwrap()], Some(&hub));
+    let bound = o.latency.mul_f64(m.requests as f64 / o.concurrency as f64);
+    let ours = m.wall;
+    rows.push(Row {
+        scenario: format!("latency {}ms, {}x{}, -j {}", o.latency.as_millis(), o.repos, o.tags, o.concurrency),
+        lower: Some(lower_bound(o.repos, o.tags)),
+        bound: Some(bound),
+        note: "bound = requests x rtt / j; target ratio <= 1.25".into(),
+        m,
+    });
+    let seq = sequential_baseline(&hub);
+    let speedup = seq.wall.as_secs_f64() / ours.as_secs_f64();
+    rows.push(Row {
+        scenario: "  sequential baseline (same server)".into(),
+        lower: Some(lower_bound(o.repos, o.tags)),
+        bound: None,
+        note: format!("tagsweep is {speedup:.1}x faster (target >= 8x)"),
+        m: seq,
+    });
+    drop(hub);
+
+    // 2. Rate-limited.
+    let hub = namespace(o.rated_repos, o.tags).rate_limit(o.limit, o.window).start();
+    let manifest = write_manifest(dir.path(), o.rated_repos);
+    let m = run_tagsweep(&["audit", "--format", "json", "-j", &j, "-m", manifest.to_str().unwrap()], Some(&hub));
+    let allowed_per_s = o.limit as f64 / o.window.as_secs_f64();
+    let bound = Duration::from_secs_f64(m.requests as f64 / allowed_per_s);
+    let limited = hub.requests().iter().filter(|r| r.status == 429).count();
+    rows.push(Row {
+        scenario: format!("rate {}/{}s, {}x{}", o.limit, o.window.as_secs(), o.rated_repos, o.tags),
+        lower: Some(lower_bound(o.rated_repos, o.tags)),
+        bound: Some(bound),
+        note: format!("bound = requests / rate; target ratio <= 1.10; {limited} answers were 429"),
+        m,
+    });
+    drop(hub);
+
+    // 3. A million tags from a snapshot.
+    let snapshot = dir.path().join("big.json");
+    let big_manifest = write_manifest(dir.path(), o.big_repos);
+    let inventory = big_inventory(o.big_repos, o.big_tags);
+    std::fs::write(&snapshot, serde_json::to_vec(&inventory).unwrap()).unwrap();
+    let m = run_tagsweep(
+        &["audit", "--format", "json", "-m", big_manifest.to_str().unwrap(), "--from", snapshot.to_str().unwrap()],
+        None,
+    );
+    let rss_ok = m.peak_rss_kb.is_some_and(|kb| kb < 200 * 1024);
+    rows.push(Row {
+        scenario: format!("snapshot {}x{} tags", o.big_repos, o.big_tags),
+        lower: None,
+        bound: None,
+        note: format!("peak RSS target < 200 MB: {}", if rss_ok { "met" } else { "MISSED" }),
+        m,
+    });
+    let manifest = tagsweep::manifest::load(&big_manifest).unwrap();
+    let started = Instant::now();
+    let report = tagsweep::policy::evaluate(&manifest, &inventory, Utc::now(), &tagsweep::policy::BuildSelection::All);
+    let took = started.elapsed();
+    let rate = inventory.tag_count() as f64 / took.as_secs_f64();
+    rows.push(Row {
+        scenario: "  evaluate() in process, one core".into(),
+        lower: None,
+        bound: None,
+        note: format!(
+            "{:.0} tags/s over {} builds (target >= 500000)",
+            rate, report.summary.builds
+        ),
+        m: Measured { requests: 0, wall: took, peak_rss_kb: None, ok: true },
+    });
+
+    print_table(&rows);
+    if rows.iter().any(|r| !r.m.ok) {
+        std::process::exit(1);
+    }
+}
+
+fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {
+    use tagsweep::inventory::{Inventory, Repository, Tag};
+    let start = Utc::now() - TimeDelta::days(400);
+    let mut inv = Inventory::new("docker.io", NS);
+    inv.taken_at = Some(Utc::now());
+    let platforms: Vec<tagsweep::platform::Platform> =
+        vec!["linux/amd64".parse().unwrap(), "linux/arm64".parse().unwrap()];
+    for r in 0..repos {
+        let list = (1..=tags)
+            .map(|i| Tag {
+                name: format!("rocky-{i}"),
+                digest: Some(format!("sha256:{r:08x}{i:056x}")),
+                pushed: Some(start + TimeDelta::hours(i as i64)),
+                platforms: Some(platforms.clone()),
+            })
+            .collect();
+        inv.repositories.insert(image(r), Repository { private: Some(false), tags: Some(list) });
+    }
+    inv
+}
