@@ -159,17 +159,29 @@ fn run_tagsweep(args: &[&str], hub: Option<&FakeHub>) -> Measured {
         h.clear_requests();
     }
     let started = Instant::now();
-    let child = cmd.spawn().expect("start tagsweep");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child; `usage` is a valid out-pointer.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let mut child = cmd.spawn().expect("start tagsweep");
+    // Peak RSS: the kernel's high-water mark of the child's own address
+    // space (VmHWM), read until it exits. (wait4's ru_maxrss would also
+    // count this process's pages at spawn time.)
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = None;
+    let status = loop {
+        if let Some(kb) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| vm_hwm_kb(&s))
+        {
+            peak_kb = Some(peak_kb.map_or(kb, |p: u64| p.max(kb)));
+        }
+        match child.try_wait().expect("wait for tagsweep") {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
     let wall = started.elapsed();
-    let ok = waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) <= 1;
+    let ok = status.code().is_some_and(|c| c <= 1);
     if !ok {
         let mut err = String::new();
-        if let Some(mut e) = child.stderr {
+        if let Some(mut e) = child.stderr.take() {
             use std::io::Read;
             e.read_to_string(&mut err).ok();
         }
@@ -178,7 +190,7 @@ fn run_tagsweep(args: &[&str], hub: Option<&FakeHub>) -> Measured {
     Measured {
         requests: hub.map_or(0, |h| h.requests().len() as u64),
         wall,
-        peak_rss_kb: (waited == pid).then_some(usage.ru_maxrss as u64),
+        peak_rss_kb: peak_kb,
         ok,
     }
 }
@@ -186,7 +198,10 @@ fn run_tagsweep(args: &[&str], hub: Option<&FakeHub>) -> Measured {
 /// The original approach: log in, then one request at a time, following `next`.
 fn sequential_baseline(hub: &FakeHub) -> Measured {
     hub.clear_requests();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let started = Instant::now();
     let ok = rt.block_on(async {
         let client = reqwest::Client::new();
@@ -198,7 +213,10 @@ fn sequential_baseline(hub: &FakeHub) -> Measured {
             .await?
             .json()
             .await?;
-        let token = token["access_token"].as_str().unwrap_or_default().to_string();
+        let token = token["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let get_all = |first: String| {
             let client = client.clone();
             let token = token.clone();
@@ -206,17 +224,29 @@ fn sequential_baseline(hub: &FakeHub) -> Measured {
                 let mut next = Some(first);
                 let mut items = Vec::new();
                 while let Some(url) = next {
-                    let page: serde_json::Value = client.get(&url).bearer_auth(&token).send().await?.json().await?;
+                    let page: serde_json::Value = client
+                        .get(&url)
+                        .bearer_auth(&token)
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
                     items.extend(page["results"].as_array().cloned().unwrap_or_default());
                     next = page["next"].as_str().map(String::from);
                 }
                 Ok::<_, reqwest::Error>(items)
             }
         };
-        let repos = get_all(format!("{base}/v2/namespaces/{NS}/repositories?page_size=100")).await?;
+        let repos = get_all(format!(
+            "{base}/v2/namespaces/{NS}/repositories?page_size=100"
+        ))
+        .await?;
         for r in repos {
             let name = r["name"].as_str().unwrap_or_default();
-            get_all(format!("{base}/v2/namespaces/{NS}/repositories/{name}/tags?page_size=100")).await?;
+            get_all(format!(
+                "{base}/v2/namespaces/{NS}/repositories/{name}/tags?page_size=100"
+            ))
+            .await?;
         }
         Ok::<_, reqwest::Error>(())
     });
@@ -236,10 +266,15 @@ struct Row {
     note: String,
 }
 
+fn vm_hwm_kb(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<34} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}  {}",
-        "scenario", "requests", "lower", "wall", "bound", "ratio", "peak RSS", "notes"
+        "\n{:<34} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}  notes",
+        "scenario", "requests", "lower", "wall", "bound", "ratio", "peak RSS"
     );
     for r in rows {
         let ratio = r.bound.map(|b| r.m.wall.as_secs_f64() / b.as_secs_f64());
@@ -249,9 +284,11 @@ fn print_table(rows: &[Row]) {
             r.m.requests,
             r.lower.map_or("-".into(), |l| l.to_string()),
             format!("{:.2}s", r.m.wall.as_secs_f64()),
-            r.bound.map_or("-".into(), |b| format!("{:.2}s", b.as_secs_f64())),
+            r.bound
+                .map_or("-".into(), |b| format!("{:.2}s", b.as_secs_f64())),
             ratio.map_or("-".into(), |x| format!("{x:.2}")),
-            r.m.peak_rss_kb.map_or("-".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0)),
+            r.m.peak_rss_kb
+                .map_or("-".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0)),
             if r.m.ok { "" } else { "FAILED " },
             r.note
         );
@@ -267,11 +304,28 @@ fn main() {
     // 1. Latency-bound.
     let hub = namespace(o.repos, o.tags).latency(o.latency).start();
     let manifest = write_manifest(dir.path(), o.repos);
-    let m = run_tagsweep(&["audit", "--format", "json", "-j", &j, "-m", manifest.to_str().unwrap()], Some(&hub));
+    let m = run_tagsweep(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "-j",
+            &j,
+            "-m",
+            manifest.to_str().unwrap(),
+        ],
+        Some(&hub),
+    );
     let bound = o.latency.mul_f64(m.requests as f64 / o.concurrency as f64);
     let ours = m.wall;
     rows.push(Row {
-        scenario: format!("latency {}ms, {}x{}, -j {}", o.latency.as_millis(), o.repos, o.tags, o.concurrency),
+        scenario: format!(
+            "latency {}ms, {}x{}, -j {}",
+            o.latency.as_millis(),
+            o.repos,
+            o.tags,
+            o.concurrency
+        ),
         lower: Some(lower_bound(o.repos, o.tags)),
         bound: Some(bound),
         note: "bound = requests x rtt / j; target ratio <= 1.25".into(),
@@ -289,14 +343,33 @@ fn main() {
     drop(hub);
 
     // 2. Rate-limited.
-    let hub = namespace(o.rated_repos, o.tags).rate_limit(o.limit, o.window).start();
+    let hub = namespace(o.rated_repos, o.tags)
+        .rate_limit(o.limit, o.window)
+        .start();
     let manifest = write_manifest(dir.path(), o.rated_repos);
-    let m = run_tagsweep(&["audit", "--format", "json", "-j", &j, "-m", manifest.to_str().unwrap()], Some(&hub));
+    let m = run_tagsweep(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "-j",
+            &j,
+            "-m",
+            manifest.to_str().unwrap(),
+        ],
+        Some(&hub),
+    );
     let allowed_per_s = o.limit as f64 / o.window.as_secs_f64();
     let bound = Duration::from_secs_f64(m.requests as f64 / allowed_per_s);
     let limited = hub.requests().iter().filter(|r| r.status == 429).count();
     rows.push(Row {
-        scenario: format!("rate {}/{}s, {}x{}", o.limit, o.window.as_secs(), o.rated_repos, o.tags),
+        scenario: format!(
+            "rate {}/{}s, {}x{}",
+            o.limit,
+            o.window.as_secs(),
+            o.rated_repos,
+            o.tags
+        ),
         lower: Some(lower_bound(o.rated_repos, o.tags)),
         bound: Some(bound),
         note: format!("bound = requests / rate; target ratio <= 1.10; {limited} answers were 429"),
@@ -307,10 +380,23 @@ fn main() {
     // 3. A million tags from a snapshot.
     let snapshot = dir.path().join("big.json");
     let big_manifest = write_manifest(dir.path(), o.big_repos);
-    let inventory = big_inventory(o.big_repos, o.big_tags);
-    std::fs::write(&snapshot, serde_json::to_vec(&inventory).unwrap()).unwrap();
+    {
+        // Written, then dropped before tagsweep starts: a child's peak RSS
+        // counts the parent's pages it was forked from.
+        let inventory = big_inventory(o.big_repos, o.big_tags);
+        let file = std::io::BufWriter::new(std::fs::File::create(&snapshot).unwrap());
+        serde_json::to_writer(file, &inventory).unwrap();
+    }
     let m = run_tagsweep(
-        &["audit", "--format", "json", "-m", big_manifest.to_str().unwrap(), "--from", snapshot.to_str().unwrap()],
+        &[
+            "audit",
+            "--format",
+            "json",
+            "-m",
+            big_manifest.to_str().unwrap(),
+            "--from",
+            snapshot.to_str().unwrap(),
+        ],
         None,
     );
     let rss_ok = m.peak_rss_kb.is_some_and(|kb| kb < 200 * 1024);
@@ -318,12 +404,21 @@ fn main() {
         scenario: format!("snapshot {}x{} tags", o.big_repos, o.big_tags),
         lower: None,
         bound: None,
-        note: format!("peak RSS target < 200 MB: {}", if rss_ok { "met" } else { "MISSED" }),
+        note: format!(
+            "peak RSS target < 200 MB: {}",
+            if rss_ok { "met" } else { "MISSED" }
+        ),
         m,
     });
+    let inventory = big_inventory(o.big_repos, o.big_tags);
     let manifest = tagsweep::manifest::load(&big_manifest).unwrap();
     let started = Instant::now();
-    let report = tagsweep::policy::evaluate(&manifest, &inventory, Utc::now(), &tagsweep::policy::BuildSelection::All);
+    let report = tagsweep::policy::evaluate(
+        &manifest,
+        &inventory,
+        Utc::now(),
+        &tagsweep::policy::BuildSelection::All,
+    );
     let took = started.elapsed();
     let rate = inventory.tag_count() as f64 / took.as_secs_f64();
     rows.push(Row {
@@ -334,7 +429,12 @@ fn main() {
             "{:.0} tags/s over {} builds (target >= 500000)",
             rate, report.summary.builds
         ),
-        m: Measured { requests: 0, wall: took, peak_rss_kb: None, ok: true },
+        m: Measured {
+            requests: 0,
+            wall: took,
+            peak_rss_kb: None,
+            ok: true,
+        },
     });
 
     print_table(&rows);
@@ -348,18 +448,26 @@ fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {
     let start = Utc::now() - TimeDelta::days(400);
     let mut inv = Inventory::new("docker.io", NS);
     inv.taken_at = Some(Utc::now());
-    let platforms: Vec<tagsweep::platform::Platform> =
-        vec!["linux/amd64".parse().unwrap(), "linux/arm64".parse().unwrap()];
+    let platforms = tagsweep::inventory::intern_platforms(vec![
+        "linux/amd64".parse().unwrap(),
+        "linux/arm64".parse().unwrap(),
+    ]);
     for r in 0..repos {
         let list = (1..=tags)
             .map(|i| Tag {
-                name: format!("rocky-{i}"),
+                name: format!("rocky-{i}").into(),
                 digest: Some(format!("sha256:{r:08x}{i:056x}")),
                 pushed: Some(start + TimeDelta::hours(i as i64)),
                 platforms: Some(platforms.clone()),
             })
             .collect();
-        inv.repositories.insert(image(r), Repository { private: Some(false), tags: Some(list) });
+        inv.repositories.insert(
+            image(r),
+            Repository {
+                private: Some(false),
+                tags: Some(list),
+            },
+        );
     }
     inv
 }

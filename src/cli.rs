@@ -23,6 +23,10 @@ pub struct Cli {
     /// Print every request, retry and wait on stderr (credentials are never printed)
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// No progress bar and no informational messages on stderr (errors still show)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +39,19 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Save the inventory (repositories and tags) to a JSON file for offline audits
     Snapshot(SnapshotArgs),
+    /// Print the JSON Schema of the manifest (for editors and CI checks)
+    Schema,
+    /// Print shell completions
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -112,12 +112,11 @@ pub fn open_registry(
 ) -> Result<Box<dyn Registry>> {
     if let Some(path) = from {
         let snapshot = SnapshotRegistry::open(path)?;
-        let inv = snapshot.inventory();
-        if inv.namespace != manifest.namespace {
+        if snapshot.namespace() != manifest.namespace {
             bail!(
                 "{}: the snapshot is of namespace {:?}, the manifest {} of {:?}",
                 path.display(),
-                inv.namespace,
+                snapshot.namespace(),
                 manifest.source,
                 manifest.namespace
             );
@@ -138,10 +137,23 @@ pub fn open_registry(
                 connection.credentials.clone(),
             )))
         }
-        RegistryRef::Oci { url } => bail!(
-            "{}: registry {url}: OCI registries are not supported by this version of tagsweep yet; only docker.io",
-            manifest.source
-        ),
+        RegistryRef::Oci { url } => {
+            let http = HttpClient::new(HttpOptions {
+                concurrency: connection.concurrency,
+                verbose: connection.verbose,
+                ..HttpOptions::default()
+            })?;
+            let credentials = crate::registry::oci::credentials::resolve(url, connection, |k| {
+                std::env::var(k).ok()
+            })?;
+            Ok(Box::new(crate::registry::oci::OciRegistry::new(
+                http,
+                url.clone(),
+                manifest,
+                credentials,
+                connection.concurrency,
+            )?))
+        }
     }
 }
 

@@ -5,9 +5,12 @@
 //! snapshot format (`tagsweep snapshot`), so its serialized form is stable:
 //! add fields, do not rename them.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::Platform;
@@ -50,25 +53,29 @@ pub struct Repository {
 /// One tag of a repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tag {
-    pub name: String,
+    /// Kept inline (no heap allocation) up to 24 bytes: a million tags fit
+    /// in the memory an audit may use.
+    pub name: CompactString,
     /// Digest of the manifest or index the tag points to, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// When the tag was last pushed, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<DateTime<Utc>>,
-    /// The platforms the tag carries; `None` when the registry did not say
-    /// (then no platform can be called missing).
+    /// The platforms the tag carries, sorted; `None` when the registry did
+    /// not say (then no platform can be called missing). Shared between tags
+    /// with the same set ([`intern_platforms`]): a million tags carry a
+    /// handful of distinct sets.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "platform_strings"
     )]
-    pub platforms: Option<Vec<Platform>>,
+    pub platforms: Option<Arc<[Platform]>>,
 }
 
 impl Tag {
-    pub fn new(name: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<CompactString>) -> Self {
         Tag {
             name: name.into(),
             digest: None,
@@ -103,19 +110,45 @@ impl Inventory {
     }
 }
 
+thread_local! {
+    static PLATFORM_SETS: RefCell<HashMap<Vec<Platform>, Arc<[Platform]>>> = RefCell::new(HashMap::new());
+}
+
+/// The shared copy of a platform set (sorted and deduplicated first), so that
+/// tags with the same platforms hold one allocation between them.
+pub fn intern_platforms(mut list: Vec<Platform>) -> Arc<[Platform]> {
+    list.sort();
+    list.dedup();
+    PLATFORM_SETS.with(|sets| {
+        let mut sets = sets.borrow_mut();
+        if let Some(shared) = sets.get(&list) {
+            return shared.clone();
+        }
+        let shared: Arc<[Platform]> = list.clone().into();
+        if sets.len() < 4096 {
+            sets.insert(list, shared.clone());
+        }
+        shared
+    })
+}
+
 /// Platforms are written as `os/arch[/variant]` strings in snapshots.
 mod platform_strings {
+    use std::sync::Arc;
+
     use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
 
     use crate::platform::Platform;
 
-    pub fn serialize<S: Serializer>(v: &Option<Vec<Platform>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: &Option<Arc<[Platform]>>, s: S) -> Result<S::Ok, S::Error> {
         v.as_ref()
             .map(|list| list.iter().map(ToString::to_string).collect::<Vec<_>>())
             .serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Platform>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Arc<[Platform]>>, D::Error> {
         let raw: Option<Vec<String>> = Option::deserialize(d)?;
         raw.map(|list| {
             list.iter()
@@ -124,7 +157,8 @@ mod platform_strings {
                         D::Error::custom(format!("{s:?} is not a platform (os/arch[/variant])"))
                     })
                 })
-                .collect()
+                .collect::<Result<Vec<_>, _>>()
+                .map(super::intern_platforms)
         })
         .transpose()
     }

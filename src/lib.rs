@@ -15,6 +15,7 @@ pub mod journal;
 pub mod manifest;
 pub mod platform;
 pub mod policy;
+pub mod progress;
 pub mod registry;
 pub mod render;
 pub mod scan;
@@ -24,10 +25,17 @@ pub use cmd::Outcome;
 
 /// Runs one parsed command line.
 pub async fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
+    let global = cmd::Global {
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
     match cli.command {
-        cli::Command::Audit(args) => cmd::audit::run(args, cli.verbose).await,
-        cli::Command::Prune(args) => cmd::prune::run(args, cli.verbose).await,
+        cli::Command::Audit(args) => cmd::audit::run(args, global).await,
+        cli::Command::Prune(args) => cmd::prune::run(args, global).await,
         cli::Command::Validate(args) => cmd::validate::run(args),
-        cli::Command::Snapshot(args) => cmd::snapshot::run(args, cli.verbose).await,
+        cli::Command::Snapshot(args) => cmd::snapshot::run(args, global).await,
+        cli::Command::Schema => cmd::shell::schema(),
+        cli::Command::Completions(args) => cmd::shell::completions(args.shell),
+        cli::Command::Man => cmd::shell::man(),
     }
 }

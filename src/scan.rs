@@ -13,6 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::inventory::{Inventory, Repository};
 use crate::manifest::Manifest;
+use crate::progress::Progress;
 use crate::registry::{Registry, RegistryError};
 
 /// Lists what the audit needs (see the module documentation).
@@ -20,6 +21,7 @@ pub async fn scan(
     registry: &dyn Registry,
     manifest: &Manifest,
     concurrency: usize,
+    progress: &Progress,
 ) -> Result<Inventory, RegistryError> {
     let repos = registry.list_repositories().await?;
     let mut inventory = Inventory::new(registry.name(), &manifest.namespace);
@@ -38,11 +40,18 @@ pub async fn scan(
             },
         );
     }
-    let listed: Vec<_> = futures::stream::iter(to_list)
-        .map(|name| async move { registry.list_tags(&name).await.map(|tags| (name, tags)) })
+    progress.start("listing", to_list.len());
+    let listed = futures::stream::iter(to_list)
+        .map(|name| async move {
+            let tags = registry.list_tags(&name).await;
+            progress.advance(registry.stats().requests);
+            tags.map(|tags| (name, tags))
+        })
         .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<_>>()
+        .await;
+    progress.finish();
+    let listed = listed?;
     for (name, tags) in listed {
         match tags {
             Some(tags) => {

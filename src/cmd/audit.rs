@@ -6,14 +6,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{load_manifest, Outcome};
+use super::{load_manifest, Global, Outcome};
 use crate::cli::{AuditArgs, ReportFormat};
 use crate::config::{open_registry, read_stdin_line, Connection};
 use crate::policy::{evaluate, BuildSelection};
 use crate::render::{self, RunStats};
 use crate::scan::scan;
 
-pub async fn run(args: AuditArgs, verbose: bool) -> Result<Outcome> {
+pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
     for tag in &args.builds {
         if !manifest.builds.is_build(tag) {
@@ -27,16 +27,21 @@ pub async fn run(args: AuditArgs, verbose: bool) -> Result<Outcome> {
     let now = args.now.as_deref().map(parse_now).transpose()?;
     let connection = Connection::resolve(
         &args.connection,
-        verbose,
+        global.verbose,
         |k| std::env::var(k).ok(),
         read_stdin_line,
     )?;
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
 
     let started = Instant::now();
-    let inventory = scan(registry.as_ref(), &manifest, connection.concurrency)
-        .await
-        .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
+    let inventory = scan(
+        registry.as_ref(),
+        &manifest,
+        connection.concurrency,
+        &global.progress(),
+    )
+    .await
+    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
     let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
     let selection = if args.builds.is_empty() {
         BuildSelection::All
@@ -48,7 +53,7 @@ pub async fn run(args: AuditArgs, verbose: bool) -> Result<Outcome> {
         requests: registry.stats(),
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    if verbose {
+    if global.verbose {
         eprintln!(
             "tagsweep: {} repositories, {} tags, {} requests ({} retries, {} rate-limited) in {} ms",
             inventory.repositories.len(),

@@ -4,12 +4,28 @@
 
 pub mod audit;
 pub mod prune;
+pub mod shell;
 pub mod snapshot;
 pub mod validate;
 
 use anyhow::Result;
 
 use crate::manifest::{self, Manifest, ManifestError};
+
+/// Options every command shares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Global {
+    /// `-v`: every request, retry and wait on stderr.
+    pub verbose: bool,
+    /// `-q`: no progress bar, no informational messages.
+    pub quiet: bool,
+}
+
+impl Global {
+    pub fn progress(&self) -> crate::progress::Progress {
+        crate::progress::Progress::for_terminal(self.quiet || self.verbose)
+    }
+}
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

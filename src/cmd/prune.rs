@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::{load_manifest, Outcome};
+use super::{load_manifest, Global, Outcome};
 use crate::cli::{PlanFormat, PruneArgs};
 use crate::config::{open_registry, read_stdin_line, Connection};
 use crate::inventory::Tag;
@@ -29,7 +29,7 @@ use crate::registry::{DeleteOutcome, Registry, RegistryError};
 use crate::render::plan::{self as render, TagResult, Totals};
 use crate::scan::scan;
 
-pub async fn run(args: PruneArgs, verbose: bool) -> Result<Outcome> {
+pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
     for tag in &args.builds {
         if !manifest.builds.is_build(tag) {
@@ -54,7 +54,7 @@ pub async fn run(args: PruneArgs, verbose: bool) -> Result<Outcome> {
     };
     let connection = Connection::resolve(
         &args.connection,
-        verbose,
+        global.verbose,
         |k| std::env::var(k).ok(),
         read_stdin_line,
     )?;
@@ -69,9 +69,14 @@ pub async fn run(args: PruneArgs, verbose: bool) -> Result<Outcome> {
     }
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
 
-    let inventory = scan(registry.as_ref(), &manifest, connection.concurrency)
-        .await
-        .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
+    let inventory = scan(
+        registry.as_ref(),
+        &manifest,
+        connection.concurrency,
+        &global.progress(),
+    )
+    .await
+    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
     let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
     let report = evaluate(&manifest, &inventory, now, &BuildSelection::All);
     let request = PruneRequest {
@@ -114,7 +119,7 @@ pub async fn run(args: PruneArgs, verbose: bool) -> Result<Outcome> {
         results.extend(build_results);
     }
     if let Some(j) = &args.journal {
-        if verbose {
+        if global.verbose {
             eprintln!("tagsweep: journal appended to {}", j.display());
         }
     }

@@ -22,6 +22,8 @@
 //!     builds: '^rocky-(1\d\d)$'  # optional: only expected in these builds
 //! ```
 
+#[cfg(test)]
+mod fuzz_tests;
 mod locate;
 mod parse;
 

@@ -11,9 +11,29 @@
 //! name is optional; deleting a tag is
 //! `DELETE /v2/repositories/{ns}/{repo}/tags/{tag}/` with the trailing slash,
 //! 204 or 404 meaning gone.
+//!
+//! Reliability (retries, timeouts and rate limits are the HTTP layer's, see
+//! [`super::http`]):
+//!
+//! * **Tokens** are renewed a minute before the JWT's `exp` claim (a tenth of
+//!   the lifetime for short ones), or after 9 minutes when the token carries
+//!   no readable `exp`. A 401 mid-run means the token was refused early: we
+//!   log in again once and resend; if the token from that new login is
+//!   refused too, the request fails with a clear error (never a loop of
+//!   logins: Docker Hub locks an account out after too many).
+//! * **Listings are offsets**: a tag pushed or deleted during a listing shifts
+//!   the pages, so a tag can come twice (deduplicated by name) or not at all.
+//!   A listing whose pages do not add up — the tags received differ from the
+//!   announced `count`, the `count` changed between pages, or a later page
+//!   vanished (404) — is read again from the start, up to
+//!   [`RELIST_ATTEMPTS`] times, then fails: an audit never reports a build
+//!   broken because a page shifted, and prune never acts on such a listing.
+//! * **Secrets**: `next` links must stay on the API's origin (scheme, host
+//!   and port), so the token never goes elsewhere; errors are scrubbed of the
+//!   credentials and of every token issued, in case a server echoes them.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,7 +44,7 @@ use url::Url;
 use super::http::{Answer, HttpClient, Request};
 use super::{DeleteOutcome, RegistryError, RegistryRepo, Stats};
 use crate::credentials::Credentials;
-use crate::inventory::Tag;
+use crate::inventory::{intern_platforms, Tag};
 use crate::platform::Platform;
 use crate::secret::Secret;
 
@@ -34,11 +54,19 @@ pub const DEFAULT_HUB_URL: &str = "https://hub.docker.com";
 /// Largest page Docker Hub serves.
 const PAGE_SIZE: u32 = 100;
 
-/// `/v2/auth/token` tokens live 10 minutes; renew a minute early.
-const TOKEN_LIFETIME: Duration = Duration::from_secs(9 * 60);
+/// `/v2/auth/token` tokens live 10 minutes; without a readable `exp`, renew
+/// after 9 (as Harbor does).
+const TOKEN_FALLBACK_LIFETIME: Duration = Duration::from_secs(9 * 60);
 
-/// How often a repository is listed again when the pages did not add up.
-const RELIST_ATTEMPTS: usize = 3;
+/// Renew a token this long before its `exp` (at most a tenth of its lifetime).
+const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
+
+/// How often a listing is read in all when its pages do not add up.
+pub const RELIST_ATTEMPTS: usize = 3;
+
+/// Most pages one listing may take (a million tags); a `next` chain longer
+/// than this, or one that loops, is a server bug we refuse to follow forever.
+const MAX_PAGES: usize = 10_000;
 
 /// The Docker Hub backend.
 pub struct DockerHub {
@@ -46,7 +74,18 @@ pub struct DockerHub {
     base: Url,
     namespace: String,
     credentials: Option<Credentials>,
-    token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
+    token: tokio::sync::Mutex<Option<AccessToken>>,
+    /// Every token issued this run, to scrub from errors.
+    issued: std::sync::Mutex<Vec<Secret>>,
+}
+
+/// The current access token and when to renew it.
+struct AccessToken {
+    secret: Secret,
+    renew_at: Instant,
+    /// Obtained because the previous token was refused (401): if this one is
+    /// refused too, we do not log in again.
+    after_refusal: bool,
 }
 
 #[derive(Deserialize)]
@@ -97,7 +136,7 @@ impl From<HubTag> for Tag {
             .and_then(parse_time)
             .or_else(|| t.last_updated.as_deref().and_then(parse_time));
         let platforms = t.images.filter(|images| !images.is_empty()).map(|images| {
-            let mut list: Vec<Platform> = images
+            let list: Vec<Platform> = images
                 .iter()
                 .filter_map(|i| {
                     Platform::from_parts(
@@ -107,12 +146,10 @@ impl From<HubTag> for Tag {
                     )
                 })
                 .collect();
-            list.sort();
-            list.dedup();
-            list
+            intern_platforms(list)
         });
         Tag {
-            name: t.name,
+            name: t.name.into(),
             digest: t.digest.filter(|d| !d.is_empty()),
             pushed,
             platforms,
@@ -124,6 +161,73 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// What reading every page of a listing gave.
+enum Listing<T> {
+    /// The first page was a 404: no such repository (or namespace).
+    Missing,
+    /// The pages did not add up (see the module documentation); `why` says how.
+    Shifted { why: String },
+    /// Every item, deduplicated by name, with the announced `count`.
+    Items(Vec<T>),
+}
+
+/// The `exp` claim (unix seconds) of a JWT, read without checking anything.
+/// The payload is base64url (RFC 7515; padding tolerated), decoded by hand:
+/// one claim does not justify a dependency.
+pub fn jwt_expiry(token: &str) -> Option<u64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64url_decode(payload)?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?;
+    exp.as_u64().or_else(|| {
+        exp.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
+    })
+}
+
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// When to renew a token obtained at `now`: before its `exp` when it has one
+/// in the future, else after [`TOKEN_FALLBACK_LIFETIME`].
+fn renew_at(token: &str, now: Instant) -> Instant {
+    let unix_now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let left = jwt_expiry(token)
+        .map(|exp| exp as f64 - unix_now)
+        .filter(|left| *left > 0.0)
+        .map(Duration::from_secs_f64);
+    match left {
+        Some(left) => now + left.saturating_sub(TOKEN_RENEW_MARGIN.min(left / 10)),
+        // No claim, or one already past on our clock (a skewed clock): the
+        // documented lifetime; a 401 still gets one fresh login.
+        None => now + TOKEN_FALLBACK_LIFETIME,
+    }
 }
 
 impl DockerHub {
@@ -139,6 +243,7 @@ impl DockerHub {
             namespace: namespace.to_string(),
             credentials,
             token: tokio::sync::Mutex::new(None),
+            issued: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -159,27 +264,64 @@ impl DockerHub {
         self.credentials.is_none()
     }
 
-    /// The access token, logging in (again) when there is none or it is old.
+    /// `e` without the credentials or any token issued this run in it.
+    fn redact(&self, e: RegistryError) -> RegistryError {
+        let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let mut secrets: Vec<&str> = issued.iter().map(Secret::expose).collect();
+        if let Some(creds) = &self.credentials {
+            secrets.push(creds.secret.expose());
+        }
+        e.redact(&secrets)
+    }
+
+    /// The access token, logging in (again) when there is none or it is due
+    /// for renewal.
     async fn token(&self) -> Result<Option<Secret>, RegistryError> {
         let Some(creds) = &self.credentials else {
             return Ok(None);
         };
         let mut slot = self.token.lock().await;
-        if let Some((token, at)) = slot.as_ref() {
-            if at.elapsed() < TOKEN_LIFETIME {
-                return Ok(Some(token.clone()));
+        if let Some(current) = slot.as_ref() {
+            if Instant::now() < current.renew_at {
+                return Ok(Some(current.secret.clone()));
+            }
+            if self.http.verbose() {
+                eprintln!("tagsweep: the access token is about to expire; logging in again");
             }
         }
         let token = self.login(creds).await?;
-        *slot = Some((token.clone(), Instant::now()));
+        *slot = Some(AccessToken {
+            renew_at: renew_at(token.expose(), Instant::now()),
+            secret: token.clone(),
+            after_refusal: false,
+        });
         Ok(Some(token))
     }
 
-    async fn forget_token(&self, stale: &Secret) {
+    /// After `stale` got a 401: the token to retry with, logging in again if
+    /// nobody did yet; `None` when `stale` itself came from such a second
+    /// login (then the 401 stands).
+    async fn token_after_refusal(&self, stale: &Secret) -> Result<Option<Secret>, RegistryError> {
+        let Some(creds) = &self.credentials else {
+            return Ok(None);
+        };
         let mut slot = self.token.lock().await;
-        if slot.as_ref().is_some_and(|(t, _)| t == stale) {
-            *slot = None;
+        match slot.as_ref() {
+            // Another request already replaced it.
+            Some(current) if &current.secret != stale => return Ok(Some(current.secret.clone())),
+            Some(current) if current.after_refusal => return Ok(None),
+            _ => {}
         }
+        if self.http.verbose() {
+            eprintln!("tagsweep: Docker Hub refused the access token (401); logging in again");
+        }
+        let token = self.login(creds).await?;
+        *slot = Some(AccessToken {
+            renew_at: renew_at(token.expose(), Instant::now()),
+            secret: token.clone(),
+            after_refusal: true,
+        });
+        Ok(Some(token))
     }
 
     async fn login(&self, creds: &Credentials) -> Result<Secret, RegistryError> {
@@ -211,7 +353,7 @@ impl DockerHub {
                 json: Some(body),
                 accept: Some("application/json"),
             };
-            let answer = self.http.send(&req).await?;
+            let answer = self.http.send(&req).await.map_err(|e| self.redact(e))?;
             let route_missing = matches!(answer.status.as_u16(), 404 | 405 | 410 | 501);
             if route_missing && i == 0 {
                 continue; // an older Hub: fall back to /v2/users/login
@@ -219,27 +361,42 @@ impl DockerHub {
             if !answer.status.is_success() {
                 let message = super::error::error_message(&answer.body).unwrap_or_default();
                 let hint = if message.contains("secondary authentication") {
-                    "this account has two-factor authentication: use a personal access token instead of the password"
+                    "this account has two-factor authentication: use a personal access token instead of the password".to_string()
+                } else if answer.status.is_server_error() {
+                    format!(
+                        "Docker Hub failed {} times in a row; it may be having an incident (https://www.dockerstatus.com): try again later",
+                        answer.attempts
+                    )
+                } else if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                    "Docker Hub limits logins: wait a few minutes (after too many, it locks the account for 10 minutes)".to_string()
                 } else {
-                    "check DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (a username with its personal access token or password, or an organisation name with an organisation access token)"
+                    "check DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (a username with its personal access token or password, or an organisation name with an organisation access token)".to_string()
                 };
-                return Err(fail(
+                return Err(self.redact(fail(
                     url,
                     format!("{} {message}\n  hint: {hint}", answer.status),
-                ));
+                )));
             }
-            let body: TokenBody = answer.json()?;
-            return body
+            // The body holds the token: an unreadable one is never quoted.
+            let body: TokenBody = serde_json::from_slice(&answer.body)
+                .map_err(|e| answer.undecodable(&e.to_string(), false))?;
+            let token = body
                 .access_token
                 .or(body.token)
                 .filter(|t| !t.is_empty())
                 .map(Secret::new)
-                .ok_or_else(|| fail(url, "the answer holds no token".into()));
+                .ok_or_else(|| fail(url, "the answer holds no token".into()))?;
+            self.issued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(token.clone());
+            return Ok(token);
         }
         Err(fail(&attempts[1].0, "no login route answered".into()))
     }
 
-    /// Sends with the current token; on a 401, logs in again once.
+    /// Sends with the current token; on a 401, logs in again once (see the
+    /// module documentation).
     async fn send(&self, method: Method, url: Url) -> Result<Answer, RegistryError> {
         let token = self.token().await?;
         let request = |bearer| Request {
@@ -250,40 +407,113 @@ impl DockerHub {
         let answer = self.http.send(&request(token.as_ref())).await?;
         if answer.status == StatusCode::UNAUTHORIZED {
             if let Some(stale) = &token {
-                self.forget_token(stale).await;
-                let fresh = self.token().await?;
-                return self.http.send(&request(fresh.as_ref())).await;
+                if let Some(fresh) = self.token_after_refusal(stale).await? {
+                    return self.http.send(&request(Some(&fresh))).await;
+                }
             }
         }
         Ok(answer)
     }
 
-    /// Follows `next` from `first` to the end. `Ok(None)` when the first page is a 404.
+    /// Reads every page from `first`, following `next`; deduplicates items by
+    /// `key` and checks that the pages add up (see [`Listing`]).
     async fn paged<T: serde::de::DeserializeOwned>(
         &self,
         first: Url,
-    ) -> Result<Option<(Vec<T>, Option<u64>)>, RegistryError> {
+        key: impl Fn(&T) -> &str,
+    ) -> Result<Listing<T>, RegistryError> {
         let mut url = first;
-        let mut items = Vec::new();
-        let mut count = None;
-        let mut pages = 0usize;
+        let mut items: Vec<T> = Vec::new();
+        let mut names: HashSet<String> = HashSet::new();
+        let mut received = 0u64;
+        let mut counts: Vec<u64> = Vec::new();
+        let mut visited: HashSet<Url> = HashSet::new();
         loop {
+            if !visited.insert(url.clone()) || visited.len() > MAX_PAGES {
+                return Err(RegistryError::Refused(format!(
+                    "{url}: the `next` links of this listing loop or never end ({} pages); refusing to go on",
+                    visited.len()
+                )));
+            }
             let answer = self.send(Method::GET, url.clone()).await?;
-            if answer.status == StatusCode::NOT_FOUND && pages == 0 {
-                return Ok(None);
+            if answer.status == StatusCode::NOT_FOUND {
+                if visited.len() == 1 {
+                    return Ok(Listing::Missing);
+                }
+                // Tags deleted meanwhile: the page we were sent to is gone.
+                return Ok(Listing::Shifted {
+                    why: format!("page {} vanished (404)", visited.len()),
+                });
             }
             if !answer.status.is_success() {
                 return Err(self.explain(&answer));
             }
             let page: Page<T> = answer.json()?;
-            pages += 1;
-            items.extend(page.results.unwrap_or_default());
-            count = page.count.or(count);
+            for item in page.results.unwrap_or_default() {
+                received += 1;
+                if names.insert(key(&item).to_string()) {
+                    items.push(item);
+                }
+            }
+            counts.extend(page.count);
             match page.next.filter(|n| !n.is_empty()) {
-                None => return Ok(Some((items, count))),
+                None => break,
                 Some(next) => url = self.same_origin(&next, &url)?,
             }
         }
+        let dupes = received - items.len() as u64;
+        let why = match counts.first() {
+            Some(first) if counts.iter().any(|c| c != first) => Some(format!(
+                "the count changed from {first} to {} between pages",
+                counts.last().copied().unwrap_or_default()
+            )),
+            Some(count) if *count != items.len() as u64 => Some(format!(
+                "Docker Hub counted {count} but the pages held {}{}",
+                items.len(),
+                if dupes > 0 {
+                    format!(" ({dupes} seen twice)")
+                } else {
+                    String::new()
+                }
+            )),
+            _ => None,
+        };
+        Ok(match why {
+            Some(why) => Listing::Shifted { why },
+            None => Listing::Items(items),
+        })
+    }
+
+    /// [`DockerHub::paged`] again while the pages do not add up, at most
+    /// [`RELIST_ATTEMPTS`] times; `Ok(None)` for a 404. `what` names the listing.
+    async fn list_consistent<T: serde::de::DeserializeOwned>(
+        &self,
+        first: Url,
+        what: &str,
+        key: impl Fn(&T) -> &str + Copy,
+    ) -> Result<Option<Vec<T>>, RegistryError> {
+        let mut last_why = String::new();
+        for attempt in 1..=RELIST_ATTEMPTS {
+            match self.paged::<T>(first.clone(), key).await? {
+                Listing::Missing => return Ok(None),
+                Listing::Items(items) => return Ok(Some(items)),
+                Listing::Shifted { why } => {
+                    if attempt < RELIST_ATTEMPTS {
+                        let wait = self.http.backoff(attempt as u32);
+                        // Said even without -v: it costs requests and time.
+                        eprintln!(
+                            "tagsweep: {what}: the listing changed while we read it ({why}); reading it again in {:.1}s",
+                            wait.as_secs_f64()
+                        );
+                        tokio::time::sleep(wait).await;
+                    }
+                    last_why = why;
+                }
+            }
+        }
+        Err(RegistryError::Refused(format!(
+            "{what}: the listing kept changing while we read it ({last_why}; {RELIST_ATTEMPTS} attempts); run again when pushes have finished"
+        )))
     }
 
     /// A `next` link must stay on the API's origin: our token never goes elsewhere.
@@ -306,21 +536,33 @@ impl DockerHub {
     /// Turns an error answer into an error that says what to do.
     fn explain(&self, answer: &Answer) -> RegistryError {
         let message = super::error::error_message(&answer.body).unwrap_or_default();
-        let hint = match answer.status.as_u16() {
+        let status = answer.status.as_u16();
+        let hint = match status {
             403 if message.contains("pagination offset") || self.anonymous() && message.contains("sign in") => Some(
                 "Docker Hub stops anonymous listings at 1,000 results: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (any account works)".to_string(),
             ),
             403 if message.contains("personal access token") => Some(
-                "Docker Hub refused a token issued from a personal access token for this request; check the token's permissions (Read for audit, Read, Write, Delete for prune) or log in with the password".to_string(),
+                "Docker Hub refused a token issued from a personal access token for this request (its message is above, verbatim); check the token's permissions (Read for audit, Read, Write, Delete for prune) or log in with the password".to_string(),
+            ),
+            403 if message.contains("insufficient scope") => Some(
+                "the access token lacks a permission this request needs: audit needs Read; prune needs a personal access token with Read, Write, Delete".to_string(),
             ),
             403 if answer.method == Method::DELETE => Some(
                 "deleting tags needs a personal access token with the Delete permission (Read, Write, Delete); organisation access tokens may not delete".to_string(),
             ),
             401 if self.anonymous() => Some("this needs credentials: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN".to_string()),
-            401 => Some("Docker Hub refused our token even after logging in again; check the credentials".to_string()),
+            401 => Some("Docker Hub refused our token even after logging in again; check the credentials and the token's permissions".to_string()),
+            300..=399 => Some(format!(
+                "the server redirects to {}; tagsweep follows no redirect (a token must not travel, a DELETE must not turn into a GET): check --hub-url",
+                answer.location().unwrap_or("(no Location)")
+            )),
+            500..=599 if answer.attempts > 1 => Some(format!(
+                "Docker Hub failed {} times in a row; it may be having an incident (https://www.dockerstatus.com): try again later",
+                answer.attempts
+            )),
             _ => None,
         };
-        answer.error(hint)
+        self.redact(answer.error(hint))
     }
 }
 
@@ -337,7 +579,12 @@ impl super::Registry for DockerHub {
         );
         url.query_pairs_mut()
             .append_pair("page_size", &PAGE_SIZE.to_string());
-        let Some((repos, _)) = self.paged::<HubRepository>(url.clone()).await? else {
+        let what = format!("{} (repositories)", self.namespace);
+        let listed = self
+            .list_consistent::<HubRepository>(url.clone(), &what, |r| &r.name)
+            .await
+            .map_err(|e| self.redact(e))?;
+        let Some(repos) = listed else {
             return Err(RegistryError::Status {
                 method: "GET".into(),
                 url: url.to_string(),
@@ -346,10 +593,8 @@ impl super::Registry for DockerHub {
                 hint: Some("check `namespace:` in the manifest".into()),
             });
         };
-        let mut seen = HashSet::new();
         Ok(repos
             .into_iter()
-            .filter(|r| seen.insert(r.name.clone()))
             .map(|r| RegistryRepo {
                 name: r.name,
                 private: r.is_private,
@@ -371,39 +616,12 @@ impl super::Registry for DockerHub {
         );
         url.query_pairs_mut()
             .append_pair("page_size", &PAGE_SIZE.to_string());
-        let mut last = None;
-        for attempt in 1..=RELIST_ATTEMPTS {
-            let Some((raw, count)) = self.paged::<HubTag>(url.clone()).await? else {
-                return Ok(None);
-            };
-            // Pages are offsets: a push during the listing shifts them, so a
-            // tag can come twice (dedupe) or not at all (count disagrees).
-            let mut seen = HashSet::new();
-            let tags: Vec<Tag> = raw
-                .into_iter()
-                .filter(|t| seen.insert(t.name.clone()))
-                .map(Tag::from)
-                .collect();
-            if count.is_none_or(|c| c == tags.len() as u64) {
-                return Ok(Some(tags));
-            }
-            if self.http.verbose() || attempt == RELIST_ATTEMPTS {
-                eprintln!(
-                    "tagsweep: {}/{repo}: Docker Hub counted {} tags but the pages held {}; listing again",
-                    self.namespace,
-                    count.unwrap_or(0),
-                    tags.len()
-                );
-            }
-            last = Some((tags, count));
-        }
-        let (tags, count) = last.expect("at least one attempt");
-        Err(RegistryError::Refused(format!(
-            "{}/{repo}: the tag listing kept changing while we read it ({} tags counted, {} received, {RELIST_ATTEMPTS} attempts); run again when pushes have finished",
-            self.namespace,
-            count.unwrap_or(0),
-            tags.len()
-        )))
+        let what = format!("{}/{repo}", self.namespace);
+        let listed = self
+            .list_consistent::<HubTag>(url, &what, |t| &t.name)
+            .await
+            .map_err(|e| self.redact(e))?;
+        Ok(listed.map(|tags| tags.into_iter().map(Tag::from).collect()))
     }
 
     async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError> {
@@ -419,7 +637,10 @@ impl super::Registry for DockerHub {
             ],
             false,
         );
-        let answer = self.send(Method::GET, url).await?;
+        let answer = self
+            .send(Method::GET, url)
+            .await
+            .map_err(|e| self.redact(e))?;
         match answer.status {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(Some(answer.json::<HubTag>()?.into())),
@@ -427,12 +648,18 @@ impl super::Registry for DockerHub {
         }
     }
 
+    /// 204 (or any 2xx) is `Deleted`; 404 is `AlreadyGone` — also when a
+    /// retry follows a DELETE whose answer was lost (a reset, a 502 after the
+    /// backend applied it).
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError> {
         let url = self.url(
             &["v2", "repositories", &self.namespace, repo, "tags", tag],
             true,
         );
-        let answer = self.send(Method::DELETE, url).await?;
+        let answer = self
+            .send(Method::DELETE, url)
+            .await
+            .map_err(|e| self.redact(e))?;
         match answer.status.as_u16() {
             200..=299 => Ok(DeleteOutcome::Deleted),
             404 => Ok(DeleteOutcome::AlreadyGone),
@@ -505,6 +732,72 @@ mod tests {
             hub.url(&["v2", "x", "a b/c"], false).as_str(),
             "http://127.0.0.1:9/v2/x/a%20b%2Fc"
         );
+    }
+
+    fn jwt(claims: &str) -> String {
+        // base64url without padding, as JWTs carry it.
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in claims.as_bytes().chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..=chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        format!("eyJhbGciOiJSUzI1NiJ9.{out}.c2ln")
+    }
+
+    #[test]
+    fn the_exp_claim_is_read_by_hand() {
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":1700000000,"sub":"x"}"#)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":1700000000.5}"#)),
+            Some(1_700_000_000)
+        );
+        // Every length modulo 3, and "~" which encodes to '-'/'_' characters.
+        for pad in ["", "~", "~~"] {
+            let t = jwt(&format!(r#"{{"a":"{pad}???>>>","exp":42}}"#));
+            assert_eq!(jwt_expiry(&t), Some(42), "{t}");
+        }
+        assert_eq!(jwt_expiry(&jwt(r#"{"sub":"x"}"#)), None);
+        assert_eq!(jwt_expiry(&jwt(r#"{"exp":"soon"}"#)), None);
+        assert_eq!(jwt_expiry("not-a-jwt"), None);
+        assert_eq!(jwt_expiry("a.!!!.c"), None);
+        assert_eq!(jwt_expiry(""), None);
+    }
+
+    #[test]
+    fn tokens_are_renewed_before_they_expire() {
+        let now = Instant::now();
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let ten_minutes = jwt(&format!(r#"{{"exp":{}}}"#, unix + 600));
+        let at = renew_at(&ten_minutes, now) - now;
+        assert!(
+            at > Duration::from_secs(535) && at <= Duration::from_secs(540),
+            "{at:?}"
+        );
+        // A short-lived token is renewed a tenth of its life early, not a minute.
+        let short = jwt(&format!(r#"{{"exp":{}}}"#, unix + 30));
+        let at = renew_at(&short, now) - now;
+        assert!(
+            at > Duration::from_secs(25) && at <= Duration::from_secs(27),
+            "{at:?}"
+        );
+        // No claim, or an expired one (a skewed clock): 9 minutes.
+        assert_eq!(renew_at("opaque", now) - now, TOKEN_FALLBACK_LIFETIME);
+        let past = jwt(&format!(r#"{{"exp":{}}}"#, unix - 5));
+        assert_eq!(renew_at(&past, now) - now, TOKEN_FALLBACK_LIFETIME);
     }
 
     #[test]

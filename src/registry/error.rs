@@ -21,12 +21,14 @@ pub enum RegistryError {
         detail: String,
     },
     /// An answer we cannot read (HTML, truncated JSON, missing fields).
-    #[error("{method} {url}: unreadable answer ({detail}); body starts with {snippet:?}")]
+    #[error("{method} {url}: {}: unreadable answer ({detail}); body starts with {snippet:?}{}", status_text(*.status), hint_part(.hint))]
     Decode {
         method: String,
         url: String,
+        status: u16,
         detail: String,
         snippet: String,
+        hint: Option<String>,
     },
     /// Logging in failed.
     #[error("logging in to {url} as {username} failed: {detail}")]
@@ -74,15 +76,93 @@ impl RegistryError {
             _ => None,
         }
     }
+
+    /// The same error with every occurrence of each of `secrets` replaced by
+    /// `(redacted)`: a server or proxy that echoes a request (or a login
+    /// answer cut short) must not put a credential or token into our output.
+    pub fn redact(self, secrets: &[&str]) -> RegistryError {
+        let r = |s: String| redact_text(s, secrets);
+        let ro = |s: Option<String>| s.map(|s| redact_text(s, secrets));
+        match self {
+            RegistryError::Status {
+                method,
+                url,
+                status,
+                message,
+                hint,
+            } => RegistryError::Status {
+                method,
+                url: r(url),
+                status,
+                message: ro(message),
+                hint: ro(hint),
+            },
+            RegistryError::Transport {
+                method,
+                url,
+                detail,
+            } => RegistryError::Transport {
+                method,
+                url: r(url),
+                detail: r(detail),
+            },
+            RegistryError::Decode {
+                method,
+                url,
+                status,
+                detail,
+                snippet,
+                hint,
+            } => RegistryError::Decode {
+                method,
+                url: r(url),
+                status,
+                detail: r(detail),
+                snippet: r(snippet),
+                hint: ro(hint),
+            },
+            RegistryError::Login {
+                url,
+                username,
+                detail,
+            } => RegistryError::Login {
+                url: r(url),
+                username,
+                detail: r(detail),
+            },
+            RegistryError::Refused(s) => RegistryError::Refused(r(s)),
+            RegistryError::Snapshot(s) => RegistryError::Snapshot(r(s)),
+        }
+    }
+}
+
+/// `text` with every occurrence of each non-empty secret replaced.
+pub fn redact_text(mut text: String, secrets: &[&str]) -> String {
+    for secret in secrets {
+        // Very short values would redact ordinary words; real secrets are long.
+        if secret.len() >= 4 && text.contains(secret) {
+            text = text.replace(secret, "(redacted)");
+        }
+    }
+    text
 }
 
 /// Reads the human message out of an error body, leniently: `message`, then
-/// `detail`, then `text`, then `errors[0].message` (OCI), then the raw body.
+/// `detail`, then `text`, then `errors[0].message` (OCI), then the raw body
+/// (an HTML page as its text, so a proxy's error page reads as a sentence).
 pub fn error_message(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
         return None;
+    }
+    if looks_like_html(text.as_bytes()) {
+        let words = html_text(text);
+        return Some(if words.is_empty() {
+            "an HTML page".to_string()
+        } else {
+            format!("an HTML page: {}", snippet(words.as_bytes(), 200))
+        });
     }
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         for key in ["message", "detail", "text"] {
@@ -104,6 +184,52 @@ pub fn error_message(body: &[u8]) -> Option<String> {
         }
     }
     Some(snippet(text.as_bytes(), 200))
+}
+
+/// Whether a body is an HTML page rather than the API's JSON.
+pub fn looks_like_html(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
+    let start = text.trim_start().to_ascii_lowercase();
+    start.starts_with("<!doctype html") || start.starts_with("<html") || start.starts_with("<head")
+}
+
+/// The visible text of an HTML page: tags, scripts and styles dropped,
+/// whitespace collapsed, the most common entities decoded. Never fails.
+pub fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push(' ');
+        let after = &rest[open..];
+        let lower = after
+            .get(..8.min(after.len()))
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let skip_to = if lower.starts_with("<script") {
+            "</script>"
+        } else if lower.starts_with("<style") {
+            "</style>"
+        } else {
+            ">"
+        };
+        match after.to_ascii_lowercase().find(skip_to) {
+            Some(end) => rest = &after[end + skip_to.len()..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    let out = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The first `max` characters of a body, on one line.
@@ -146,12 +272,60 @@ mod tests {
         );
         assert_eq!(
             error_message(b"<html>\n<body>Moved</body></html>").as_deref(),
-            Some("<html> <body>Moved</body></html>")
+            Some("an HTML page: Moved")
+        );
+        assert_eq!(
+            error_message(b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title><style>b{x:1}</style></head><body><h1>502 Bad Gateway</h1>\n<p>nginx &amp; co</p></body></html>").as_deref(),
+            Some("an HTML page: 502 Bad Gateway 502 Bad Gateway nginx & co")
+        );
+        assert_eq!(
+            error_message(b"<html><body>").as_deref(),
+            Some("an HTML page")
+        );
+        assert_eq!(
+            error_message(b"<html><body><p>cut off <a hr").as_deref(),
+            Some("an HTML page: cut off")
         );
         assert_eq!(error_message(b"  "), None);
         assert_eq!(
             error_message(br#"{"message":"#).as_deref(),
             Some(r#"{"message":"#)
+        );
+    }
+
+    #[test]
+    fn errors_are_redacted_everywhere() {
+        let e = RegistryError::Status {
+            method: "POST".into(),
+            url: "http://127.0.0.1:1/v2/auth/token".into(),
+            status: 500,
+            message: Some(r#"echo: {"secret":"dckr_pat_x1"}"#.into()),
+            hint: None,
+        }
+        .redact(&["dckr_pat_x1", "eyJtoken"]);
+        assert_eq!(
+            e.to_string(),
+            r#"POST http://127.0.0.1:1/v2/auth/token: 500 Internal Server Error: echo: {"secret":"(redacted)"}"#
+        );
+        let e = RegistryError::Decode {
+            method: "POST".into(),
+            url: "u".into(),
+            status: 200,
+            detail: "EOF".into(),
+            snippet: r#"{"access_token":"eyJtoken"#.into(),
+            hint: None,
+        }
+        .redact(&["dckr_pat_x1", "eyJtoken"]);
+        assert!(!e.to_string().contains("eyJtoken"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("POST u: 200 OK: unreadable answer (EOF)"),
+            "{e}"
+        );
+        assert_eq!(
+            redact_text("a b".into(), &["", "a"]),
+            "a b",
+            "too short to redact"
         );
     }
 

@@ -1,37 +1,72 @@
 //! The one HTTP layer every network backend shares.
 //!
-//! It bounds requests in flight (`-j`), retries what is worth retrying
-//! (connection failures, timeouts, 5xx, 429) with exponential backoff and
-//! jitter, waits out rate limits as the server announces them
-//! (`Retry-After`, `X-Retry-After`, `X-RateLimit-Remaining`/`-Reset`), never
-//! follows redirects (a redirected DELETE can turn into a GET, and a redirect
-//! could carry a token to another host), and counts what it sent. Backends
-//! get back the status, headers and body, and decide what a status means.
+//! It bounds requests in flight (`-j`), paces them to the server's announced
+//! budget, retries what is worth retrying, never follows redirects (a
+//! redirected DELETE can turn into a GET, and a redirect could carry a token to
+//! another host), and counts what it sent. Backends get back the status,
+//! headers and body, and decide what a status means.
+//!
+//! **Rate limits** (Docker Hub: `X-RateLimit-Limit` requests per window,
+//! `X-RateLimit-Remaining`, `X-RateLimit-Reset` as a unix time; an observed
+//! 180 a minute). Every answer updates a shared budget estimate. Requests in
+//! flight when an answer was produced may not have been counted by the server
+//! yet, so each estimate subtracts them: the estimate never exceeds what is
+//! truly left. While more than half the limit is left, requests go out at
+//! once (a small audit is not slowed down); below that, what is left is
+//! spread evenly over the time to the reset, across all concurrent requests;
+//! with nothing left, every request waits for the reset. A 429 still happens
+//! when another client shares the budget: then every request waits
+//! `Retry-After` (seconds) or `X-Retry-After` (a unix time), at least a
+//! second, and at most [`HttpOptions::max_rate_limited`] times per request.
+//!
+//! **Retries.** Connection failures (refused, reset, cut-off answers),
+//! timeouts ([`HttpOptions::timeout`] per attempt) and 500/502/503/504 are
+//! retried with exponential backoff and full jitter, up to
+//! [`HttpOptions::max_attempts`] attempts in all. Every method is retried,
+//! DELETE included: a DELETE whose answer was lost is sent again, and the
+//! backend treats the 404 it then gets as done.
+//!
+//! Waits are said on stderr with `-v`, or when they are long (10 s or more).
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::error::{error_message, snippet, RegistryError};
+use super::error::{html_text, looks_like_html, snippet, RegistryError};
 use super::Stats;
 use crate::secret::Secret;
+
+/// A wait this long is announced even without `-v`.
+const LONG_WAIT: Duration = Duration::from_secs(10);
+
+/// The longest we believe a rate-limit window lasts: a reset announced further
+/// away than this (a skewed clock) is not waited for in full.
+const MAX_RESET_WAIT: Duration = Duration::from_secs(120);
 
 /// How the shared client behaves.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// Per-request timeout.
+    /// Per-attempt timeout (connecting, sending and reading the whole answer).
     pub timeout: Duration,
+    /// Timeout for establishing a connection.
+    pub connect_timeout: Duration,
     /// Attempts per request (the first one included) for failures and 5xx.
     pub max_attempts: u32,
+    /// Backoff before the first retry (doubled for each further one), before jitter.
+    pub backoff_base: Duration,
+    /// Longest backoff between two attempts.
+    pub backoff_max: Duration,
+    /// 429 answers one request may get before we give up.
+    pub max_rate_limited: u32,
     /// Longest single wait we accept for a rate limit before giving up.
     pub max_rate_limit_wait: Duration,
     /// Print one line per request on stderr.
@@ -43,7 +78,11 @@ impl Default for HttpOptions {
         HttpOptions {
             concurrency: 8,
             timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
             max_attempts: 5,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(16),
+            max_rate_limited: 10,
             max_rate_limit_wait: Duration::from_secs(15 * 60),
             verbose: false,
         }
@@ -58,17 +97,49 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// Attempts it took (1 = no retry); more than one when 5xx were retried.
+    pub attempts: u32,
 }
 
 impl Answer {
     /// Decodes a JSON body, or says which request gave an unreadable one.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, RegistryError> {
-        serde_json::from_slice(&self.body).map_err(|e| RegistryError::Decode {
+        serde_json::from_slice(&self.body).map_err(|e| self.undecodable(&e.to_string(), true))
+    }
+
+    /// An unreadable-answer error for this answer; `show_body: false` keeps
+    /// the body out of it (a login answer holds the access token).
+    pub fn undecodable(&self, detail: &str, show_body: bool) -> RegistryError {
+        let html = looks_like_html(&self.body);
+        let (detail, snippet) = if !show_body {
+            (detail.to_string(), "(not shown)".to_string())
+        } else if html {
+            let text = html_text(&String::from_utf8_lossy(&self.body));
+            (
+                "an HTML page, not JSON".to_string(),
+                snippet(text.as_bytes(), 120),
+            )
+        } else {
+            (detail.to_string(), snippet(&self.body, 120))
+        };
+        let hint = if html {
+            Some(
+                "this is not Docker Hub's API answering: check --hub-url / TAGSWEEP_HUB_URL, or a proxy in between"
+                    .to_string(),
+            )
+        } else if self.body.is_empty() {
+            Some("the answer was empty; try again".to_string())
+        } else {
+            None
+        };
+        RegistryError::Decode {
             method: self.method.to_string(),
             url: self.url.to_string(),
-            detail: e.to_string(),
-            snippet: snippet(&self.body, 120),
-        })
+            status: self.status.as_u16(),
+            detail,
+            snippet,
+            hint,
+        }
     }
 
     /// This answer as an error, with the server's message and our hint.
@@ -77,9 +148,14 @@ impl Answer {
             method: self.method.to_string(),
             url: self.url.to_string(),
             status: self.status.as_u16(),
-            message: error_message(&self.body),
+            message: super::error::error_message(&self.body),
             hint,
         }
+    }
+
+    /// The `Location` of a redirect, as sent.
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(LOCATION)?.to_str().ok()
     }
 }
 
@@ -117,15 +193,205 @@ struct Counters {
     rate_limited: AtomicU64,
 }
 
+/// What the server last told us of its budget, made conservative.
+///
+/// An answer's `X-RateLimit-Remaining` counts the requests the server
+/// processed before it; which others it had not counted yet is unknown, except
+/// that everything answered before our request was even sent came first. So
+/// every other request sent by the time the answer is read is assumed
+/// uncounted: each estimate is a lower bound of what is truly left, and of
+/// several estimates for the same window the largest is the best.
+#[derive(Debug, Clone)]
+struct Budget {
+    limit: Option<u64>,
+    /// At most this many requests were left when `sent_at` requests had been sent.
+    left: i64,
+    sent_at: u64,
+    /// When the window resets, on our clock, and as the server wrote it.
+    reset: Instant,
+    reset_unix: u64,
+}
+
+/// Rate-limit pacing shared by every request of the client.
+#[derive(Debug, Default)]
+struct Pacer {
+    /// No request starts before this (after a 429).
+    paused_until: Option<Instant>,
+    budget: Option<Budget>,
+    /// Requests sent so far.
+    sent: u64,
+    /// Requests answered (or abandoned) so far.
+    done: u64,
+    /// While spreading the budget: the earliest start of the next request.
+    next_slot: Option<Instant>,
+    /// The window we last told the user about (one message per window).
+    announced_reset: Option<u64>,
+}
+
+/// Whether a request may start now.
+enum Turn {
+    /// Go, with the number of requests answered so far.
+    Go(u64),
+    /// Not before this instant; with a message to show, if any.
+    Wait(Instant, Option<String>),
+}
+
+impl Pacer {
+    fn left(&self, b: &Budget) -> i64 {
+        b.left - (self.sent - b.sent_at) as i64
+    }
+
+    /// Decides whether one more request may start at `now`, and if so counts
+    /// it; `Go` carries how many requests were answered by then.
+    fn turn(&mut self, now: Instant, verbose: bool) -> Turn {
+        if let Some(until) = self.paused_until {
+            if until > now {
+                return Turn::Wait(until, None);
+            }
+            self.paused_until = None;
+        }
+        if let Some(b) = self.budget.clone() {
+            if now >= b.reset {
+                // A new window: the server's next answer tells us its budget.
+                self.budget = None;
+                self.next_slot = None;
+            } else {
+                let left = self.left(&b);
+                let to_reset = b.reset - now;
+                if left <= 0 {
+                    let note = self.announce(&b, to_reset, verbose, || {
+                        format!(
+                            "no request left of Docker Hub's rate limit{}; waiting {:.1}s for it to reset",
+                            b.limit.map(|l| format!(" ({l} per window)")).unwrap_or_default(),
+                            to_reset.as_secs_f64()
+                        )
+                    });
+                    return Turn::Wait(b.reset, note);
+                }
+                let plenty = b.limit.is_some_and(|limit| left as u64 > limit / 2);
+                if !plenty {
+                    if let Some(slot) = self.next_slot.filter(|slot| *slot > now) {
+                        return Turn::Wait(slot, None);
+                    }
+                    let interval = to_reset / u32::try_from(left).unwrap_or(u32::MAX);
+                    self.next_slot = Some(now + interval);
+                    if verbose && self.announced_reset != Some(b.reset_unix) {
+                        self.announced_reset = Some(b.reset_unix);
+                        eprintln!(
+                            "tagsweep: rate limit: about {left} requests left for {:.1}s; pacing them one every {} ms",
+                            to_reset.as_secs_f64(),
+                            interval.as_millis()
+                        );
+                    }
+                }
+            }
+        }
+        self.sent += 1;
+        Turn::Go(self.done)
+    }
+
+    /// A message for the wait for `b`'s reset, once per window, when it is
+    /// long or the user asked for `-v`.
+    fn announce(
+        &mut self,
+        b: &Budget,
+        wait: Duration,
+        verbose: bool,
+        text: impl FnOnce() -> String,
+    ) -> Option<String> {
+        if (verbose || wait >= LONG_WAIT) && self.announced_reset != Some(b.reset_unix) {
+            self.announced_reset = Some(b.reset_unix);
+            Some(text())
+        } else {
+            None
+        }
+    }
+
+    /// Takes in the rate-limit headers of the answer to a request sent when
+    /// `done_before` requests had been answered.
+    fn observe(&mut self, headers: &HeaderMap, now: Instant, done_before: u64) {
+        let (Some(remaining), Some(reset_unix)) = (
+            header_u64(headers, "x-ratelimit-remaining"),
+            header_u64(headers, "x-ratelimit-reset"),
+        ) else {
+            return;
+        };
+        let limit = header_u64(headers, "x-ratelimit-limit");
+        let until_reset = Duration::from_secs_f64((reset_unix as f64 - unix_now_f64()).max(0.0))
+            .min(MAX_RESET_WAIT);
+        let reset = now + until_reset;
+        if reset <= now {
+            return; // that window is over
+        }
+        // Every other request not answered before ours was sent may or may
+        // not have been counted: assume not, so `left` is a lower bound.
+        let uncertain = self.sent.saturating_sub(1).saturating_sub(done_before);
+        let left = i64::try_from(remaining)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(uncertain).unwrap_or(i64::MAX));
+        let fresh = Budget {
+            limit,
+            left,
+            sent_at: self.sent,
+            reset,
+            reset_unix,
+        };
+        match &self.budget {
+            // An answer from an older window, arriving late.
+            Some(b) if b.reset_unix > reset_unix => {}
+            // The same window: every estimate is a lower bound; keep the tightest.
+            Some(b) if b.reset_unix == reset_unix => {
+                if left > self.left(b) {
+                    self.budget = Some(Budget {
+                        reset: b.reset,
+                        ..fresh
+                    });
+                }
+            }
+            _ => {
+                self.budget = Some(fresh);
+                self.next_slot = None;
+            }
+        }
+    }
+
+    /// Holds every request until `until`; true when that extends the pause.
+    fn pause(&mut self, until: Instant) -> bool {
+        if self
+            .paused_until
+            .is_none_or(|t| t + Duration::from_millis(100) < until)
+        {
+            self.paused_until = Some(until);
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// The shared client (see the module documentation).
 pub struct HttpClient {
     client: reqwest::Client,
     permits: Semaphore,
     counters: Counters,
-    /// No request starts before this instant (rate-limit pacing).
-    not_before: Mutex<Option<Instant>>,
+    pacer: Mutex<Pacer>,
     options: HttpOptions,
-    jitter: RandomState,
+    /// State of the jitter generator (splitmix64), seeded at random.
+    jitter: AtomicU64,
+}
+
+/// A request sent: marks it answered (or abandoned) even when its future is
+/// dropped. `done_before`: requests answered when it was sent.
+struct InFlight<'a> {
+    pacer: &'a Mutex<Pacer>,
+    done_before: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut pacer = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+        pacer.done += 1;
+    }
 }
 
 impl HttpClient {
@@ -134,16 +400,16 @@ impl HttpClient {
             .user_agent(concat!("tagsweep/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(options.timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(options.connect_timeout)
             .build()
             .map_err(|e| RegistryError::Refused(format!("cannot set up the HTTP client: {e}")))?;
         Ok(HttpClient {
             client,
             permits: Semaphore::new(options.concurrency.max(1)),
             counters: Counters::default(),
-            not_before: Mutex::new(None),
+            pacer: Mutex::new(Pacer::default()),
+            jitter: AtomicU64::new(RandomState::new().hash_one(0x7461_6773_7765_6570_u64)),
             options,
-            jitter: RandomState::new(),
         })
     }
 
@@ -159,51 +425,93 @@ impl HttpClient {
         self.options.verbose
     }
 
+    fn pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {
+        self.pacer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sends `req`, retrying transport failures, 5xx and 429 as the module
-    /// documentation says. Any other status is returned for the caller to judge.
+    /// documentation says. Any other status is returned for the caller to
+    /// judge, and so is the last 5xx when every attempt got one.
     pub async fn send(&self, req: &Request<'_>) -> Result<Answer, RegistryError> {
         let mut failures = 0u32;
+        let mut limited = 0u32;
+        let mut attempts = 0u32;
         loop {
-            self.wait_for_pacing().await;
+            attempts += 1;
             let outcome = {
                 let _permit = self
                     .permits
                     .acquire()
                     .await
                     .expect("semaphore never closed");
+                let in_flight = self.wait_turn().await;
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
-                self.send_once(req).await
+                let outcome = self.send_once(req, attempts).await;
+                if let Ok(answer) = &outcome {
+                    self.pacer()
+                        .observe(&answer.headers, Instant::now(), in_flight.done_before);
+                }
+                drop(in_flight);
+                outcome
             };
-            let answer = match outcome {
+            let mut answer = match outcome {
                 Ok(answer) => answer,
-                Err(error) => {
+                Err(RegistryError::Transport {
+                    method,
+                    url,
+                    detail,
+                }) => {
                     failures += 1;
                     if failures >= self.options.max_attempts {
-                        return Err(error);
+                        return Err(RegistryError::Transport {
+                            method,
+                            url,
+                            detail: format!("{detail} (gave up after {failures} attempts)"),
+                        });
                     }
-                    self.retry_after(self.backoff(failures), &format!("{error}"))
-                        .await;
+                    let wait = self.backoff(failures);
+                    self.retry_after(wait, || {
+                        format!(
+                            "{method} {url}: {detail}; retrying in {:.1}s (attempt {} of {})",
+                            wait.as_secs_f64(),
+                            failures + 1,
+                            self.options.max_attempts
+                        )
+                    })
+                    .await;
                     continue;
                 }
+                Err(other) => return Err(other),
             };
-            self.note_rate_limit(&answer.headers);
+            answer.attempts = attempts;
             if answer.status == StatusCode::TOO_MANY_REQUESTS {
                 self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let wait =
-                    announced_wait(&answer.headers).unwrap_or_else(|| self.backoff(failures + 1));
-                let wait = wait.max(Duration::from_secs(1));
-                if wait > self.options.max_rate_limit_wait {
+                limited += 1;
+                let (wait, why) = rate_limit_wait(&answer.headers, limited);
+                if limited >= self.options.max_rate_limited {
                     return Err(answer.error(Some(format!(
-                        "the server asks us to wait {}s, longer than we are willing to; try again later",
-                        wait.as_secs()
+                        "still rate limited after {limited} waits; Docker Hub limits API calls per account and address: try again later, with a lower -j, or when other jobs sharing the account are done"
                     ))));
                 }
-                self.pause_all(wait);
-                self.retry_after(
-                    Duration::ZERO,
-                    &format!("rate limited (429); waiting {}s", wait.as_secs()),
-                )
-                .await;
+                if wait > self.options.max_rate_limit_wait {
+                    return Err(answer.error(Some(format!(
+                        "the server asks us to wait {}s, longer than we are willing to ({}s); try again later",
+                        wait.as_secs(),
+                        self.options.max_rate_limit_wait.as_secs()
+                    ))));
+                }
+                let extended = self.pacer().pause(Instant::now() + wait);
+                let say = extended && (self.options.verbose || wait >= LONG_WAIT);
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                if say {
+                    eprintln!(
+                        "tagsweep: {} {}: rate limited (429); waiting {:.1}s ({why})",
+                        answer.method,
+                        answer.url,
+                        wait.as_secs_f64()
+                    );
+                }
+                // The pause holds this request too: wait_turn sleeps it out.
                 continue;
             }
             if is_retryable(answer.status) {
@@ -212,10 +520,17 @@ impl HttpClient {
                     return Ok(answer);
                 }
                 let wait = self.backoff(failures);
-                self.retry_after(
-                    wait,
-                    &format!("{} {}: {}", answer.method, answer.url, answer.status),
-                )
+                self.retry_after(wait, || {
+                    format!(
+                        "{} {}: {}; retrying in {:.1}s (attempt {} of {})",
+                        answer.method,
+                        answer.url,
+                        answer.status,
+                        wait.as_secs_f64(),
+                        failures + 1,
+                        self.options.max_attempts
+                    )
+                })
                 .await;
                 continue;
             }
@@ -223,7 +538,28 @@ impl HttpClient {
         }
     }
 
-    async fn send_once(&self, req: &Request<'_>) -> Result<Answer, RegistryError> {
+    /// Waits until the pacing lets one more request start, and counts it in flight.
+    async fn wait_turn(&self) -> InFlight<'_> {
+        loop {
+            let turn = self.pacer().turn(Instant::now(), self.options.verbose);
+            match turn {
+                Turn::Go(done_before) => {
+                    return InFlight {
+                        pacer: &self.pacer,
+                        done_before,
+                    }
+                }
+                Turn::Wait(until, note) => {
+                    if let Some(note) = note {
+                        eprintln!("tagsweep: {note}");
+                    }
+                    tokio::time::sleep_until(until.into()).await;
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, req: &Request<'_>, attempt: u32) -> Result<Answer, RegistryError> {
         let started = Instant::now();
         let mut builder = self.client.request(req.method.clone(), req.url.clone());
         if let Some(accept) = req.accept {
@@ -245,10 +581,20 @@ impl HttpClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(serde_json::to_vec(json).expect("JSON values serialize"));
         }
-        let transport = |e: reqwest::Error| RegistryError::Transport {
-            method: req.method.to_string(),
-            url: req.url.to_string(),
-            detail: describe_transport_error(&e),
+        let transport = |e: reqwest::Error| {
+            if self.options.verbose {
+                eprintln!(
+                    "tagsweep: {} {} -> no answer ({} ms)",
+                    req.method,
+                    req.url,
+                    started.elapsed().as_millis()
+                );
+            }
+            RegistryError::Transport {
+                method: req.method.to_string(),
+                url: req.url.to_string(),
+                detail: describe_transport_error(&e),
+            }
         };
         let response = builder.send().await.map_err(transport)?;
         let status = response.status();
@@ -256,11 +602,16 @@ impl HttpClient {
         let body = response.bytes().await.map_err(transport)?.to_vec();
         if self.options.verbose {
             eprintln!(
-                "tagsweep: {} {} -> {} ({} ms)",
+                "tagsweep: {} {} -> {} ({} ms{})",
                 req.method,
                 req.url,
                 status.as_u16(),
-                started.elapsed().as_millis()
+                started.elapsed().as_millis(),
+                if attempt > 1 {
+                    format!(", attempt {attempt}")
+                } else {
+                    String::new()
+                }
             );
         }
         Ok(Answer {
@@ -269,65 +620,39 @@ impl HttpClient {
             status,
             headers,
             body,
+            attempts: attempt,
         })
     }
 
-    async fn retry_after(&self, wait: Duration, why: &str) {
+    async fn retry_after(&self, wait: Duration, why: impl FnOnce() -> String) {
         self.counters.retries.fetch_add(1, Ordering::Relaxed);
-        if self.options.verbose || wait >= Duration::from_secs(10) {
-            eprintln!("tagsweep: {why}; retrying in {:.1}s", wait.as_secs_f64());
+        if self.options.verbose || wait >= LONG_WAIT {
+            eprintln!("tagsweep: {}", why());
         }
         tokio::time::sleep(wait).await;
     }
 
-    /// Exponential backoff with jitter: 0.5–1 × 500 ms × 2^(n-1), at most 16 s.
-    fn backoff(&self, failures: u32) -> Duration {
-        let base =
-            Duration::from_millis(500) * 2u32.saturating_pow(failures.saturating_sub(1).min(5));
-        let base = base.min(Duration::from_secs(16));
-        let mut h = self.jitter.build_hasher();
-        h.write_u32(failures);
-        h.write_u128(Instant::now().elapsed().as_nanos());
-        let fraction = 0.5 + (h.finish() % 1000) as f64 / 2000.0;
+    /// Exponential backoff with jitter: base × 2^(n-1), at most `backoff_max`,
+    /// times a random factor in [0.5, 1) so that concurrent retries spread out.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let base = self
+            .options
+            .backoff_base
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(16)))
+            .min(self.options.backoff_max);
+        let fraction = 0.5 + (self.random() % 1000) as f64 / 2000.0;
         base.mul_f64(fraction)
     }
 
-    /// Holds every request until `wait` has passed.
-    fn pause_all(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut guard = self.not_before.lock().expect("lock");
-        if guard.is_none_or(|t| t < until) {
-            *guard = Some(until);
-        }
-    }
-
-    async fn wait_for_pacing(&self) {
-        let until = *self.not_before.lock().expect("lock");
-        if let Some(until) = until {
-            let now = Instant::now();
-            if until > now {
-                tokio::time::sleep(until - now).await;
-            }
-        }
-    }
-
-    /// When the server says no request is left in this window, wait for its reset.
-    fn note_rate_limit(&self, headers: &HeaderMap) {
-        let remaining = header_u64(headers, "x-ratelimit-remaining");
-        let reset = header_u64(headers, "x-ratelimit-reset");
-        if let (Some(0), Some(reset)) = (remaining, reset) {
-            let wait =
-                Duration::from_secs(reset.saturating_sub(unix_now())).min(Duration::from_secs(120));
-            if !wait.is_zero() {
-                if self.options.verbose {
-                    eprintln!(
-                        "tagsweep: rate limit reached; waiting {}s for its reset",
-                        wait.as_secs()
-                    );
-                }
-                self.pause_all(wait);
-            }
-        }
+    /// splitmix64: cheap, and good enough for jitter.
+    fn random(&self) -> u64 {
+        let mut z = self
+            .jitter
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 
@@ -335,24 +660,51 @@ fn is_retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 500 | 502 | 503 | 504)
 }
 
+/// How long to wait after the `n`-th 429 of a request, and why: what the
+/// server asks (`Retry-After`, `X-Retry-After`), else its window's reset when
+/// no request is left, else 1, 2, 4 … 60 s. Never less than a second.
+fn rate_limit_wait(headers: &HeaderMap, n: u32) -> (Duration, &'static str) {
+    let (wait, why) = if let Some(wait) = announced_wait(headers) {
+        (wait, "as the server asks")
+    } else if let (Some(0), Some(reset)) = (
+        header_u64(headers, "x-ratelimit-remaining"),
+        header_u64(headers, "x-ratelimit-reset"),
+    ) {
+        (
+            Duration::from_secs_f64((reset as f64 - unix_now_f64()).max(0.0)).min(MAX_RESET_WAIT),
+            "until the limit resets",
+        )
+    } else {
+        (
+            Duration::from_secs(1u64 << n.saturating_sub(1).min(6)).min(Duration::from_secs(60)),
+            "the server gave no time",
+        )
+    };
+    (wait.max(Duration::from_secs(1)), why)
+}
+
 /// `Retry-After` (seconds, per the current spec) or `X-Retry-After` (a unix
-/// time, per older specs).
+/// time, per older specs; a small number there is taken as seconds).
 fn announced_wait(headers: &HeaderMap) -> Option<Duration> {
     if let Some(secs) = header_u64(headers, "retry-after") {
         return Some(Duration::from_secs(secs));
     }
-    header_u64(headers, "x-retry-after")
-        .map(|at| Duration::from_secs(at.saturating_sub(unix_now())))
+    let at = header_u64(headers, "x-retry-after")?;
+    Some(if at < 1_000_000_000 {
+        Duration::from_secs(at)
+    } else {
+        Duration::from_secs_f64((at as f64 - unix_now_f64()).max(0.0))
+    })
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-fn unix_now() -> u64 {
+fn unix_now_f64() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// reqwest's errors say little on their own; walk the chain for the cause.
@@ -366,10 +718,13 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut causes = Vec::new();
+    let mut causes: Vec<String> = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        causes.push(s.to_string());
+        let text = s.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
         source = s.source();
     }
     if causes.is_empty() {
@@ -383,32 +738,167 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    fn unix_now() -> u64 {
+        unix_now_f64() as u64
+    }
+
     #[test]
     fn retry_after_is_seconds_and_x_retry_after_is_a_time() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "7".parse().unwrap());
+        let h = headers(&[("retry-after", "7".into())]);
         assert_eq!(announced_wait(&h), Some(Duration::from_secs(7)));
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-retry-after",
-            (unix_now() + 30).to_string().parse().unwrap(),
-        );
+        let h = headers(&[("x-retry-after", (unix_now() + 30).to_string())]);
         let w = announced_wait(&h).unwrap();
         assert!(
             w <= Duration::from_secs(30) && w >= Duration::from_secs(28),
             "{w:?}"
         );
+        let h = headers(&[("x-retry-after", "5".into())]);
+        assert_eq!(announced_wait(&h), Some(Duration::from_secs(5)));
         assert_eq!(announced_wait(&HeaderMap::new()), None);
     }
 
     #[test]
-    fn backoff_grows_and_is_capped() {
+    fn a_429_never_waits_less_than_a_second() {
+        let (w, _) = rate_limit_wait(&headers(&[("retry-after", "0".into())]), 1);
+        assert_eq!(w, Duration::from_secs(1));
+        let (w, _) = rate_limit_wait(&headers(&[("x-retry-after", "1000000000".into())]), 1);
+        assert_eq!(w, Duration::from_secs(1), "a time in the past");
+        let (w, why) = rate_limit_wait(&HeaderMap::new(), 3);
+        assert_eq!(
+            (w, why),
+            (Duration::from_secs(4), "the server gave no time")
+        );
+        assert_eq!(
+            rate_limit_wait(&HeaderMap::new(), 40).0,
+            Duration::from_secs(60)
+        );
+        let (w, why) = rate_limit_wait(
+            &headers(&[
+                ("x-ratelimit-remaining", "0".into()),
+                ("x-ratelimit-reset", (unix_now() + 20).to_string()),
+            ]),
+            1,
+        );
+        assert!(w > Duration::from_secs(18) && w <= Duration::from_secs(20));
+        assert_eq!(why, "until the limit resets");
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
         let c = HttpClient::new(HttpOptions::default()).unwrap();
-        for n in 1..10 {
+        for n in 1..40 {
             let b = c.backoff(n);
-            let base = (Duration::from_millis(500) * 2u32.pow((n - 1).min(5)))
+            let base = (Duration::from_millis(500) * 2u32.pow((n - 1).min(6)))
                 .min(Duration::from_secs(16));
             assert!(b >= base / 2 && b <= base, "attempt {n}: {b:?}");
         }
+        let spread: std::collections::BTreeSet<Duration> = (0..20).map(|_| c.backoff(1)).collect();
+        assert!(
+            spread.len() > 10,
+            "concurrent retries must not all wait alike"
+        );
+    }
+
+    fn budget_headers(limit: u64, remaining: u64, reset_in: u64) -> HeaderMap {
+        headers(&[
+            ("x-ratelimit-limit", limit.to_string()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+            ("x-ratelimit-reset", (unix_now() + reset_in).to_string()),
+        ])
+    }
+
+    fn go(p: &mut Pacer, now: Instant) -> bool {
+        matches!(p.turn(now, false), Turn::Go(_))
+    }
+
+    #[test]
+    fn plenty_of_budget_sends_at_once() {
+        let mut p = Pacer::default();
+        let now = Instant::now();
+        assert!(go(&mut p, now), "no budget known yet");
+        p.observe(&budget_headers(180, 179, 30), now, 0);
+        p.done += 1;
+        for _ in 0..80 {
+            assert!(go(&mut p, now));
+        }
+    }
+
+    #[test]
+    fn a_low_budget_is_spread_until_the_reset() {
+        let mut p = Pacer::default();
+        let now = Instant::now();
+        assert!(go(&mut p, now));
+        // 10 left of 180, reset in ~20 s: one request every ~2 s.
+        p.observe(&budget_headers(180, 10, 20), now, 0);
+        p.done += 1;
+        assert!(go(&mut p, now));
+        let Turn::Wait(next, _) = p.turn(now, false) else {
+            panic!("must wait for the next slot")
+        };
+        let gap = next - now;
+        assert!(
+            gap > Duration::from_millis(1500) && gap <= Duration::from_millis(2100),
+            "{gap:?}"
+        );
+        assert!(go(&mut p, next));
+    }
+
+    #[test]
+    fn in_flight_requests_count_against_the_budget() {
+        let mut p = Pacer::default();
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert!(go(&mut p, now));
+        }
+        // The first answer says 4 are left; the 4 others may not have been
+        // counted: nothing is left for sure.
+        p.observe(&budget_headers(10, 4, 5), now, 0);
+        p.done += 1;
+        let Turn::Wait(until, _) = p.turn(now, false) else {
+            panic!("the budget is spent")
+        };
+        assert!(until > now + Duration::from_secs(3));
+        // A later answer of the same window cannot make it worse…
+        p.observe(&budget_headers(10, 0, 5), now, 0);
+        p.done += 1;
+        assert!(matches!(p.turn(now, false), Turn::Wait(..)));
+        // …and after the reset, requests go again.
+        assert!(go(&mut p, until));
+    }
+
+    #[test]
+    fn answers_out_of_order_do_not_overstate_the_budget() {
+        let mut p = Pacer::default();
+        let now = Instant::now();
+        // A and B are sent together; the server counts A (5 left) then B (4
+        // left), but B's answer is read first.
+        assert!(matches!(p.turn(now, false), Turn::Go(0)));
+        assert!(matches!(p.turn(now, false), Turn::Go(0)));
+        p.observe(&budget_headers(10, 4, 5), now, 0);
+        p.done += 1;
+        p.observe(&budget_headers(10, 5, 5), now, 0);
+        p.done += 1;
+        let b = p.budget.clone().unwrap();
+        assert!(p.left(&b) <= 4, "{}", p.left(&b));
+    }
+
+    #[test]
+    fn a_pause_holds_everyone() {
+        let mut p = Pacer::default();
+        let now = Instant::now();
+        assert!(p.pause(now + Duration::from_secs(2)));
+        assert!(!p.pause(now + Duration::from_secs(1)), "not shortened");
+        assert!(
+            matches!(p.turn(now, false), Turn::Wait(t, _) if t == now + Duration::from_secs(2))
+        );
+        assert!(go(&mut p, now + Duration::from_secs(2)));
     }
 }

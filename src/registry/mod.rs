@@ -8,6 +8,7 @@
 pub mod dockerhub;
 pub mod error;
 pub mod http;
+pub mod oci;
 pub mod snapshot;
 
 use async_trait::async_trait;

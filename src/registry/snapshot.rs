@@ -3,7 +3,9 @@
 //!
 //! It answers exactly what the snapshot recorded and refuses to delete.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +17,15 @@ use crate::inventory::{Inventory, Tag, SNAPSHOT_FORMAT};
 const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
 pub struct SnapshotRegistry {
-    inventory: Inventory,
+    /// What the file recorded. `list_tags` hands each repository's tags
+    /// over (moves them out) rather than copying a million tags; a scan asks
+    /// once per repository.
+    inventory: Mutex<Inventory>,
+    /// Repositories whose tags were handed over.
+    handed_over: Mutex<HashSet<String>>,
+    registry: String,
+    namespace: String,
+    taken_at: Option<DateTime<Utc>>,
     source: String,
 }
 
@@ -37,9 +47,11 @@ impl SnapshotRegistry {
                 meta.len()
             )));
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| fail(format!("cannot read the snapshot: {e}")))?;
-        let inventory: Inventory = serde_json::from_slice(&bytes).map_err(|e| {
+        let file = std::fs::File::open(path)
+            .map_err(|e| fail(format!("cannot read the snapshot: {e}")))?;
+        // Streamed, not read whole: a million-tag snapshot is ~190 MB of JSON.
+        let reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let inventory: Inventory = serde_json::from_reader(reader).map_err(|e| {
             fail(format!(
                 "not a tagsweep snapshot (line {}, column {}: {e})",
                 e.line(),
@@ -53,29 +65,36 @@ impl SnapshotRegistry {
             )));
         }
         Ok(SnapshotRegistry {
-            inventory,
+            registry: inventory.registry.clone(),
+            namespace: inventory.namespace.clone(),
+            taken_at: inventory.taken_at,
+            inventory: Mutex::new(inventory),
+            handed_over: Mutex::new(HashSet::new()),
             source: shown.to_string(),
         })
     }
 
-    pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+    /// The namespace the snapshot is of.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 }
 
 #[async_trait]
 impl super::Registry for SnapshotRegistry {
     fn name(&self) -> String {
-        self.inventory.registry.clone()
+        self.registry.clone()
     }
 
     fn snapshot_time(&self) -> Option<DateTime<Utc>> {
-        self.inventory.taken_at
+        self.taken_at
     }
 
     async fn list_repositories(&self) -> Result<Vec<RegistryRepo>, RegistryError> {
         Ok(self
             .inventory
+            .lock()
+            .expect("lock")
             .repositories
             .iter()
             .map(|(name, repo)| RegistryRepo {
@@ -86,9 +105,20 @@ impl super::Registry for SnapshotRegistry {
     }
 
     async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
-        match self.inventory.repositories.get(repo) {
+        if !self
+            .handed_over
+            .lock()
+            .expect("lock")
+            .insert(repo.to_string())
+        {
+            return Err(RegistryError::Snapshot(format!(
+                "{}: the tags of {repo} were already read from this snapshot",
+                self.source
+            )));
+        }
+        match self.inventory.lock().expect("lock").repositories.get_mut(repo) {
             None => Ok(None),
-            Some(r) => r.tags.clone().map(Some).ok_or_else(|| {
+            Some(r) => r.tags.take().map(Some).ok_or_else(|| {
                 RegistryError::Snapshot(format!(
                     "{}: the tags of {repo} were not recorded (the snapshot was taken with another manifest); take a new snapshot with this one",
                     self.source
@@ -98,8 +128,16 @@ impl super::Registry for SnapshotRegistry {
     }
 
     async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError> {
+        if self.handed_over.lock().expect("lock").contains(repo) {
+            return Err(RegistryError::Refused(format!(
+                "{}: a snapshot answers one listing, not a re-check; prune against the registry itself",
+                self.source
+            )));
+        }
         Ok(self
             .inventory
+            .lock()
+            .expect("lock")
             .tags(repo)
             .and_then(|tags| tags.iter().find(|t| t.name == tag).cloned()))
     }

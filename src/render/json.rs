@@ -59,7 +59,7 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
                 tag: &b.tag,
                 status: b.status.as_str(),
                 expected: b.expected,
-                present: b.present.len(),
+                present: b.present,
                 missing: &b.missing,
                 missing_platforms: b
                     .missing_platforms

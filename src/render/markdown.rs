@@ -43,7 +43,7 @@ pub fn render(report: &Report) -> String {
                 "| `{}` | {} | {}/{} | {} | {} |\n",
                 cell(&b.tag),
                 status_cell(b.status),
-                b.present.len(),
+                b.present,
                 b.expected,
                 short_time(b.newest_push),
                 cell(&missing_summary(b).join("\n"))

@@ -53,7 +53,7 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
                 Cell::new(mark),
                 Cell::new(&b.tag),
                 Cell::new(status_cell(b.status)),
-                Cell::new(format!("{}/{}", b.present.len(), b.expected)),
+                Cell::new(format!("{}/{}", b.present, b.expected)),
                 Cell::new(short_time(b.newest_push)),
                 Cell::new(missing_summary(b).join("\n")),
             ]);

@@ -15,6 +15,7 @@ use crate::support::fakehub::{
     at, jwt_claims, FakeHub, Fault, Tag, BODY_429, BODY_ANON_OFFSET_403, BODY_DELETE_403,
     MT_OCI_INDEX,
 };
+use std::io::{Read, Write};
 
 /// Keys of a tag in `GET_repositories_tags_tag.200.json` / `GET_namespaces_repositories_tags.200.json`.
 const SAMPLE_TAG_KEYS: &[&str] = &[
@@ -716,4 +717,143 @@ fn hooks_faults_and_latency() {
     });
     assert_eq!(hub.count("DELETE"), 4);
     assert_eq!(hub.count_matching("GET", "/tags$"), 1);
+}
+
+/// Statuses the fake gives to `n` GETs of one small listing under `fault` (0 = reset).
+fn statuses_under(fault: Fault, n: usize) -> Vec<u16> {
+    let hub = FakeHub::builder()
+        .repo("linaro", "x")
+        .tag("rocky-1", at(2026, 3, 1, 0))
+        .done()
+        .start();
+    hub.inject(fault);
+    let c = client();
+    run(async {
+        let url = hub.endpoint("/v2/namespaces/linaro/repositories/x/tags");
+        for _ in 0..n {
+            let _ = c.get(&url).send().await;
+        }
+    });
+    hub.requests().iter().map(|r| r.status).collect()
+}
+
+#[test]
+fn share_faults_are_deterministic_per_seed_and_burst() {
+    let a = statuses_under(Fault::on("GET").share(0.3, 7).status(503), 60);
+    let b = statuses_under(Fault::on("GET").share(0.3, 7).status(503), 60);
+    let c = statuses_under(Fault::on("GET").share(0.3, 8).status(503), 60);
+    assert_eq!(a, b, "same seed, same decisions");
+    assert_ne!(a, c, "another seed, other decisions");
+    let failed = a.iter().filter(|s| **s == 503).count();
+    assert!((8..=30).contains(&failed), "about 30% of 60: {failed}");
+    assert!(a.iter().all(|s| *s == 200 || *s == 503));
+
+    // Bursts: every run of 429s is a multiple of 3 long (bursts may touch).
+    let bursts = statuses_under(Fault::on("GET").share(0.1, 3).burst(3).status(429), 60);
+    let mut runs = Vec::new();
+    let mut len = 0;
+    for s in bursts.iter().chain([200].iter()) {
+        if *s == 429 {
+            len += 1;
+        } else if len > 0 {
+            runs.push(len);
+            len = 0;
+        }
+    }
+    assert!(
+        !runs.is_empty() && runs.iter().all(|l| l % 3 == 0),
+        "{runs:?}"
+    );
+}
+
+#[test]
+fn reset_faults_drop_the_connection_with_an_rst() {
+    let hub = FakeHub::builder()
+        .account("ci-bot", "dckr_pat_x", true)
+        .repo("linaro", "x")
+        .tag("rocky-1", at(2026, 3, 1, 0))
+        .tag("rocky-2", at(2026, 3, 2, 0))
+        .done()
+        .start();
+    hub.inject(Fault::on("GET").nth(1).reset());
+    // A raw socket sees the reset itself: not a byte of an answer, then ECONNRESET.
+    let mut s = std::net::TcpStream::connect(hub.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /v2/namespaces/linaro/repositories/x/tags HTTP/1.1\r\nHost: {}\r\n\r\n",
+        hub.addr()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let err = s.read_to_end(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    assert!(buf.is_empty(), "{:?}", String::from_utf8_lossy(&buf));
+    assert_eq!(hub.requests()[0].status, 0, "logged as reset");
+
+    // With after_apply, the DELETE happens and its answer is lost; the server keeps serving.
+    let token = hub.issue_token("ci-bot");
+    hub.inject(Fault::on("DELETE").nth(1).reset().after_apply());
+    let c = client();
+    run(async {
+        let url = hub.endpoint("/v2/repositories/linaro/x/tags/rocky-1/");
+        let err = c.delete(&url).bearer_auth(&token).send().await.unwrap_err();
+        assert!(err.is_request() || err.is_connect(), "{err:?}");
+        assert_eq!(hub.tag_names("linaro", "x"), ["rocky-2"]);
+        let r = call(&c, Method::DELETE, &url, Some(&token), None).await;
+        assert_eq!(r.status, 404, "a retry finds it gone");
+    });
+}
+
+#[test]
+fn delay_faults_answer_late_but_normally() {
+    let hub = FakeHub::builder()
+        .repo("linaro", "x")
+        .tag("rocky-1", at(2026, 3, 1, 0))
+        .done()
+        .start();
+    hub.inject(Fault::on("GET").nth(1).delay(Duration::from_millis(300)));
+    let c = client();
+    run(async {
+        let url = hub.endpoint("/v2/namespaces/linaro/repositories/x/tags");
+        let started = Instant::now();
+        let r = get(&c, &url, None).await;
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(
+            (r.status, names(&r.json())),
+            (200, vec!["rocky-1".to_string()])
+        );
+        let started = Instant::now();
+        assert_eq!(get(&c, &url, None).await.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "only the first"
+        );
+    });
+}
+
+#[test]
+fn x_retry_after_is_a_unix_time_and_links_can_point_elsewhere() {
+    let hub = FakeHub::builder()
+        .repo("linaro", "x")
+        .numbered_tags("rocky-", 15, at(2026, 3, 1, 0), TimeDelta::hours(1))
+        .done()
+        .config(|c| c.link_origin = Some("http://127.0.0.1:9".into()))
+        .start();
+    hub.inject(Fault::on("GET").nth(1).status(429).x_retry_after(5));
+    let c = client();
+    run(async {
+        let url = hub.endpoint("/v2/namespaces/linaro/repositories/x/tags");
+        let now = chrono::Utc::now().timestamp();
+        let r = get(&c, &url, None).await;
+        assert_eq!((r.status, r.text.as_str()), (429, BODY_429));
+        assert_eq!(r.header("retry-after"), None);
+        let at: i64 = r.header("x-retry-after").unwrap().parse().unwrap();
+        assert!((now + 4..=now + 6).contains(&at), "{at} vs {now}");
+        let page = get(&c, &url, None).await.json();
+        assert_eq!(
+            page["next"],
+            "http://127.0.0.1:9/v2/namespaces/linaro/repositories/x/tags?page=2"
+        );
+    });
 }

@@ -3,7 +3,11 @@
 
 mod audit;
 mod fakehub_selftest;
+mod faults;
+mod oci;
 mod prune;
+mod secrets;
+mod shell;
 mod snapshot;
 mod support;
 mod validate;

@@ -40,6 +40,15 @@
 //! state when a matching request arrives ([`FakeHub::on`], [`FakeHub::once`]), fault injection
 //! ([`Fault`], [`FakeHub::inject`], [`FakeHub::fail_nth`]) and a request log ([`FakeHub::requests`]).
 //!
+//! Faults answer with a status ([`Fault::status`]), drop the TCP connection without answering —
+//! a real reset: the socket is closed with `SO_LINGER 0`, so the client gets an RST
+//! ([`Fault::reset`]) — or answer normally but late ([`Fault::delay`]). They fire on chosen
+//! matches ([`Fault::nth`], [`Fault::times`], [`Fault::always`]) or on a seeded pseudo-random
+//! share of them ([`Fault::share`], optionally in bursts, [`Fault::burst`]): the same seed makes
+//! the same decisions for the same sequence of matching requests (a small splitmix64 generator,
+//! no crate). [`HubConfig::link_origin`] makes `next`/`previous` links point at another origin
+//! (to test that a client refuses to follow them).
+//!
 //! # Assumptions where the references are silent (documented, change here if reality differs)
 //!
 //! * Any authenticated account sees every private repository; there are no per-namespace ACLs.
@@ -65,29 +74,37 @@
 //! 2. Matching hooks run on the state ([`FakeHub::on`]).
 //! 3. Rate limiting (every request counts, whatever its outcome).
 //! 4. Faults: the first active matching [`Fault`] answers instead of the route (or after it, see
-//!    [`Fault::after_apply`]).
-//! 5. The route answers; the request is logged with its final status.
-//! 6. [`HubConfig::latency`] is slept, then the response is sent.
+//!    [`Fault::after_apply`]); a reset fault answers nothing; a delay fault lets the route answer.
+//! 5. The route answers; the request is logged with its final status (0 for a reset).
+//! 6. [`HubConfig::latency`] (plus a delay fault's delay) is slept, then the response is sent —
+//!    or, for a reset, the connection is dropped.
 
-// Not every test uses every helper of this support module.
-#![allow(dead_code)]
+// Not every test uses every helper: `support/mod.rs` (and the bench that includes this file)
+// allow dead code for it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::future::IntoFuture;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::serve::IncomingStream;
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 use regex::Regex;
 use serde::Serialize;
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 // ---------------------------------------------------------------------------------------------
 // Verbatim bodies from reference/dockerhub-samples (byte-for-byte).
@@ -476,6 +493,8 @@ pub struct HubConfig {
     pub anonymous_offset_cap: Option<usize>,
     pub default_page_size: usize,
     pub max_page_size: usize,
+    /// Origin (`http://host:port`) of `next`/`previous` links; `None` = the request's `Host`.
+    pub link_origin: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -489,6 +508,7 @@ impl Default for HubConfig {
             anonymous_offset_cap: Some(1000),
             default_page_size: 10,
             max_page_size: 100,
+            link_origin: None,
         }
     }
 }
@@ -549,6 +569,11 @@ pub struct RequestInfo {
 /// hub.inject(Fault::on("DELETE").nth(2).status(500));            // 2nd DELETE → 500
 /// hub.inject(Fault::on("GET").path("/tags$").times(3).status(429)); // next 3 tag lists → 429
 /// hub.inject(Fault::on("DELETE").status(500).after_apply());      // delete happens, reply is lost
+/// hub.inject(Fault::on("*").share(0.2, seed).status(503));        // ~20% of requests → 503
+/// hub.inject(Fault::on("GET").share(0.1, seed).burst(3).status(429)); // 429s, three at a time
+/// hub.inject(Fault::on("*").share(0.1, seed).reset());            // connection dropped
+/// hub.inject(Fault::on("DELETE").nth(1).reset().after_apply());   // deleted, then dropped
+/// hub.inject(Fault::on("*").share(0.3, seed).delay(ms(400)));     // slow answers
 /// ```
 #[derive(Clone, Debug)]
 pub struct Fault {
@@ -565,10 +590,58 @@ pub struct Fault {
     pub headers: Vec<(String, String)>,
     /// Process the request normally first (state changes happen), then replace the response.
     pub apply_first: bool,
+    /// What firing does (default: answer `status`).
+    pub action: FaultAction,
+    /// Fire only on a pseudo-random share of the matches in the window (see [`Fault::share`]).
+    pub share: Option<Share>,
+    /// Once fired by the share, fire on this many consecutive matches in all.
+    pub burst: usize,
+    /// Add `X-Retry-After: <now + secs>` (a unix time) computed when answering, instead of the
+    /// default `Retry-After` of a 429.
+    pub x_retry_after: Option<u64>,
+    /// Fire at most this many times on the same request (method, path and query): a retry
+    /// then gets through, so a transient fault stays transient whatever the interleaving.
+    pub max_per_request: Option<usize>,
     /// Matching requests seen so far.
     pub seen: usize,
     /// Times this fault answered.
     pub fired: usize,
+    burst_left: usize,
+    per_request: HashMap<String, usize>,
+}
+
+/// What a firing [`Fault`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Answer `status` with `body`/`headers`.
+    Respond,
+    /// Close the connection without answering (TCP RST).
+    Reset,
+    /// Answer normally, this much later.
+    Delay(Duration),
+}
+
+/// A deterministic share of matches: `per_million` / 1,000,000, drawn from a splitmix64 stream.
+#[derive(Clone, Debug)]
+pub struct Share {
+    pub per_million: u64,
+    pub seed: u64,
+    state: u64,
+}
+
+impl Share {
+    fn draw(&mut self) -> bool {
+        splitmix64(&mut self.state) % 1_000_000 < self.per_million
+    }
+}
+
+/// One step of splitmix64 (a tiny, well-mixed PRNG; deterministic for a seed).
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Fault {
@@ -583,8 +656,15 @@ impl Fault {
             body: None,
             headers: Vec::new(),
             apply_first: false,
+            action: FaultAction::Respond,
+            share: None,
+            burst: 1,
+            x_retry_after: None,
+            max_per_request: None,
             seen: 0,
             fired: 0,
+            burst_left: 0,
+            per_request: HashMap::new(),
         }
     }
 
@@ -633,15 +713,88 @@ impl Fault {
         self
     }
 
+    /// Fire on about `fraction` of the matches in the window, chosen by a PRNG seeded with
+    /// `seed`. Makes the window unbounded ([`Fault::always`]); narrow it afterwards if needed.
+    pub fn share(mut self, fraction: f64, seed: u64) -> Fault {
+        let mut state = seed ^ 0x5eed_5eed_5eed_5eed;
+        splitmix64(&mut state);
+        self.share = Some(Share {
+            per_million: (fraction.clamp(0.0, 1.0) * 1_000_000.0) as u64,
+            seed,
+            state,
+        });
+        self.count = None;
+        self
+    }
+
+    /// With [`Fault::share`]: each time the share fires, fire on `k` consecutive matches.
+    pub fn burst(mut self, k: usize) -> Fault {
+        self.burst = k.max(1);
+        self
+    }
+
+    /// Drop the connection without answering (TCP reset) instead of answering.
+    pub fn reset(mut self) -> Fault {
+        self.action = FaultAction::Reset;
+        self
+    }
+
+    /// Answer normally, `by` later.
+    pub fn delay(mut self, by: Duration) -> Fault {
+        self.action = FaultAction::Delay(by);
+        self
+    }
+
+    /// Send `X-Retry-After: <unix time secs from now>` (the older specs' header) with the
+    /// answer, instead of `Retry-After`.
+    pub fn x_retry_after(mut self, secs: u64) -> Fault {
+        self.x_retry_after = Some(secs);
+        self
+    }
+
+    /// See [`Fault::max_per_request`].
+    pub fn max_per_request(mut self, k: usize) -> Fault {
+        self.max_per_request = Some(k);
+        self
+    }
+
     fn matches(&self, method: &str, path: &str) -> bool {
         self.method.as_deref().is_none_or(|m| m == method)
             && self.path.as_ref().is_none_or(|re| re.is_match(path))
     }
 
-    /// Count a matching request; true if this one must fail.
-    fn hit(&mut self) -> bool {
+    /// Count a matching request (`key`: method, path and query); true if this one must fail.
+    fn hit(&mut self, key: &str) -> bool {
         self.seen += 1;
-        let fire = self.seen >= self.first && self.count.is_none_or(|c| self.seen < self.first + c);
+        let in_window =
+            self.seen >= self.first && self.count.is_none_or(|c| self.seen < self.first + c);
+        let fire = in_window
+            && match &mut self.share {
+                None => true,
+                Some(share) => {
+                    // The draw happens for every match in the window, so the decisions depend
+                    // only on the seed and the number of matches.
+                    let drawn = share.draw();
+                    if self.burst_left > 0 {
+                        self.burst_left -= 1;
+                        true
+                    } else if drawn {
+                        self.burst_left = self.burst - 1;
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+        let fire = fire
+            && match self.max_per_request {
+                None => true,
+                Some(max) => {
+                    let n = self.per_request.entry(key.to_string()).or_insert(0);
+                    *n += 1;
+                    *n <= max
+                }
+            };
         if fire {
             self.fired += 1;
         }
@@ -1083,6 +1236,8 @@ struct Hook {
 struct Shared {
     state: Mutex<HubState>,
     hooks: Mutex<Vec<Hook>>,
+    /// Connections (by client address) to reset instead of answering.
+    doomed: Mutex<HashSet<SocketAddr>>,
 }
 
 impl Shared {
@@ -1123,6 +1278,7 @@ impl FakeHub {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             hooks: Mutex::new(Vec::new()),
+            doomed: Mutex::new(HashSet::new()),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -1138,14 +1294,14 @@ impl FakeHub {
                     .build()
                     .expect("fakehub runtime");
                 rt.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    let listener = FakeListener {
+                        inner: tokio::net::TcpListener::from_std(listener).expect("tokio listener"),
+                        shared: Arc::clone(&app_state),
+                    };
                     let app = Router::new().fallback(handle).with_state(app_state);
-                    let server = axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .into_future();
+                    let server =
+                        axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+                            .into_future();
                     tokio::select! {
                         _ = server => {}
                         _ = rx => {}
@@ -1282,6 +1438,138 @@ impl Drop for FakeHub {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Connections that can be reset
+// ---------------------------------------------------------------------------------------------
+
+/// The TCP listener, handing out connections a [`Fault::reset`] can kill.
+struct FakeListener {
+    inner: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl axum::serve::Listener for FakeListener {
+    type Io = FakeConn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (FakeConn, SocketAddr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let conn = FakeConn {
+                        stream,
+                        peer,
+                        shared: Arc::clone(&self.shared),
+                    };
+                    return (conn, peer);
+                }
+                // E.g. too many open files: back off a little, as axum's own listener does.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The client's address, as handlers see it (`ConnectInfo<Peer>`).
+#[derive(Clone, Copy, Debug)]
+struct Peer(SocketAddr);
+
+impl Connected<IncomingStream<'_, FakeListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, FakeListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// A served connection. When its client is marked doomed, the next write closes the socket
+/// with `SO_LINGER 0` — the kernel sends an RST — and fails, so hyper drops the connection
+/// without sending a byte of the answer.
+struct FakeConn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl FakeConn {
+    fn doomed(&self) -> bool {
+        let doomed = self
+            .shared
+            .doomed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.peer);
+        if doomed {
+            let _ = self.stream.set_zero_linger();
+        }
+        doomed
+    }
+}
+
+impl Drop for FakeConn {
+    fn drop(&mut self) {
+        // A doomed connection the client closed first: forget it, its port may be reused.
+        self.shared
+            .doomed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.peer);
+    }
+}
+
+fn reset_error() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionReset, "fakehub: fault reset")
+}
+
+impl AsyncRead for FakeConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FakeConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.doomed() {
+            return Poll::Ready(Err(reset_error()));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.doomed() {
+            return Poll::Ready(Err(reset_error()));
+        }
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // HTTP handling
 // ---------------------------------------------------------------------------------------------
 
@@ -1389,6 +1677,7 @@ struct Ctx<'a> {
     raw_query: &'a str,
     query: Vec<(String, String)>,
     host: String,
+    link_origin: Option<String>,
     auth: Auth,
     body: &'a [u8],
 }
@@ -1420,7 +1709,10 @@ impl Ctx<'_> {
         let qs = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        format!("http://{}{}?{}", self.host, self.path, qs)
+        match &self.link_origin {
+            Some(origin) => format!("{}{}?{}", origin.trim_end_matches('/'), self.path, qs),
+            None => format!("http://{}{}?{}", self.host, self.path, qs),
+        }
     }
 }
 
@@ -1899,6 +2191,13 @@ fn delete_tag(st: &mut HubState, ctx: &Ctx, ns: &str, repo: &str, tag: &str) -> 
     }
 }
 
+/// What to do with one request: answer `reply` after `delay`, or drop the connection.
+struct Processed {
+    reply: Reply,
+    delay: Duration,
+    reset: bool,
+}
+
 fn process(
     shared: &Shared,
     client: IpAddr,
@@ -1907,7 +2206,7 @@ fn process(
     raw_query: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> (Reply, Duration) {
+) -> Processed {
     let now = Utc::now();
     // Lock order everywhere: state, then hooks (FakeHub::on takes only the hooks lock).
     let mut st = shared.lock_state();
@@ -1948,24 +2247,41 @@ fn process(
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
             .unwrap_or_else(|| "127.0.0.1".to_string()),
+        link_origin: st.config.link_origin.clone(),
         auth,
         body,
     };
 
     // 3. rate limit
     let rate = st.rate_check(client);
+    let mut delay = st.config.latency;
+    let mut reset = false;
     let mut reply = if let Some(secs) = rate.retry_after {
         Reply::json(429, BODY_429).header("Retry-After", secs.to_string())
     } else {
         // 4. faults
         // Every matching fault counts the request; the first one that fires answers.
         let mut fired: Option<Fault> = None;
+        let key = format!("{method} {path}?{raw_query}");
         for f in st.faults.iter_mut() {
-            if f.matches(method, path) && f.hit() && fired.is_none() {
+            if f.matches(method, path) && f.hit(&key) && fired.is_none() {
                 fired = Some(f.clone());
             }
         }
         match fired {
+            Some(f) if f.action == FaultAction::Reset => {
+                reset = true;
+                if f.apply_first {
+                    let _ = route(&mut st, &ctx);
+                }
+                Reply::empty(0)
+            }
+            Some(f) if matches!(f.action, FaultAction::Delay(_)) => {
+                if let FaultAction::Delay(by) = f.action {
+                    delay += by;
+                }
+                route(&mut st, &ctx)
+            }
             Some(f) => {
                 if f.apply_first {
                     let _ = route(&mut st, &ctx);
@@ -1976,6 +2292,12 @@ fn process(
                 };
                 if !f.headers.is_empty() {
                     r.headers = f.headers.clone();
+                }
+                if let Some(secs) = f.x_retry_after {
+                    r.headers
+                        .retain(|(k, _)| !k.eq_ignore_ascii_case("retry-after"));
+                    let at = Utc::now().timestamp() + i64::try_from(secs).unwrap_or(0);
+                    r.headers.push(("X-Retry-After".into(), at.to_string()));
                 }
                 r
             }
@@ -2004,12 +2326,16 @@ fn process(
         identity: ctx.auth.identity(),
         status: reply.status,
     });
-    (reply, st.config.latency)
+    Processed {
+        reply,
+        delay,
+        reset,
+    }
 }
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
@@ -2019,7 +2345,11 @@ async fn handle(
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
-    let (reply, latency) = process(
+    let Processed {
+        reply,
+        delay,
+        reset,
+    } = process(
         &shared,
         peer.ip(),
         &method,
@@ -2028,8 +2358,17 @@ async fn handle(
         &parts.headers,
         &body,
     );
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if reset {
+        // The connection's next write fails and closes it with an RST (see `FakeConn`); the
+        // response below is never sent.
+        shared
+            .doomed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer);
     }
     let mut resp = Response::new(Body::from(reply.body));
     *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);

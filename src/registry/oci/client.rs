@@ -1,0 +1,949 @@
+//! Talking to one OCI registry: authentication and sending.
+//!
+//! **Authentication** follows the registry's challenges. The first request
+//! is `GET /v2/`: 200 means anonymous access; `401` with
+//! `WWW-Authenticate: Basic` means every request carries the credentials;
+//! `401` with `Bearer realm=…,service=…` means tokens from the realm. Tokens
+//! are fetched per scope (`repository:<name>:pull` to read,
+//! `repository:<name>:pull,push` to push, `repository:<name>:delete` to
+//! delete, `registry:catalog:*` for the catalog), before the request that
+//! needs one, so a scan does not pay a 401 per repository; they are cached
+//! per scope until they expire (`expires_in`, 60 s when unsaid). A 401 later
+//! on is answered from its own challenge once (a new token for the scope it
+//! names), then returned to the caller.
+//!
+//! Credentials go to the registry itself (Basic) or to the token realm
+//! (Basic, to get a token), never elsewhere: a realm on plain `http` is only
+//! given credentials when it is on the registry's own loopback host. Tokens
+//! only go to the registry's origin. Both live in [`Secret`]s and travel in
+//! sensitive headers; neither is ever formatted.
+//!
+//! **Sending** goes through the shared [`HttpClient`] (its retries, pacing,
+//! counters, `-v` lines) whenever it can carry the request: no credentials or
+//! a bearer token, no body. Requests it cannot express yet — Basic
+//! credentials, and bodies with a media type (pushing the throw-away manifest
+//! of a tag-safe delete) — go through a small sender of ours with the same
+//! policies (no redirects, per-attempt timeout, retries of failures and
+//! 5xx with backoff, `Retry-After` on 429, bounded concurrency, counted).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use tokio::sync::{OnceCell, Semaphore};
+use url::{Host, Url};
+
+use super::credentials::{base64_encode, Source};
+use super::headers::{challenges, Challenge};
+use crate::credentials::Credentials;
+use crate::registry::error::{error_message, snippet};
+use crate::registry::http::{HttpClient, Request};
+use crate::registry::{RegistryError, Stats};
+use crate::secret::Secret;
+
+/// What a request needs the right to do, for bearer scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Pull,
+    Push,
+    Delete,
+}
+
+/// The scope a request runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `registry:catalog:*`.
+    Catalog,
+    /// `repository:<name>:<actions>`.
+    Repository(String, Access),
+}
+
+impl Scope {
+    pub fn repo(name: &str, access: Access) -> Scope {
+        Scope::Repository(name.to_string(), access)
+    }
+
+    /// The scope string of the token request.
+    pub fn token_scope(&self) -> Option<String> {
+        match self {
+            Scope::Catalog => Some("registry:catalog:*".to_string()),
+            Scope::Repository(name, access) => Some(format!(
+                "repository:{name}:{}",
+                match access {
+                    Access::Pull => "pull",
+                    Access::Push => "pull,push",
+                    Access::Delete => "delete",
+                }
+            )),
+        }
+    }
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub method: Method,
+    pub url: Url,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// The media type of the body, without parameters.
+    pub fn content_type(&self) -> Option<String> {
+        let raw = self.header("content-type")?;
+        let media = raw.split(';').next()?.trim().to_ascii_lowercase();
+        (!media.is_empty()).then_some(media)
+    }
+
+    /// Decodes a JSON body, or says which request gave an unreadable one.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, RegistryError> {
+        serde_json::from_slice(&self.body).map_err(|e| RegistryError::Decode {
+            method: self.method.to_string(),
+            url: self.url.to_string(),
+            status: self.status.as_u16(),
+            detail: e.to_string(),
+            snippet: snippet(&self.body, 120),
+            hint: Some(
+                "this does not look like an OCI distribution registry answering: check `registry:` in the manifest, or a proxy in between"
+                    .into(),
+            ),
+        })
+    }
+
+    /// The `errors[0].code` of an OCI error body (`NAME_UNKNOWN`, `UNSUPPORTED`, …).
+    pub fn error_code(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        v.get("errors")?
+            .get(0)?
+            .get("code")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// This answer as an error, with the server's message and our hint.
+    pub fn error(&self, hint: Option<String>) -> RegistryError {
+        RegistryError::Status {
+            method: self.method.to_string(),
+            url: self.url.to_string(),
+            status: self.status.as_u16(),
+            message: error_message(&self.body),
+            hint,
+        }
+    }
+}
+
+/// One request, before authentication is added.
+pub struct Outgoing<'a> {
+    pub method: Method,
+    pub url: Url,
+    pub accept: Option<&'a str>,
+    /// `(content type, bytes)`.
+    pub body: Option<(&'a str, &'a [u8])>,
+}
+
+impl<'a> Outgoing<'a> {
+    pub fn new(method: Method, url: Url) -> Self {
+        Outgoing {
+            method,
+            url,
+            accept: Some("application/json"),
+            body: None,
+        }
+    }
+
+    pub fn accept(mut self, accept: &'a str) -> Self {
+        self.accept = Some(accept);
+        self
+    }
+
+    pub fn body(mut self, content_type: &'a str, bytes: &'a [u8]) -> Self {
+        self.body = Some((content_type, bytes));
+        self
+    }
+}
+
+/// What to authenticate a request with.
+enum Auth<'a> {
+    None,
+    Bearer(&'a Secret),
+    Basic(&'a Credentials),
+}
+
+/// How the registry wants to be authenticated, as learnt from its challenges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scheme {
+    Anonymous,
+    Basic,
+    Bearer { realm: Url, service: Option<String> },
+}
+
+struct CachedToken {
+    token: Secret,
+    expires: Instant,
+}
+
+type TokenSlot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
+
+/// A registry client: authentication, then sending (see the module documentation).
+pub struct Client {
+    base: Url,
+    http: HttpClient,
+    own: reqwest::Client,
+    own_permits: Semaphore,
+    own_requests: AtomicU64,
+    own_retries: AtomicU64,
+    own_rate_limited: AtomicU64,
+    credentials: Option<(Credentials, Source)>,
+    verbose: bool,
+    pinged: OnceCell<()>,
+    scheme: Mutex<Scheme>,
+    tokens: Mutex<HashMap<String, TokenSlot>>,
+}
+
+/// Attempts per request in our own sender (the first one included).
+const MAX_ATTEMPTS: u32 = 5;
+/// 429s one request may get from our own sender before we give up.
+const MAX_RATE_LIMITED: u32 = 10;
+/// Token lifetime when the token server does not say (the spec's default).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+impl Client {
+    pub fn new(
+        http: HttpClient,
+        base: Url,
+        credentials: Option<(Credentials, Source)>,
+        concurrency: usize,
+    ) -> Result<Self, RegistryError> {
+        let own = reqwest::Client::builder()
+            .user_agent(concat!("tagsweep/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| RegistryError::Refused(format!("cannot set up the HTTP client: {e}")))?;
+        let verbose = http.verbose();
+        Ok(Client {
+            base,
+            http,
+            own,
+            own_permits: Semaphore::new(concurrency.max(1)),
+            own_requests: AtomicU64::new(0),
+            own_retries: AtomicU64::new(0),
+            own_rate_limited: AtomicU64::new(0),
+            credentials,
+            verbose,
+            pinged: OnceCell::new(),
+            scheme: Mutex::new(Scheme::Anonymous),
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|(c, _)| c.username.as_str())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let s = self.http.stats();
+        Stats {
+            requests: s.requests + self.own_requests.load(Ordering::Relaxed),
+            retries: s.retries + self.own_retries.load(Ordering::Relaxed),
+            rate_limited: s.rate_limited + self.own_rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    fn scheme(&self) -> Scheme {
+        self.scheme
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_scheme(&self, scheme: Scheme) {
+        *self.scheme.lock().unwrap_or_else(|e| e.into_inner()) = scheme;
+    }
+
+    /// Sends `out` to the registry in `scope`, authenticated as the registry
+    /// asks (see the module documentation).
+    pub async fn send(&self, out: &Outgoing<'_>, scope: &Scope) -> Result<Reply, RegistryError> {
+        self.ping().await?;
+        let creds = self.credentials.as_ref().map(|(c, _)| c);
+        let scheme = self.scheme();
+        let (token, fresh) = match &scheme {
+            Scheme::Bearer { realm, service } => {
+                let (t, fresh) = self.token(realm, service.as_deref(), scope).await?;
+                (Some(t), fresh)
+            }
+            _ => (None, false),
+        };
+        let auth = match (&scheme, &token, creds) {
+            (_, Some(t), _) => Auth::Bearer(t),
+            (Scheme::Basic, None, Some(c)) => Auth::Basic(c),
+            _ => Auth::None,
+        };
+        let sent_basic = matches!(auth, Auth::Basic(_));
+        let reply = self.transmit(out, auth).await?;
+        if reply.status != StatusCode::UNAUTHORIZED {
+            return Ok(reply);
+        }
+        let found = challenges(&reply.headers);
+        if let Some(bearer) = found.iter().find(|c| c.scheme == "bearer") {
+            let Some((realm, service)) = self.bearer_target(bearer)? else {
+                return Ok(reply);
+            };
+            // A token fetched for this very request, refused for lack of
+            // scope: another one would be refused the same way.
+            if fresh && bearer.param("error") == Some("insufficient_scope") {
+                return Ok(reply);
+            }
+            // The scope the registry names, else ours.
+            let wanted = bearer
+                .param("scope")
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .or_else(|| scope.token_scope());
+            if scheme
+                != (Scheme::Bearer {
+                    realm: realm.clone(),
+                    service: service.clone(),
+                })
+            {
+                self.set_scheme(Scheme::Bearer {
+                    realm: realm.clone(),
+                    service: service.clone(),
+                });
+            }
+            let (token, _) = self
+                .token_raw(&realm, service.as_deref(), wanted.as_deref(), true)
+                .await?;
+            return self.transmit(out, Auth::Bearer(&token)).await;
+        }
+        if found.iter().any(|c| c.scheme == "basic") && !sent_basic {
+            if let Some(c) = creds {
+                self.set_scheme(Scheme::Basic);
+                return self.transmit(out, Auth::Basic(c)).await;
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Sends to a URL outside the registry (a blob storage redirect), with no
+    /// credentials at all.
+    pub async fn send_unauthenticated(&self, out: &Outgoing<'_>) -> Result<Reply, RegistryError> {
+        self.transmit(out, Auth::None).await
+    }
+
+    /// `GET /v2/`: is it a registry, and how does it authenticate? Done once.
+    async fn ping(&self) -> Result<(), RegistryError> {
+        self.pinged
+            .get_or_try_init(|| async {
+                let url = self.url(&["v2", ""]);
+                let reply = self
+                    .transmit(&Outgoing::new(Method::GET, url.clone()), Auth::None)
+                    .await?;
+                let creds = self.credentials.as_ref();
+                match reply.status.as_u16() {
+                    200..=299 => {
+                        self.set_scheme(Scheme::Anonymous);
+                        if let (true, Some((c, source))) = (self.verbose, creds) {
+                            eprintln!(
+                                "tagsweep: {} answers anonymously; credentials for {} (from {source}) are kept for a challenge",
+                                self.base, c.username
+                            );
+                        }
+                        Ok(())
+                    }
+                    401 => self.learn_scheme(&reply).await,
+                    404 => Err(reply.error(Some(format!(
+                        "{} does not answer GET /v2/ like an OCI distribution registry: check `registry:` in the manifest",
+                        self.base
+                    )))),
+                    _ => Err(reply.error(None)),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Takes in the challenge of `GET /v2/`, and checks the credentials now,
+    /// so that wrong ones fail once, clearly, before any listing.
+    async fn learn_scheme(&self, reply: &Reply) -> Result<(), RegistryError> {
+        let found = challenges(&reply.headers);
+        let creds = self.credentials.as_ref();
+        if let Some(bearer) = found.iter().find(|c| c.scheme == "bearer") {
+            let Some((realm, service)) = self.bearer_target(bearer)? else {
+                return Err(reply.error(Some(
+                    "the registry's Bearer challenge names no realm".into(),
+                )));
+            };
+            self.set_scheme(Scheme::Bearer {
+                realm: realm.clone(),
+                service: service.clone(),
+            });
+            if let Some((c, source)) = creds {
+                if self.verbose {
+                    eprintln!(
+                        "tagsweep: {} uses tokens from {}; logging in as {} (from {source})",
+                        self.base,
+                        strip_query(&realm),
+                        c.username
+                    );
+                }
+                // Like `docker login`: a token for no scope proves the credentials.
+                self.token_raw(&realm, service.as_deref(), None, false)
+                    .await?;
+            }
+            return Ok(());
+        }
+        if found.iter().any(|c| c.scheme == "basic") {
+            self.set_scheme(Scheme::Basic);
+            let Some((c, source)) = creds else {
+                return Ok(()); // requests will fail with a hint to log in
+            };
+            if self.verbose {
+                eprintln!(
+                    "tagsweep: {} uses Basic authentication; logging in as {} (from {source})",
+                    self.base, c.username
+                );
+            }
+            let url = self.url(&["v2", ""]);
+            let check = self
+                .transmit(&Outgoing::new(Method::GET, url.clone()), Auth::Basic(c))
+                .await?;
+            if check.status.is_success() {
+                return Ok(());
+            }
+            return Err(RegistryError::Login {
+                url: url.to_string(),
+                username: c.username.clone(),
+                detail: format!(
+                    "{}{}\n  hint: check the username and password ({source})",
+                    check.status,
+                    error_message(&check.body)
+                        .map(|m| format!(" {m}"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        Err(reply.error(Some(
+            "the registry asks for an authentication scheme tagsweep does not know (only Basic and Bearer)".into(),
+        )))
+    }
+
+    /// The realm and service of a Bearer challenge; refuses a realm that
+    /// would receive credentials over plain http on another host.
+    fn bearer_target(
+        &self,
+        challenge: &Challenge,
+    ) -> Result<Option<(Url, Option<String>)>, RegistryError> {
+        let Some(raw) = challenge.param("realm").filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let realm = self.base.join(raw).map_err(|e| {
+            RegistryError::Refused(format!(
+                "{}: the token realm {raw:?} is not a URL ({e})",
+                self.base
+            ))
+        })?;
+        match realm.scheme() {
+            "https" | "http" => {}
+            other => {
+                return Err(RegistryError::Refused(format!(
+                    "{}: the token realm {} uses scheme {other:?}; only https (or http on loopback) is followed",
+                    self.base,
+                    strip_query(&realm)
+                )))
+            }
+        }
+        let service = challenge
+            .param("service")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Ok(Some((realm, service)))
+    }
+
+    /// A token for `scope`, from the cache when it has a valid one; and
+    /// whether it was fetched just now.
+    async fn token(
+        &self,
+        realm: &Url,
+        service: Option<&str>,
+        scope: &Scope,
+    ) -> Result<(Secret, bool), RegistryError> {
+        self.token_raw(realm, service, scope.token_scope().as_deref(), false)
+            .await
+    }
+
+    /// A token for the scope string `scope` (space-separated scopes allowed),
+    /// fetched anew when `renew` or when the cache has none; and whether it
+    /// was fetched just now.
+    async fn token_raw(
+        &self,
+        realm: &Url,
+        service: Option<&str>,
+        scope: Option<&str>,
+        renew: bool,
+    ) -> Result<(Secret, bool), RegistryError> {
+        let key = format!("{realm} {} {}", service.unwrap_or(""), scope.unwrap_or(""));
+        let slot = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            tokens.entry(key).or_default().clone()
+        };
+        let mut cached = slot.lock().await;
+        if !renew {
+            if let Some(c) = cached.as_ref().filter(|c| c.expires > Instant::now()) {
+                return Ok((c.token.clone(), false));
+            }
+        }
+        let fetched = self.fetch_token(realm, service, scope).await?;
+        let token = fetched.token.clone();
+        *cached = Some(fetched);
+        Ok((token, true))
+    }
+
+    /// `GET realm?service=…&scope=…`, with Basic credentials when we have them.
+    async fn fetch_token(
+        &self,
+        realm: &Url,
+        service: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<CachedToken, RegistryError> {
+        #[derive(Deserialize)]
+        struct TokenBody {
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            access_token: Option<String>,
+            #[serde(default)]
+            expires_in: Option<i64>,
+        }
+        let mut url = realm.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = service {
+                q.append_pair("service", service);
+            }
+            for s in scope.unwrap_or("").split_whitespace() {
+                q.append_pair("scope", s);
+            }
+        }
+        let creds = self.credentials.as_ref().map(|(c, _)| c);
+        if creds.is_some() && !may_receive_credentials(realm, &self.base) {
+            return Err(RegistryError::Refused(format!(
+                "{}: the registry sends us to {} for tokens, over plain http on another host; refusing to send credentials there",
+                self.base,
+                strip_query(realm)
+            )));
+        }
+        let auth = creds.map_or(Auth::None, Auth::Basic);
+        let started = Instant::now();
+        let reply = self
+            .transmit(&Outgoing::new(Method::GET, url.clone()), auth)
+            .await?;
+        if !reply.status.is_success() {
+            let message = error_message(&reply.body).unwrap_or_default();
+            return Err(match creds {
+                // Credentials already proven at GET /v2/: this scope is not theirs.
+                Some(c) if scope.is_some() && matches!(reply.status.as_u16(), 401 | 403) => {
+                    reply.error(Some(format!(
+                        "the token server refused {} the scope {}: check the account's permissions (pull to audit; push and delete to prune)",
+                        c.username,
+                        scope.unwrap_or_default()
+                    )))
+                }
+                Some(c) if matches!(reply.status.as_u16(), 401 | 403) => RegistryError::Login {
+                    url: strip_query(realm),
+                    username: c.username.clone(),
+                    detail: format!(
+                        "{} {message}\n  hint: the token server refused these credentials; check the username and password",
+                        reply.status
+                    ),
+                },
+                _ => reply.error(Some(if creds.is_none() {
+                    needs_credentials_hint()
+                } else {
+                    "the token server failed; try again later".to_string()
+                })),
+            });
+        }
+        let body: TokenBody = serde_json::from_slice(&reply.body).map_err(|e| {
+            // The body holds the token: never show it.
+            RegistryError::Decode {
+                method: "GET".into(),
+                url: strip_query(realm),
+                status: reply.status.as_u16(),
+                detail: e.to_string(),
+                snippet: "(not shown)".into(),
+                hint: None,
+            }
+        })?;
+        let token = body
+            .token
+            .filter(|t| !t.is_empty())
+            .or(body.access_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| {
+                RegistryError::Refused(format!(
+                    "{}: the token server's answer holds no token",
+                    strip_query(realm)
+                ))
+            })?;
+        let lifetime = body
+            .expires_in
+            .filter(|s| *s > 0)
+            .map_or(DEFAULT_TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
+        // Renew a little early: the clock started before the server's did.
+        let margin = (lifetime / 10).min(Duration::from_secs(30));
+        Ok(CachedToken {
+            token: Secret::new(token),
+            expires: started + lifetime - margin,
+        })
+    }
+
+    /// Sends one request with `auth`, through the shared client when it can
+    /// carry it, otherwise through ours.
+    async fn transmit(&self, out: &Outgoing<'_>, auth: Auth<'_>) -> Result<Reply, RegistryError> {
+        let bearer = match (&auth, out.body) {
+            (Auth::None, None) => None,
+            (Auth::Bearer(t), None) => Some(*t),
+            _ => return self.own_send(out, &auth).await,
+        };
+        let request = Request {
+            method: out.method.clone(),
+            url: out.url.clone(),
+            bearer,
+            json: None,
+            accept: out.accept,
+        };
+        let a = self.http.send(&request).await?;
+        Ok(Reply {
+            method: a.method,
+            url: a.url,
+            status: a.status,
+            headers: a.headers,
+            body: a.body,
+        })
+    }
+
+    async fn own_send(&self, out: &Outgoing<'_>, auth: &Auth<'_>) -> Result<Reply, RegistryError> {
+        let mut failures = 0u32;
+        let mut limited = 0u32;
+        loop {
+            let outcome = {
+                let _permit = self
+                    .own_permits
+                    .acquire()
+                    .await
+                    .expect("semaphore never closed");
+                self.own_requests.fetch_add(1, Ordering::Relaxed);
+                self.own_once(out, auth).await
+            };
+            let reply = match outcome {
+                Ok(reply) => reply,
+                Err(e) => {
+                    failures += 1;
+                    if failures >= MAX_ATTEMPTS {
+                        return Err(e);
+                    }
+                    self.own_wait(backoff(failures), &e.to_string()).await;
+                    continue;
+                }
+            };
+            if reply.status == StatusCode::TOO_MANY_REQUESTS {
+                self.own_rate_limited.fetch_add(1, Ordering::Relaxed);
+                limited += 1;
+                let wait = reply
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map_or_else(|| backoff(limited), Duration::from_secs)
+                    .max(Duration::from_secs(1));
+                if limited >= MAX_RATE_LIMITED || wait > Duration::from_secs(15 * 60) {
+                    return Err(reply.error(Some(
+                        "still rate limited; try again later or with a lower -j".into(),
+                    )));
+                }
+                self.own_wait(wait, &format!("{} {}: 429", reply.method, reply.url))
+                    .await;
+                continue;
+            }
+            if matches!(reply.status.as_u16(), 500 | 502 | 503 | 504) {
+                failures += 1;
+                if failures >= MAX_ATTEMPTS {
+                    return Ok(reply);
+                }
+                self.own_wait(
+                    backoff(failures),
+                    &format!("{} {}: {}", reply.method, reply.url, reply.status),
+                )
+                .await;
+                continue;
+            }
+            return Ok(reply);
+        }
+    }
+
+    async fn own_wait(&self, wait: Duration, why: &str) {
+        self.own_retries.fetch_add(1, Ordering::Relaxed);
+        if self.verbose || wait >= Duration::from_secs(10) {
+            eprintln!("tagsweep: {why}; retrying in {:.1}s", wait.as_secs_f64());
+        }
+        tokio::time::sleep(wait).await;
+    }
+
+    async fn own_once(&self, out: &Outgoing<'_>, auth: &Auth<'_>) -> Result<Reply, RegistryError> {
+        let started = Instant::now();
+        let mut builder = self.own.request(out.method.clone(), out.url.clone());
+        if let Some(accept) = out.accept {
+            builder = builder.header(ACCEPT, accept);
+        }
+        let authorization = match auth {
+            Auth::None => None,
+            Auth::Bearer(t) => Some(format!("Bearer {}", t.expose())),
+            Auth::Basic(c) => Some(format!(
+                "Basic {}",
+                base64_encode(format!("{}:{}", c.username, c.secret.expose()).as_bytes())
+            )),
+        };
+        if let Some(value) = authorization {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                RegistryError::Refused(
+                    "the credentials hold characters that cannot go in a header".into(),
+                )
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        if let Some((content_type, bytes)) = out.body {
+            builder = builder
+                .header(CONTENT_TYPE, content_type)
+                .body(bytes.to_vec());
+        }
+        let transport = |e: reqwest::Error| RegistryError::Transport {
+            method: out.method.to_string(),
+            url: out.url.to_string(),
+            detail: describe(&e),
+        };
+        let response = builder.send().await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport)?.to_vec();
+        if self.verbose {
+            eprintln!(
+                "tagsweep: {} {} -> {} ({} ms)",
+                out.method,
+                out.url,
+                status.as_u16(),
+                started.elapsed().as_millis()
+            );
+        }
+        Ok(Reply {
+            method: out.method.clone(),
+            url: out.url.clone(),
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// `base` + path segments (each escaped; a name's `/` are separate segments).
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.set_query(None);
+        {
+            let mut path = url.path_segments_mut().expect("http(s) URLs have paths");
+            path.clear();
+            for segment in segments {
+                path.push(segment);
+            }
+        }
+        url
+    }
+
+    /// Resolves a `Link` or `Location` target against `current`; it must stay
+    /// on the registry's origin, since our credentials go with it.
+    pub fn same_origin(&self, target: &str, current: &Url) -> Result<Url, RegistryError> {
+        let url = current.join(target).map_err(|e| {
+            RegistryError::Refused(format!("{current}: the link {target:?} is not a URL ({e})"))
+        })?;
+        if url.origin() != self.base.origin() {
+            return Err(RegistryError::Refused(format!(
+                "{current}: the link points to {}, not to {}; refusing to follow it (it would receive our credentials)",
+                url.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+}
+
+/// The hint for a registry that wants credentials we do not have.
+pub fn needs_credentials_hint() -> String {
+    format!(
+        "this registry needs credentials: set {} and {}, or pass --username with --password-stdin, or `docker login` to it",
+        super::credentials::USERNAME_ENV,
+        super::credentials::PASSWORD_ENV
+    )
+}
+
+/// Whether credentials may go to `realm`: over https anywhere, over plain
+/// http only on the registry's own host when that is a loopback address.
+pub fn may_receive_credentials(realm: &Url, registry: &Url) -> bool {
+    match realm.scheme() {
+        "https" => true,
+        "http" => realm.host() == registry.host() && is_loopback(realm),
+        _ => false,
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A URL without its query, for messages about token realms.
+pub fn strip_query(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.to_string()
+}
+
+/// Exponential backoff with jitter: 0.5–1 × 500 ms × 2^(n-1), at most 16 s.
+fn backoff(failures: u32) -> Duration {
+    let base = Duration::from_millis(500) * 2u32.saturating_pow(failures.saturating_sub(1).min(5));
+    let base = base.min(Duration::from_secs(16));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    base.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        causes.push(s.to_string());
+        source = s.source();
+    }
+    if causes.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {}", causes.join(": "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        assert_eq!(
+            Scope::Catalog.token_scope().as_deref(),
+            Some("registry:catalog:*")
+        );
+        assert_eq!(
+            Scope::repo("kolla/base", Access::Pull)
+                .token_scope()
+                .as_deref(),
+            Some("repository:kolla/base:pull")
+        );
+        assert_eq!(
+            Scope::repo("a", Access::Push).token_scope().as_deref(),
+            Some("repository:a:pull,push")
+        );
+        assert_eq!(
+            Scope::repo("a", Access::Delete).token_scope().as_deref(),
+            Some("repository:a:delete")
+        );
+    }
+
+    #[test]
+    fn credentials_never_go_to_plain_http_elsewhere() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let local = u("http://127.0.0.1:5000");
+        assert!(may_receive_credentials(
+            &u("http://127.0.0.1:9999/token"),
+            &local
+        ));
+        assert!(may_receive_credentials(
+            &u("https://auth.example/token"),
+            &local
+        ));
+        assert!(!may_receive_credentials(
+            &u("http://auth.example/token"),
+            &local
+        ));
+        assert!(!may_receive_credentials(
+            &u("http://127.0.0.2/token"),
+            &local
+        ));
+        let quay = u("https://quay.io");
+        assert!(may_receive_credentials(
+            &u("https://quay.io/v2/auth"),
+            &quay
+        ));
+        assert!(!may_receive_credentials(
+            &u("http://quay.io/v2/auth"),
+            &quay
+        ));
+        assert!(!may_receive_credentials(&u("ftp://quay.io/v2/auth"), &quay));
+    }
+
+    #[test]
+    fn urls_keep_name_components_as_path_segments() {
+        let http = HttpClient::new(Default::default()).unwrap();
+        let c = Client::new(http, Url::parse("https://r.example:5000").unwrap(), None, 4).unwrap();
+        let name = "kolla/debian-base";
+        let mut segments = vec!["v2"];
+        segments.extend(name.split('/'));
+        segments.extend(["tags", "list"]);
+        assert_eq!(
+            c.url(&segments).as_str(),
+            "https://r.example:5000/v2/kolla/debian-base/tags/list"
+        );
+        assert_eq!(c.url(&["v2", ""]).as_str(), "https://r.example:5000/v2/");
+        let cur = c.url(&["v2", "_catalog"]);
+        assert_eq!(
+            c.same_origin("/v2/_catalog?last=a%2Fb&n=3", &cur)
+                .unwrap()
+                .as_str(),
+            "https://r.example:5000/v2/_catalog?last=a%2Fb&n=3"
+        );
+        assert!(c
+            .same_origin("https://r.example:5000/v2/x?next_page=abc", &cur)
+            .is_ok());
+        let e = c
+            .same_origin("https://evil.example/v2/x", &cur)
+            .unwrap_err();
+        assert!(e.to_string().contains("refusing to follow"), "{e}");
+        assert!(c.same_origin("http://r.example:5000/v2/x", &cur).is_err());
+    }
+}

@@ -1,0 +1,514 @@
+//! Deleting one tag, and only that tag.
+//!
+//! The distribution API deletes *manifests*: `DELETE
+//! /v2/<name>/manifests/<digest>` removes every tag pointing to that digest
+//! (verified on distribution 2.8: four tags on one digest, one DELETE, no
+//! tag left). So:
+//!
+//! 1. The tag's manifest is read; absent → [`DeleteOutcome::AlreadyGone`].
+//! 2. Where the registry supports the OCI tag delete (`DELETE
+//!    /v2/<name>/manifests/<tag>`, removing the tag alone), it is used. The
+//!    first time, tagsweep does not know: it tries, and remembers the
+//!    answer. Distribution 2.8 answers `400 DIGEST_INVALID`, Harbor
+//!    `UNSUPPORTED`: any 4xx but 401/403/404 means "not supported". When
+//!    that first try succeeds, the tags that shared the digest are checked:
+//!    if the registry removed them too, they are pushed back (their
+//!    manifest bytes were read in step 1) and tag deletes are not used again.
+//! 3. Otherwise the tag's digest is checked for sharing: another tag of the
+//!    repository on the same digest, or an index of the repository that
+//!    lists it as a child (deleting it would break that index). Tags are
+//!    listed; each one's digest comes from this run's reads when they are
+//!    less than a minute old, else from a `GET`. (A tag moved onto the digest
+//!    between that check and the delete is a race no registry API closes.)
+//! 4. Not shared: the tag is read again right before deleting, and its
+//!    digest is deleted only if unchanged.
+//! 5. Shared: the tag is moved onto a throw-away manifest of its own (the
+//!    2-byte `{}` config blob, no layers, a unique annotation), read again to
+//!    be sure it is ours, and that manifest's digest is deleted: the tag
+//!    goes, the shared manifest and its other tags stay. If that delete
+//!    fails, the tag is put back on its manifest. Before moving anything,
+//!    deletes are checked to be allowed at all (a `DELETE` of a digest that
+//!    cannot exist: 404 means allowed, 405 `UNSUPPORTED` means not).
+//!
+//! `405` on a delete means the registry does not allow deletes (distribution
+//! with `storage.delete.enabled: false`; Docker Hub's registry API).
+//! Untagged manifests and blobs stay in storage until the registry's garbage
+//! collection; never run `garbage-collect --delete-untagged` on repositories
+//! with multi-platform images (it deletes index children).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{StreamExt, TryStreamExt};
+use reqwest::Method;
+
+use super::client::{Access, Outgoing, Scope};
+use super::image::{self, Parsed};
+use super::{Fetched, OciRegistry};
+use crate::registry::{DeleteOutcome, RegistryError};
+
+pub const UNKNOWN: u8 = 0;
+pub const SUPPORTED: u8 = 1;
+pub const UNSUPPORTED: u8 = 2;
+
+pub const NO_DELETES: &str = "this registry does not allow deletes (on CNCF distribution, set storage.delete.enabled: true; Docker Hub deletes tags through hub.docker.com's API, registry: docker.io)";
+
+/// `{}`: the empty config of throw-away manifests.
+const EMPTY_CONFIG: &[u8] = b"{}";
+const EMPTY_CONFIG_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+/// A digest no manifest has, to ask whether deletes are allowed.
+const NO_SUCH_DIGEST: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+static THROWAWAY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// What a tag delete did.
+enum ByTag {
+    Done(DeleteOutcome),
+    /// The registry does not delete by tag.
+    Unsupported,
+}
+
+impl OciRegistry {
+    /// Removes `name:tag` and nothing else (see the module documentation).
+    pub(super) async fn delete_one(
+        &self,
+        name: &str,
+        tag: &str,
+    ) -> Result<DeleteOutcome, RegistryError> {
+        let Some(current) = self.fetch_manifest(name, tag).await? else {
+            self.forget_tag(name, tag);
+            return Ok(DeleteOutcome::AlreadyGone);
+        };
+        let Some(digest) = current.digest.clone() else {
+            return Err(RegistryError::Refused(format!(
+                "{name}:{tag}: the registry does not say the tag's digest (no Docker-Content-Digest); refusing to delete without knowing what would go"
+            )));
+        };
+        if self.tag_delete.load(Ordering::Relaxed) == SUPPORTED {
+            if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
+                return Ok(outcome);
+            }
+        }
+        let sharers = self.sharers(name, tag, &digest).await?;
+        if self.tag_delete.load(Ordering::Relaxed) == UNKNOWN {
+            if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
+                self.check_tag_delete_spared(name, tag, &current, &sharers)
+                    .await?;
+                return Ok(outcome);
+            }
+        }
+        if sharers.is_empty() {
+            self.delete_unshared(name, tag, &digest).await
+        } else {
+            if self.client.verbose() {
+                eprintln!(
+                    "tagsweep: {name}:{tag} shares digest {digest} with {}; moving it onto a throw-away manifest before deleting",
+                    sharers.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            self.delete_shared(name, tag, &digest, &current).await
+        }
+    }
+
+    fn forget_tag(&self, name: &str, tag: &str) {
+        self.seen
+            .lock()
+            .expect("lock")
+            .remove(&(name.to_string(), tag.to_string()));
+    }
+
+    /// `DELETE /v2/<name>/manifests/<tag>`; whether the registry supports it
+    /// is remembered.
+    async fn delete_by_tag(&self, name: &str, tag: &str) -> Result<ByTag, RegistryError> {
+        let url = self.repo_url(name, &["manifests", tag]);
+        let reply = self
+            .send(
+                Outgoing::new(Method::DELETE, url),
+                Scope::repo(name, Access::Delete),
+            )
+            .await?;
+        let known = self.tag_delete.load(Ordering::Relaxed) == SUPPORTED;
+        match reply.status.as_u16() {
+            200..=299 => {
+                self.tag_delete.store(SUPPORTED, Ordering::Relaxed);
+                self.forget_tag(name, tag);
+                Ok(ByTag::Done(DeleteOutcome::Deleted))
+            }
+            404 if known => {
+                self.forget_tag(name, tag);
+                Ok(ByTag::Done(DeleteOutcome::AlreadyGone))
+            }
+            401 | 403 => Err(self.explain(&reply)),
+            // 404 the first time: gone meanwhile, or no tag deletes; the
+            // digest path finds out.
+            400..=499 => {
+                if self.client.verbose() {
+                    eprintln!(
+                        "tagsweep: {} does not delete by tag ({}{}); deleting by digest, tag-safely",
+                        self.client.base(),
+                        reply.status,
+                        reply.error_code().map(|c| format!(" {c}")).unwrap_or_default()
+                    );
+                }
+                self.tag_delete.store(UNSUPPORTED, Ordering::Relaxed);
+                Ok(ByTag::Unsupported)
+            }
+            _ => Err(self.explain(&reply)),
+        }
+    }
+
+    /// After the first tag delete: the tags that shared the digest must still
+    /// be there. If the registry took them too, put them back and stop using
+    /// tag deletes.
+    async fn check_tag_delete_spared(
+        &self,
+        name: &str,
+        tag: &str,
+        original: &Fetched,
+        sharers: &[(String, bool)],
+    ) -> Result<(), RegistryError> {
+        let mut lost = Vec::new();
+        for (other, _) in sharers.iter().filter(|(_, direct)| *direct) {
+            if self.fetch_manifest(name, other).await?.is_none() {
+                lost.push(other.clone());
+            }
+        }
+        if lost.is_empty() {
+            return Ok(());
+        }
+        self.tag_delete.store(UNSUPPORTED, Ordering::Relaxed);
+        for other in &lost {
+            self.put_manifest(name, other, original).await?;
+        }
+        eprintln!(
+            "tagsweep: warning: {}: deleting {name}:{tag} by tag also removed {} (same digest); pushed back; tags are now deleted tag-safely",
+            self.client.base(),
+            lost.join(", ")
+        );
+        Ok(())
+    }
+
+    /// The other tags of `name` that point to `digest` (`true`) or to an
+    /// index listing it as a child (`false`).
+    async fn sharers(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: &str,
+    ) -> Result<Vec<(String, bool)>, RegistryError> {
+        let others: Vec<String> = self
+            .tag_names(name)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t != tag)
+            .collect();
+        let found: Vec<Option<(String, bool)>> = futures::stream::iter(others)
+            .map(|other| async move {
+                let Some((d, children)) = self.digest_and_children(name, &other).await? else {
+                    return Ok::<_, RegistryError>(None);
+                };
+                Ok(if d == digest {
+                    Some((other, true))
+                } else if children.iter().any(|c| c == digest) {
+                    Some((other, false))
+                } else {
+                    None
+                })
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        let mut found: Vec<(String, bool)> = found.into_iter().flatten().collect();
+        found.sort();
+        Ok(found)
+    }
+
+    /// What `name:tag` points to, and the children if it is an index: from
+    /// this run's reads when we have them, else read.
+    async fn digest_and_children(
+        &self,
+        name: &str,
+        tag: &str,
+    ) -> Result<Option<(String, Vec<String>)>, RegistryError> {
+        let known = self
+            .seen
+            .lock()
+            .expect("lock")
+            .get(&(name.to_string(), tag.to_string()))
+            .filter(|(_, at)| at.elapsed() < super::SEEN_TRUSTED_FOR)
+            .map(|(d, _)| d.clone());
+        if let Some(d) = known {
+            if let Some(children) = self.children.lock().expect("lock").get(&d) {
+                return Ok(Some((d, children.clone())));
+            }
+        }
+        let Some(fetched) = self.fetch_manifest(name, tag).await? else {
+            return Ok(None);
+        };
+        let Some(d) = fetched.digest.clone() else {
+            return Err(RegistryError::Refused(format!(
+                "{name}:{tag}: the registry does not say the tag's digest (no Docker-Content-Digest); cannot tell which tags share a digest, so refusing to delete"
+            )));
+        };
+        self.remember_tag(name, tag, &d);
+        let children = match image::parse_manifest(fetched.content_type.as_deref(), &fetched.body) {
+            Parsed::Index { children, .. } => children,
+            _ => Vec::new(),
+        };
+        self.children
+            .lock()
+            .expect("lock")
+            .insert(d.clone(), children.clone());
+        Ok(Some((d, children)))
+    }
+
+    /// The digest is the tag's alone: re-read the tag, then delete the digest.
+    async fn delete_unshared(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: &str,
+    ) -> Result<DeleteOutcome, RegistryError> {
+        match self.fetch_manifest(name, tag).await? {
+            None => {
+                self.forget_tag(name, tag);
+                return Ok(DeleteOutcome::AlreadyGone);
+            }
+            Some(now) if now.digest.as_deref() != Some(digest) => {
+                return Err(RegistryError::Refused(format!(
+                    "{name}:{tag} changed while we deleted it (it pointed to {digest}, now to {}); nothing was deleted; run again",
+                    now.digest.as_deref().unwrap_or("an unknown digest")
+                )));
+            }
+            Some(_) => {}
+        }
+        let outcome = self.delete_digest(name, digest).await?;
+        self.forget_tag(name, tag);
+        Ok(outcome)
+    }
+
+    async fn delete_digest(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Result<DeleteOutcome, RegistryError> {
+        let url = self.repo_url(name, &["manifests", digest]);
+        let reply = self
+            .send(
+                Outgoing::new(Method::DELETE, url),
+                Scope::repo(name, Access::Delete),
+            )
+            .await?;
+        match reply.status.as_u16() {
+            200..=299 => Ok(DeleteOutcome::Deleted),
+            404 => Ok(DeleteOutcome::AlreadyGone),
+            _ => Err(self.explain(&reply)),
+        }
+    }
+
+    /// Asks once whether deletes are allowed, by deleting a digest that
+    /// cannot exist: 404 (or 400) means yes; 405 means no.
+    async fn ensure_deletes_allowed(&self, name: &str) -> Result<(), RegistryError> {
+        self.deletes_allowed
+            .get_or_try_init(|| async {
+                let url = self.repo_url(name, &["manifests", NO_SUCH_DIGEST]);
+                let reply = self
+                    .send(
+                        Outgoing::new(Method::DELETE, url),
+                        Scope::repo(name, Access::Delete),
+                    )
+                    .await?;
+                match reply.status.as_u16() {
+                    200..=299 | 400 | 404 => Ok(()),
+                    _ => Err(self.explain(&reply)),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The digest is shared: move the tag onto a throw-away manifest of its
+    /// own, and delete that.
+    async fn delete_shared(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: &str,
+        original: &Fetched,
+    ) -> Result<DeleteOutcome, RegistryError> {
+        self.ensure_deletes_allowed(name).await?;
+        self.ensure_empty_config(name).await?;
+        // Re-read right before moving: only the manifest we judged is moved.
+        match self.fetch_manifest(name, tag).await? {
+            None => {
+                self.forget_tag(name, tag);
+                return Ok(DeleteOutcome::AlreadyGone);
+            }
+            Some(now) if now.digest.as_deref() != Some(digest) => {
+                return Err(RegistryError::Refused(format!(
+                    "{name}:{tag} changed while we deleted it (it pointed to {digest}, now to {}); nothing was deleted; run again",
+                    now.digest.as_deref().unwrap_or("an unknown digest")
+                )));
+            }
+            Some(_) => {}
+        }
+        let throwaway = throwaway_manifest(name, tag);
+        let url = self.repo_url(name, &["manifests", tag]);
+        let reply = self
+            .send(
+                Outgoing::new(Method::PUT, url).body(image::OCI_MANIFEST, &throwaway),
+                Scope::repo(name, Access::Push),
+            )
+            .await?;
+        if !reply.status.is_success() {
+            return Err(self.explain(&reply));
+        }
+        self.forget_tag(name, tag);
+        // The digest of what we pushed, as the tag now says.
+        let moved = self.fetch_manifest(name, tag).await?;
+        let ours = reply
+            .header("docker-content-digest")
+            .map(str::to_string)
+            .or_else(|| moved.as_ref().and_then(|m| m.digest.clone()));
+        match (&moved, &ours) {
+            (Some(m), Some(ours)) if m.digest.as_deref() == Some(ours.as_str()) => {}
+            _ => {
+                return Err(RegistryError::Refused(format!(
+                    "{name}:{tag} was pushed to by someone else while we deleted it; left as it is; run again"
+                )))
+            }
+        }
+        let ours = ours.expect("checked above");
+        match self.delete_digest(name, &ours).await {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) => {
+                // Put the tag back where it was.
+                match self.put_manifest(name, tag, original).await {
+                    Ok(()) => Err(e),
+                    Err(restore) => Err(RegistryError::Refused(format!(
+                        "{e}\n  and putting {name}:{tag} back on {digest} failed too ({restore}): it now points to a throw-away manifest; push it again"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Pushes `manifest`'s bytes as `name:tag` (to restore a tag).
+    async fn put_manifest(
+        &self,
+        name: &str,
+        tag: &str,
+        manifest: &Fetched,
+    ) -> Result<(), RegistryError> {
+        let content_type = manifest
+            .content_type
+            .clone()
+            .unwrap_or_else(|| image::OCI_MANIFEST.to_string());
+        let url = self.repo_url(name, &["manifests", tag]);
+        let reply = self
+            .send(
+                Outgoing::new(Method::PUT, url).body(&content_type, &manifest.body),
+                Scope::repo(name, Access::Push),
+            )
+            .await?;
+        if reply.status.is_success() {
+            Ok(())
+        } else {
+            Err(self.explain(&reply))
+        }
+    }
+
+    /// Makes sure the repository holds the `{}` blob (HEAD, else upload:
+    /// POST for a session, PUT the bytes with their digest).
+    async fn ensure_empty_config(&self, name: &str) -> Result<(), RegistryError> {
+        if self.empty_config_in.lock().expect("lock").contains(name) {
+            return Ok(());
+        }
+        let blob = self.repo_url(name, &["blobs", EMPTY_CONFIG_DIGEST]);
+        let head = self
+            .send(
+                Outgoing::new(Method::HEAD, blob),
+                Scope::repo(name, Access::Pull),
+            )
+            .await?;
+        if !head.status.is_success() {
+            let start = self.repo_url(name, &["blobs", "uploads", ""]);
+            let reply = self
+                .send(
+                    Outgoing::new(Method::POST, start),
+                    Scope::repo(name, Access::Push),
+                )
+                .await?;
+            if reply.status.as_u16() != 202 {
+                return Err(self.explain(&reply));
+            }
+            let location = reply.header("location").ok_or_else(|| {
+                RegistryError::Refused(format!("{}: the upload session has no Location", reply.url))
+            })?;
+            let mut put = self.client.same_origin(location, &reply.url)?;
+            put.query_pairs_mut()
+                .append_pair("digest", EMPTY_CONFIG_DIGEST);
+            let reply = self
+                .send(
+                    Outgoing::new(Method::PUT, put).body("application/octet-stream", EMPTY_CONFIG),
+                    Scope::repo(name, Access::Push),
+                )
+                .await?;
+            if !reply.status.is_success() {
+                return Err(self.explain(&reply));
+            }
+        }
+        self.empty_config_in
+            .lock()
+            .expect("lock")
+            .insert(name.to_string());
+        Ok(())
+    }
+}
+
+/// A manifest that is this tag's alone: the empty config, no layers, and an
+/// annotation no other manifest has.
+fn throwaway_manifest(name: &str, tag: &str) -> Vec<u8> {
+    let unique = format!(
+        "{name}:{tag} {} {}-{}",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        std::process::id(),
+        THROWAWAY_COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut annotations = HashMap::new();
+    annotations.insert("io.github.tagsweep.deleted", unique);
+    let doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": image::OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": EMPTY_CONFIG_DIGEST,
+            "size": EMPTY_CONFIG.len(),
+        },
+        "layers": [],
+        "annotations": annotations,
+    });
+    serde_json::to_vec(&doc).expect("JSON values serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throwaway_manifests_are_unique_and_well_formed() {
+        let a = throwaway_manifest("kolla/base", "rocky-1");
+        let b = throwaway_manifest("kolla/base", "rocky-1");
+        assert_ne!(a, b);
+        let Parsed::Image { config, .. } = image::parse_manifest(Some(image::OCI_MANIFEST), &a)
+        else {
+            panic!()
+        };
+        let config = config.unwrap();
+        assert_eq!(config.digest, EMPTY_CONFIG_DIGEST);
+        assert_eq!(config.size, Some(2));
+    }
+}

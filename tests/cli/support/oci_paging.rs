@@ -1,0 +1,299 @@
+//! A paging layer in front of a real registry. Distribution 2.8 ignores `n`
+//! and `last` on `tags/list` and sends no `Link`; registries that page do it
+//! in different styles. This proxy forwards every request to the registry
+//! unchanged, except `GET /v2/<name>/tags/list`, which it answers itself
+//! from the registry's full list: sorted, cut to pages of at most `page`
+//! tags (the client's `n` is honoured up to that, as Quay caps it), with a
+//! `Link: <…>; rel="next"` in the chosen [`LinkStyle`]. It records every
+//! request (method, path and query) for the tests to inspect.
+//!
+//! Optionally ([`PagingProxy::start_deleting_by_digest`]) it also plays a
+//! registry whose tag `DELETE` "succeeds" by deleting the tag's digest —
+//! taking every tag that shares it — to test that tagsweep notices.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// How the next page is linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkStyle {
+    /// `</v2/<name>/tags/list?last=<tag>&n=<n>>` (distribution's catalog style).
+    Relative,
+    /// `</v2/<name>/tags/list?n=<n>&next_page=<opaque>>` (Quay style).
+    Opaque,
+    /// `<http://127.0.0.1:<port>/v2/<name>/tags/list?last=<tag>&n=<n>>`.
+    Absolute,
+    /// An absolute link to another origin (`http://localhost:<port>/…`):
+    /// a client must refuse to send its credentials there.
+    Foreign,
+}
+
+pub struct PagingProxy {
+    pub port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    upstream: String,
+    style: LinkStyle,
+    page: usize,
+    port: u16,
+    tag_delete_by_digest: bool,
+    client: reqwest::Client,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl PagingProxy {
+    /// Starts the proxy on `rt`, in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        upstream: &str,
+        style: LinkStyle,
+        page: usize,
+    ) -> PagingProxy {
+        PagingProxy::spawn(rt, upstream, style, page, false)
+    }
+
+    /// The same, answering `DELETE /v2/<name>/manifests/<tag>` by deleting
+    /// the tag's digest (every tag on it goes), then 202.
+    pub fn start_deleting_by_digest(rt: &tokio::runtime::Runtime, upstream: &str) -> PagingProxy {
+        PagingProxy::spawn(rt, upstream, LinkStyle::Relative, 1000, true)
+    }
+
+    fn spawn(
+        rt: &tokio::runtime::Runtime,
+        upstream: &str,
+        style: LinkStyle,
+        page: usize,
+        tag_delete_by_digest: bool,
+    ) -> PagingProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            style,
+            page: page.max(1),
+            port,
+            tag_delete_by_digest,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            log: log.clone(),
+        };
+        let app = axum::Router::new().fallback(handle).with_state(shared);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        PagingProxy {
+            port,
+            log,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.log.lock().unwrap().clear();
+    }
+}
+
+impl Drop for PagingProxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn handle(
+    axum::extract::State(s): axum::extract::State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.log.lock().unwrap().push(format!(
+        "{method} {}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    ));
+    if method == Method::GET && uri.path().ends_with("/tags/list") {
+        return tags_page(&s, &uri, &headers).await;
+    }
+    if method == Method::DELETE && s.tag_delete_by_digest {
+        if let Some((_, reference)) = uri.path().rsplit_once("/manifests/") {
+            if !reference.starts_with("sha256:") {
+                return delete_by_digest(&s, &uri, &headers).await;
+            }
+        }
+    }
+    forward(&s, method, &uri, &headers, body).await
+}
+
+async fn forward(
+    s: &Shared,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = format!(
+        "{}{}",
+        s.upstream,
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let mut req = s.client.request(method, &target).body(body);
+    // Host goes through: the registry builds upload Locations from it.
+    for (name, value) in headers {
+        if name != "content-length" {
+            req = req.header(name, value);
+        }
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let status = resp.status();
+    let mut out_headers = HeaderMap::new();
+    for (name, value) in resp.headers() {
+        if name != "transfer-encoding" && name != "connection" {
+            out_headers.append(name, value.clone());
+        }
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    *response.headers_mut() = out_headers;
+    response
+}
+
+async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
+    let path = uri.path().to_string();
+    let mut req = s.client.get(format!("{}{path}", s.upstream));
+    if let Some(auth) = headers.get("authorization") {
+        req = req.header("authorization", auth);
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    if resp.status() != StatusCode::OK {
+        let status = resp.status();
+        let mut out = HeaderMap::new();
+        for (name, value) in resp.headers() {
+            if name != "transfer-encoding" && name != "connection" {
+                out.append(name, value.clone());
+            }
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let mut response = (status, bytes).into_response();
+        *response.headers_mut() = out;
+        return response;
+    }
+    let full: Value = resp.json().await.unwrap_or(Value::Null);
+    let name = full["name"].as_str().unwrap_or_default().to_string();
+    let mut tags: Vec<String> = full["tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let n = get("n")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(s.page)
+        .clamp(1, s.page);
+    let last = get("last").or_else(|| get("next_page").map(|o| unhex(&o)));
+    let start = match &last {
+        Some(last) => tags.iter().position(|t| t > last).unwrap_or(tags.len()),
+        None => 0,
+    };
+    let end = (start + n).min(tags.len());
+    let page = &tags[start..end];
+    let mut response = axum::Json(json!({"name": name, "tags": page})).into_response();
+    if end < tags.len() {
+        let last = &page[page.len() - 1];
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let link = match s.style {
+            LinkStyle::Relative => format!("<{path}?last={}&n={n}>; rel=\"next\"", enc(last)),
+            LinkStyle::Opaque => format!("<{path}?n={n}&next_page={}>; rel=\"next\"", hex(last)),
+            LinkStyle::Absolute => format!(
+                "<http://127.0.0.1:{}{path}?last={}&n={n}>; rel=\"next\"",
+                s.port,
+                enc(last)
+            ),
+            LinkStyle::Foreign => format!(
+                "<http://localhost:{}{path}?last={}&n={n}>; rel=\"next\"",
+                s.port,
+                enc(last)
+            ),
+        };
+        response
+            .headers_mut()
+            .insert("link", HeaderValue::from_str(&link).unwrap());
+    }
+    response
+}
+
+/// A tag DELETE done the dangerous way: resolve the tag, delete its digest.
+async fn delete_by_digest(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
+    let url = format!("{}{}", s.upstream, uri.path());
+    let mut head = s.client.head(&url).header("accept", super::ACCEPT_ALL);
+    if let Some(auth) = headers.get("authorization") {
+        head = head.header("authorization", auth);
+    }
+    let resp = head.send().await.expect("HEAD upstream");
+    let Some(digest) = resp.headers().get("docker-content-digest").cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (base, _) = url.rsplit_once("/manifests/").unwrap();
+    let mut delete = s
+        .client
+        .delete(format!("{base}/manifests/{}", digest.to_str().unwrap()));
+    if let Some(auth) = headers.get("authorization") {
+        delete = delete.header("authorization", auth);
+    }
+    let status = delete.send().await.expect("DELETE upstream").status();
+    status.into_response()
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> String {
+    let bytes: Vec<u8> = (0..s.len() / 2)
+        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
