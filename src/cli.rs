@@ -64,9 +64,13 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
 
-    /// Audit only this build (repeatable)
+    /// Audit only this build (repeatable); looks the tag up per repository when that takes fewer requests than listing
     #[arg(long = "build", value_name = "TAG")]
     pub builds: Vec<String>,
+
+    /// Audit only builds pushed within this window (e.g. 6h, 2d): lists newest first and stops early
+    #[arg(long, value_name = "DURATION", conflicts_with = "builds", value_parser = parse_window)]
+    pub since: Option<std::time::Duration>,
 
     /// Read the inventory from a snapshot file instead of the registry (works offline)
     #[arg(long, value_name = "SNAPSHOT")]
@@ -188,6 +192,10 @@ pub struct ConnectionArgs {
     /// Read the password or access token from the first line of stdin
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+fn parse_window(s: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse_duration(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

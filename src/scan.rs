@@ -8,13 +8,45 @@
 //! namespace are not listed: at Docker Hub's rate limit, that would multiply
 //! the cost of an audit for nothing. When the images share no prefix, every
 //! repository is listed.
+//!
+//! Less is read when less is asked ([`Scope`]):
+//! * `--build TAG…`: when `builds × repositories` look-ups of one tag cost
+//!   fewer requests than listing every page (estimated from one repository's
+//!   tag count), each tag is looked up instead;
+//! * `--since DUR`: tags are listed newest first and each repository's
+//!   listing stops at the first tag older than the window; the builds seen
+//!   are then completed by looking up, in every expected image that did not
+//!   show it, the build's tag (pushed before the window, it still counts).
 
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::inventory::{Inventory, Repository};
+use crate::inventory::{Inventory, Repository, Tag};
 use crate::manifest::Manifest;
 use crate::progress::Progress;
 use crate::registry::{Registry, RegistryError};
+
+/// How much of the namespace an audit needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every tag of every candidate repository.
+    #[default]
+    All,
+    /// Only these builds (`--build`).
+    Builds(Vec<String>),
+    /// Builds with a tag pushed at or after this time (`--since`).
+    Since(DateTime<Utc>),
+}
+
+/// The inventory, and the builds it was gathered for when the scope named them.
+#[derive(Debug)]
+pub struct Scanned {
+    pub inventory: Inventory,
+    /// `None`: every build of the inventory counts; `Some`: only these.
+    pub builds: Option<Vec<String>>,
+}
 
 /// Lists what the audit needs (see the module documentation).
 pub async fn scan(
@@ -23,14 +55,29 @@ pub async fn scan(
     concurrency: usize,
     progress: &Progress,
 ) -> Result<Inventory, RegistryError> {
+    Ok(
+        scan_scope(registry, manifest, concurrency, progress, &Scope::All)
+            .await?
+            .inventory,
+    )
+}
+
+/// Lists what an audit of `scope` needs.
+pub async fn scan_scope(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    concurrency: usize,
+    progress: &Progress,
+    scope: &Scope,
+) -> Result<Scanned, RegistryError> {
     let repos = registry.list_repositories().await?;
     let mut inventory = Inventory::new(registry.name(), &manifest.namespace);
-    inventory.taken_at = Some(registry.snapshot_time().unwrap_or_else(chrono::Utc::now));
+    inventory.taken_at = Some(registry.snapshot_time().unwrap_or_else(Utc::now));
     let prefix = set_prefix(manifest.images.iter().map(|i| i.name.as_str()));
-    let mut to_list = Vec::new();
+    let mut candidates = Vec::new();
     for repo in repos {
         if manifest.image(&repo.name).is_some() || repo.name.starts_with(&prefix) {
-            to_list.push(repo.name.clone());
+            candidates.push(repo.name.clone());
         }
         inventory.repositories.insert(
             repo.name,
@@ -40,18 +87,33 @@ pub async fn scan(
             },
         );
     }
-    progress.start("listing", to_list.len());
-    let listed = futures::stream::iter(to_list)
-        .map(|name| async move {
-            let tags = registry.list_tags(&name).await;
-            progress.advance(registry.stats().requests);
-            tags.map(|tags| (name, tags))
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<_>>()
-        .await;
-    progress.finish();
-    let listed = listed?;
+    let concurrency = concurrency.max(1);
+    let live = registry.snapshot_time().is_none();
+    let (listed, builds) = match scope {
+        Scope::Builds(builds)
+            if live
+                && lookups_are_cheaper(registry, manifest, &candidates, builds.len()).await? =>
+        {
+            let found = look_up(registry, &candidates, builds, concurrency, progress).await?;
+            (found, Some(builds.clone()))
+        }
+        Scope::Builds(builds) => (
+            list(registry, &candidates, concurrency, progress, None).await?,
+            Some(builds.clone()),
+        ),
+        Scope::All => (
+            list(registry, &candidates, concurrency, progress, None).await?,
+            None,
+        ),
+        Scope::Since(since) => {
+            let mut listed =
+                list(registry, &candidates, concurrency, progress, Some(*since)).await?;
+            let builds =
+                complete_recent_builds(registry, manifest, &mut listed, *since, concurrency)
+                    .await?;
+            (listed, Some(builds))
+        }
+    };
     for (name, tags) in listed {
         match tags {
             Some(tags) => {
@@ -65,7 +127,129 @@ pub async fn scan(
             }
         }
     }
-    Ok(inventory)
+    Ok(Scanned { inventory, builds })
+}
+
+type Listed = Vec<(String, Option<Vec<Tag>>)>;
+
+/// Lists the tags of every candidate (only the recent ones with `since`).
+async fn list(
+    registry: &dyn Registry,
+    candidates: &[String],
+    concurrency: usize,
+    progress: &Progress,
+    since: Option<DateTime<Utc>>,
+) -> Result<Listed, RegistryError> {
+    progress.start("listing", candidates.len());
+    let listed = futures::stream::iter(candidates)
+        .map(|name| async move {
+            let tags = match since {
+                None => registry.list_tags(name).await,
+                Some(since) => registry.list_tags_since(name, since).await,
+            };
+            progress.advance(registry.stats().requests);
+            tags.map(|tags| (name.clone(), tags))
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await;
+    progress.finish();
+    listed
+}
+
+/// Whether looking `builds` tags up in every candidate takes fewer requests
+/// than listing them, judging the listing's cost by one expected
+/// repository's tag count (one request).
+async fn lookups_are_cheaper(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    candidates: &[String],
+    builds: usize,
+) -> Result<bool, RegistryError> {
+    let Some(sample) = candidates.iter().find(|c| manifest.image(c).is_some()) else {
+        return Ok(false);
+    };
+    let Some(count) = registry.tag_count(sample).await? else {
+        return Ok(false);
+    };
+    let pages_per_repository = count.div_ceil(100).max(1);
+    let listing = candidates.len() as u64 * pages_per_repository;
+    let lookups = candidates.len() as u64 * builds as u64;
+    Ok(lookups < listing)
+}
+
+/// Looks each build's tag up in every candidate.
+async fn look_up(
+    registry: &dyn Registry,
+    candidates: &[String],
+    builds: &[String],
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<Listed, RegistryError> {
+    progress.start("looking up", candidates.len());
+    let found = futures::stream::iter(candidates)
+        .map(|name| async move {
+            let mut tags = Vec::new();
+            for build in builds {
+                if let Some(tag) = registry.get_tag(name, build).await? {
+                    tags.push(tag);
+                }
+            }
+            progress.advance(registry.stats().requests);
+            Ok::<_, RegistryError>((name.clone(), Some(tags)))
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await;
+    progress.finish();
+    found
+}
+
+/// The builds with a tag pushed within the window; each completed by looking
+/// its tag up in the expected images whose recent listing did not show it.
+async fn complete_recent_builds(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    listed: &mut Listed,
+    since: DateTime<Utc>,
+    concurrency: usize,
+) -> Result<Vec<String>, RegistryError> {
+    let builds: BTreeSet<String> = listed
+        .iter()
+        .flat_map(|(_, tags)| tags.iter().flatten())
+        .filter(|t| manifest.builds.is_build(&t.name) && t.pushed.is_some_and(|p| p >= since))
+        .map(|t| t.name.to_string())
+        .collect();
+    let mut wanted = Vec::new();
+    for (name, tags) in listed.iter() {
+        let (Some(image), Some(tags)) = (manifest.image(name), tags) else {
+            continue;
+        };
+        for build in &builds {
+            if image.expected_in(build) && !tags.iter().any(|t| t.name == *build) {
+                wanted.push((name.clone(), build.clone()));
+            }
+        }
+    }
+    let found: Vec<(String, Option<Tag>)> = futures::stream::iter(wanted)
+        .map(
+            |(repo, build)| async move { registry.get_tag(&repo, &build).await.map(|t| (repo, t)) },
+        )
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    let mut by_repo: HashMap<String, Vec<Tag>> = HashMap::new();
+    for (repo, tag) in found {
+        if let Some(tag) = tag {
+            by_repo.entry(repo).or_default().push(tag);
+        }
+    }
+    for (name, tags) in listed.iter_mut() {
+        if let (Some(extra), Some(tags)) = (by_repo.remove(name), tags.as_mut()) {
+            tags.extend(extra);
+        }
+    }
+    Ok(builds.into_iter().collect())
 }
 
 /// The longest common prefix of the names, cut after its last separator

@@ -11,7 +11,7 @@ use crate::cli::{AuditArgs, ReportFormat};
 use crate::config::{open_registry, read_stdin_line, Connection};
 use crate::policy::{evaluate, BuildSelection};
 use crate::render::{self, RunStats};
-use crate::scan::scan;
+use crate::scan::{scan_scope, Scope};
 
 pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
@@ -34,19 +34,28 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
 
     let started = Instant::now();
-    let inventory = scan(
+    let clock = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
+    let scope = match args.since {
+        Some(window) => Scope::Since(
+            clock - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
+        ),
+        None if !args.builds.is_empty() => Scope::Builds(args.builds.clone()),
+        None => Scope::All,
+    };
+    let scanned = scan_scope(
         registry.as_ref(),
         &manifest,
         connection.concurrency,
         &global.progress(),
+        &scope,
     )
     .await
     .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
+    let inventory = scanned.inventory;
     let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
-    let selection = if args.builds.is_empty() {
-        BuildSelection::All
-    } else {
-        BuildSelection::Named(args.builds.clone())
+    let selection = match scanned.builds {
+        Some(builds) => BuildSelection::Named(builds),
+        None => BuildSelection::All,
     };
     let report = evaluate(&manifest, &inventory, now, &selection);
     let stats = RunStats {

@@ -516,6 +516,38 @@ impl DockerHub {
         )))
     }
 
+    /// After an incremental listing shifted under us: the full listing,
+    /// which reads again until its pages add up.
+    async fn list_all_after_shift(
+        &self,
+        repo: &str,
+        why: &str,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
+        eprintln!(
+            "tagsweep: {}/{repo}: the listing changed while we read it ({why}); listing every tag",
+            self.namespace
+        );
+        super::Registry::list_tags(self, repo).await
+    }
+
+    /// `…/repositories/{repo}/tags?page_size=100`.
+    fn tags_url(&self, repo: &str) -> Url {
+        let mut url = self.url(
+            &[
+                "v2",
+                "namespaces",
+                &self.namespace,
+                "repositories",
+                repo,
+                "tags",
+            ],
+            false,
+        );
+        url.query_pairs_mut()
+            .append_pair("page_size", &PAGE_SIZE.to_string());
+        url
+    }
+
     /// A `next` link must stay on the API's origin: our token never goes elsewhere.
     fn same_origin(&self, next: &str, current: &Url) -> Result<Url, RegistryError> {
         let url = current.join(next).map_err(|e| {
@@ -622,6 +654,110 @@ impl super::Registry for DockerHub {
             .await
             .map_err(|e| self.redact(e))?;
         Ok(listed.map(|tags| tags.into_iter().map(Tag::from).collect()))
+    }
+
+    /// Newest first (`ordering=last_updated`), stopping after the first page
+    /// that reaches past `since`. The order is checked as the pages come: a
+    /// server that does not honour it gets a full listing instead — and so
+    /// does a listing that shifts under us (its `count` changes between
+    /// pages, or a later page vanishes): the full listing checks itself.
+    async fn list_tags_since(
+        &self,
+        repo: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
+        let mut url = self.tags_url(repo);
+        url.query_pairs_mut()
+            .append_pair("ordering", "last_updated");
+        let mut tags: Vec<Tag> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut previous: Option<DateTime<Utc>> = None;
+        let mut pages = 0usize;
+        let mut first_count: Option<u64> = None;
+        loop {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(RegistryError::Refused(format!(
+                    "{url}: more than {MAX_PAGES} pages; refusing to go on"
+                )));
+            }
+            let answer = self
+                .send(Method::GET, url.clone())
+                .await
+                .map_err(|e| self.redact(e))?;
+            if answer.status == StatusCode::NOT_FOUND && pages == 1 {
+                return Ok(None);
+            }
+            if answer.status == StatusCode::NOT_FOUND {
+                let why = format!("page {pages} vanished (404)");
+                return self.list_all_after_shift(repo, &why).await;
+            }
+            if !answer.status.is_success() {
+                return Err(self.explain(&answer));
+            }
+            let page: Page<HubTag> = answer.json()?;
+            if let Some(count) = page.count {
+                let first = *first_count.get_or_insert(count);
+                if first != count {
+                    let why = format!("the count changed from {first} to {count} between pages");
+                    return self.list_all_after_shift(repo, &why).await;
+                }
+            }
+            for tag in page.results.unwrap_or_default().into_iter().map(Tag::from) {
+                let in_order = match (previous, tag.pushed) {
+                    (_, None) => false,
+                    (Some(before), Some(now)) => now <= before,
+                    (None, Some(_)) => true,
+                };
+                if !in_order {
+                    if self.http.verbose() {
+                        eprintln!(
+                            "tagsweep: {}/{repo}: not listed newest first; listing every tag",
+                            self.namespace
+                        );
+                    }
+                    return self.list_tags(repo).await;
+                }
+                previous = tag.pushed;
+                if seen.insert(tag.name.to_string()) {
+                    tags.push(tag);
+                }
+            }
+            if previous.is_some_and(|oldest| oldest < since) {
+                return Ok(Some(tags));
+            }
+            match page.next.filter(|n| !n.is_empty()) {
+                None => return Ok(Some(tags)),
+                Some(next) => url = self.same_origin(&next, &url)?,
+            }
+        }
+    }
+
+    /// One request: `page_size=1` and read `count`.
+    async fn tag_count(&self, repo: &str) -> Result<Option<u64>, RegistryError> {
+        let mut url = self.url(
+            &[
+                "v2",
+                "namespaces",
+                &self.namespace,
+                "repositories",
+                repo,
+                "tags",
+            ],
+            false,
+        );
+        url.query_pairs_mut().append_pair("page_size", "1");
+        let answer = self
+            .send(Method::GET, url)
+            .await
+            .map_err(|e| self.redact(e))?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(self.explain(&answer));
+        }
+        Ok(answer.json::<Page<HubTag>>()?.count)
     }
 
     async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError> {

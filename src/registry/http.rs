@@ -224,8 +224,10 @@ struct Pacer {
     done: u64,
     /// While spreading the budget: the earliest start of the next request.
     next_slot: Option<Instant>,
-    /// The window we last told the user about (one message per window).
-    announced_reset: Option<u64>,
+    /// The windows we last told the user about (one message of each kind
+    /// per window): pacing starts (`-v`), waiting for the reset.
+    announced_pacing: Option<u64>,
+    announced_wait: Option<u64>,
 }
 
 /// Whether a request may start now.
@@ -261,7 +263,7 @@ impl Pacer {
                 if left <= 0 {
                     let note = self.announce(&b, to_reset, verbose, || {
                         format!(
-                            "no request left of Docker Hub's rate limit{}; waiting {:.1}s for it to reset",
+                            "no request left of the server's rate limit{}; waiting {:.1}s for it to reset",
                             b.limit.map(|l| format!(" ({l} per window)")).unwrap_or_default(),
                             to_reset.as_secs_f64()
                         )
@@ -275,8 +277,8 @@ impl Pacer {
                     }
                     let interval = to_reset / u32::try_from(left).unwrap_or(u32::MAX);
                     self.next_slot = Some(now + interval);
-                    if verbose && self.announced_reset != Some(b.reset_unix) {
-                        self.announced_reset = Some(b.reset_unix);
+                    if verbose && self.announced_pacing != Some(b.reset_unix) {
+                        self.announced_pacing = Some(b.reset_unix);
                         eprintln!(
                             "tagsweep: rate limit: about {left} requests left for {:.1}s; pacing them one every {} ms",
                             to_reset.as_secs_f64(),
@@ -299,8 +301,8 @@ impl Pacer {
         verbose: bool,
         text: impl FnOnce() -> String,
     ) -> Option<String> {
-        if (verbose || wait >= LONG_WAIT) && self.announced_reset != Some(b.reset_unix) {
-            self.announced_reset = Some(b.reset_unix);
+        if (verbose || wait >= LONG_WAIT) && self.announced_wait != Some(b.reset_unix) {
+            self.announced_wait = Some(b.reset_unix);
             Some(text())
         } else {
             None
@@ -683,11 +685,20 @@ fn rate_limit_wait(headers: &HeaderMap, n: u32) -> (Duration, &'static str) {
     (wait.max(Duration::from_secs(1)), why)
 }
 
-/// `Retry-After` (seconds, per the current spec) or `X-Retry-After` (a unix
-/// time, per older specs; a small number there is taken as seconds).
+/// `Retry-After` (seconds, per the current spec; an HTTP date is accepted
+/// too, as RFC 9110 allows) or `X-Retry-After` (a unix time, per older specs;
+/// a small number there is taken as seconds).
 fn announced_wait(headers: &HeaderMap) -> Option<Duration> {
     if let Some(secs) = header_u64(headers, "retry-after") {
         return Some(Duration::from_secs(secs));
+    }
+    let date = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok());
+    if let Some(date) = date {
+        let secs = date.timestamp() as f64 - unix_now_f64();
+        return Some(Duration::from_secs_f64(secs.max(0.0)));
     }
     let at = header_u64(headers, "x-retry-after")?;
     Some(if at < 1_000_000_000 {
@@ -697,8 +708,16 @@ fn announced_wait(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
+/// A non-negative number header; a fraction (`1613958012.5`) is cut to its
+/// integer part.
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    let text = headers.get(name)?.to_str().ok()?.trim();
+    text.parse().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
+    })
 }
 
 fn unix_now_f64() -> f64 {
@@ -762,6 +781,17 @@ mod tests {
         );
         let h = headers(&[("x-retry-after", "5".into())]);
         assert_eq!(announced_wait(&h), Some(Duration::from_secs(5)));
+        let h = headers(&[("x-retry-after", format!("{}.75", unix_now() + 30))]);
+        assert!(announced_wait(&h).unwrap() > Duration::from_secs(28));
+        let at = chrono::Utc::now() + chrono::TimeDelta::seconds(20);
+        let h = headers(&[("retry-after", at.to_rfc2822().replace("+0000", "GMT"))]);
+        let w = announced_wait(&h).unwrap();
+        assert!(
+            w > Duration::from_secs(18) && w <= Duration::from_secs(20),
+            "{w:?}"
+        );
+        let h = headers(&[("retry-after", "soon".into())]);
+        assert_eq!(announced_wait(&h), None);
         assert_eq!(announced_wait(&HeaderMap::new()), None);
     }
 

@@ -62,6 +62,25 @@ pub trait Registry: Send + Sync {
     /// hidden from this caller).
     async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError>;
 
+    /// The tags of `repo` pushed at or after `since`, newest first, reading
+    /// as few pages as the registry allows (it may return older tags too;
+    /// callers filter). The default lists everything.
+    async fn list_tags_since(
+        &self,
+        repo: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
+        let _ = since;
+        self.list_tags(repo).await
+    }
+
+    /// How many tags `repo` has, when the registry can say in one request
+    /// (used to choose between listing and per-tag look-ups). The default: unknown.
+    async fn tag_count(&self, repo: &str) -> Result<Option<u64>, RegistryError> {
+        let _ = repo;
+        Ok(None)
+    }
+
     /// One tag looked up afresh (prune re-checks with it); `None` when absent.
     async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError>;
 

@@ -629,3 +629,120 @@ fn markdown_output() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     insta::assert_snapshot!("audit_markdown", out.stdout);
 }
+
+#[test]
+fn one_build_is_looked_up_tag_by_tag_when_that_is_cheaper() {
+    let hub = linaro().start();
+    let w = Workdir::new();
+    let m = w.write("set.yaml", SET);
+    let out = run(tagsweep()
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+            "--build",
+            "rocky-140",
+            "-m",
+        ])
+        .arg(&m)
+        .env("TAGSWEEP_HUB_URL", hub.url()));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(
+        build(&doc, "rocky-140"),
+        &json!({"tag": "rocky-140", "status": "broken", "expected": 4, "present": 3,
+                "missing": ["debian-source-glance-api"], "missing_platforms": {},
+                "newest_push": "2026-11-17T23:30:00Z"})
+    );
+    // 1 repository page + 1 tag count + 1 look-up in each of the 5 candidates,
+    // instead of 2 pages for each of them.
+    assert_eq!(doc["stats"]["requests"], 7, "{}", doc["stats"]);
+    let listings = hub
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.ends_with("/tags") && r.query_param("page_size").as_deref() == Some("100")
+        })
+        .count();
+    assert_eq!(listings, 0, "no full listing");
+
+    // Many builds: listing is cheaper than looking each one up.
+    let many: Vec<String> = (1..=20)
+        .flat_map(|i| ["--build".to_string(), format!("rocky-{i}")])
+        .collect();
+    hub.clear_requests();
+    let out = run(tagsweep()
+        .args(["audit", "--format", "json", "--now", NOW])
+        .args(&many)
+        .arg("-m")
+        .arg(&m)
+        .env("TAGSWEEP_HUB_URL", hub.url()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["summary"]["complete"], 20);
+    // 1 repository page + 1 tag count + the 8 pages of a full listing.
+    assert_eq!(out.json()["stats"]["requests"], 1 + 1 + 8);
+}
+
+#[test]
+fn since_reads_only_the_newest_pages() {
+    let hub = linaro().start();
+    let w = Workdir::new();
+    let m = w.write("set.yaml", SET);
+    let out = run(tagsweep()
+        .args([
+            "audit", "--format", "json", "--now", NOW, "--since", "7h", "-m",
+        ])
+        .arg(&m)
+        .env("TAGSWEEP_HUB_URL", hub.url()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    let tags: Vec<&str> = doc["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["rocky-150", "rocky-149"]);
+    assert_eq!(build(&doc, "rocky-150")["status"], "in_progress");
+    assert_eq!(
+        build(&doc, "rocky-150")["missing"],
+        json!(["debian-source-nova-api"])
+    );
+    assert_eq!(build(&doc, "rocky-149")["status"], "complete");
+    // 1 repository page + the first page of each of the 5 candidates + 1
+    // look-up of rocky-150 in nova-api (absent): not the 9 pages of a full listing.
+    assert_eq!(doc["stats"]["requests"], 7, "{}", doc["stats"]);
+    assert!(hub
+        .requests()
+        .iter()
+        .filter(
+            |r| r.path.ends_with("/tags") && r.query_param("page_size").as_deref() == Some("100")
+        )
+        .all(|r| r.query_param("ordering").as_deref() == Some("last_updated")));
+
+    // A build that started before the window still counts whole: its older
+    // tags are looked up, not reported missing.
+    let t = now() - TimeDelta::hours(3);
+    let hub = FakeHub::builder()
+        .repo("linaro", "debian-source-base")
+        .tag("rocky-9", t)
+        .tag("latest", now() - TimeDelta::hours(1))
+        .done()
+        .repo("linaro", "debian-source-nova-api")
+        .tag("rocky-9", now() - TimeDelta::minutes(50))
+        .done()
+        .start();
+    let m = w.write("two.yaml", "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$', grace: 10m}\nimages: [debian-source-base, debian-source-nova-api]\n");
+    let out = run(tagsweep()
+        .args([
+            "audit", "--format", "json", "--now", NOW, "--since", "1h", "-m",
+        ])
+        .arg(&m)
+        .env("TAGSWEEP_HUB_URL", hub.url()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(build(&doc, "rocky-9")["status"], "complete", "{doc}");
+    assert_eq!(build(&doc, "rocky-9")["present"], 2);
+}

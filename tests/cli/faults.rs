@@ -347,6 +347,35 @@ fn tags_pushed_and_deleted_while_listing() {
 }
 
 #[test]
+fn an_incremental_listing_that_shifts_falls_back_to_a_full_one() {
+    // `--since 60h`: newest pages only (the first page of 50 covers it).
+    let clean = fixture().start();
+    let expected = audit(&clean, &Workdir::new(), &["--since", "150h"]);
+    assert_eq!(expected.code, 1, "{}", expected.stderr);
+    let expected_doc = without_stats(expected.json());
+    assert!(expected_doc["builds"].as_array().unwrap().len() > 50);
+
+    let hub = fixture().start();
+    // While page 2 of base is read newest first, a CI job pushes a cache tag.
+    hub.once("GET", "/debian-source-base/tags$", |_, _| {});
+    hub.on("GET", "/debian-source-base/tags$", |st, req| {
+        if req.query.contains("ordering=last_updated") && req.query.contains("page=2") {
+            st.push_tag(NS, "debian-source-base", Tag::new("ci-during", Utc::now()));
+        }
+    });
+    let out = audit(&hub, &Workdir::new(), &["--since", "150h"]);
+    assert_eq!(out.code, expected.code, "{}", out.stderr);
+    assert_eq!(without_stats(out.json()), expected_doc);
+    assert!(
+        out.stderr.contains(
+            "linaro/debian-source-base: the listing changed while we read it (the count changed from 250 to 251 between pages); listing every tag"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn tags_pushed_on_every_listing_give_a_clear_error() {
     let hub = fixture().start();
     let n = Arc::new(Mutex::new(0u32));
