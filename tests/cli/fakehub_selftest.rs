@@ -764,6 +764,10 @@ fn share_faults_are_deterministic_per_seed_and_burst() {
         !runs.is_empty() && runs.iter().all(|l| l % 3 == 0),
         "{runs:?}"
     );
+
+    // At most twice on the same request: its third attempt gets through.
+    let capped = statuses_under(Fault::on("GET").always().max_per_request(2).status(503), 4);
+    assert_eq!(capped, [503, 503, 200, 200]);
 }
 
 #[test]

@@ -348,7 +348,7 @@ fn tags_pushed_and_deleted_while_listing() {
 
 #[test]
 fn an_incremental_listing_that_shifts_falls_back_to_a_full_one() {
-    // `--since 60h`: newest pages only (the first page of 50 covers it).
+    // `--since 150h`: 75 builds, so base is read newest first over 3 pages of 50.
     let clean = fixture().start();
     let expected = audit(&clean, &Workdir::new(), &["--since", "150h"]);
     assert_eq!(expected.code, 1, "{}", expected.stderr);
@@ -357,7 +357,6 @@ fn an_incremental_listing_that_shifts_falls_back_to_a_full_one() {
 
     let hub = fixture().start();
     // While page 2 of base is read newest first, a CI job pushes a cache tag.
-    hub.once("GET", "/debian-source-base/tags$", |_, _| {});
     hub.on("GET", "/debian-source-base/tags$", |st, req| {
         if req.query.contains("ordering=last_updated") && req.query.contains("page=2") {
             st.push_tag(NS, "debian-source-base", Tag::new("ci-during", Utc::now()));
@@ -460,6 +459,36 @@ fn html_and_truncated_answers_fail_clearly() {
         );
         assert!(out.stderr.contains(expect), "{}", out.stderr);
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn pat_refusals_are_shown_verbatim_with_a_hint() {
+    // The 2021 shape (hub-feedback #2171) on a tag listing, and the 2025 one (#2438).
+    for body in [
+        r#"{"errinfo":{},"message":"access to the resource is forbidden with personal access token"}"#,
+        r#"{"message": "token issued from personal access token", "errinfo": {}}"#,
+    ] {
+        let hub = fixture().start();
+        hub.inject(
+            Fault::on("GET")
+                .path("/tags$")
+                .always()
+                .status(403)
+                .body(body),
+        );
+        let out = audit(&hub, &Workdir::new(), &[]);
+        assert_eq!(out.code, 2, "{}", out.stdout);
+        let message: Value = serde_json::from_str(body).unwrap();
+        assert!(
+            out.stderr.contains(&format!(
+                "403 Forbidden: {}\n  hint: Docker Hub refused a token issued from a personal access token",
+                message["message"].as_str().unwrap()
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("GET http://"), "{}", out.stderr);
     }
 }
 

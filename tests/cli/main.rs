@@ -2,6 +2,7 @@
 //! Docker Hub that behaves like the real one (see `support/fakehub.rs`).
 
 mod audit;
+mod credentials;
 mod fakehub_selftest;
 mod faults;
 mod oci;

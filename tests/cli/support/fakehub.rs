@@ -537,6 +537,7 @@ pub struct RequestRecord {
     /// Identifier of the account whose valid token was presented; `None` if anonymous or the
     /// token was unknown/expired.
     pub identity: Option<String>,
+    /// The status answered; 0 when a [`Fault::reset`] dropped the connection instead.
     pub status: u16,
 }
 
