@@ -1,18 +1,25 @@
 //! Checked configuration, built from the command line and the environment
-//! before any work starts: the registry address, concurrency, credentials.
+//! before any work starts: the registry address, concurrency, and what
+//! credentials are made of.
 //!
-//! Credentials come from the environment (`DOCKERHUB_USERNAME`,
-//! `DOCKERHUB_TOKEN`) or stdin (`--password-stdin`), never from a flag, so a
-//! token cannot end up in shell history or a CI log's command line. A flag
-//! (`--username`, `--password-stdin`) wins over the environment.
+//! Secrets come from stdin (`--password-stdin`), the environment or Docker's
+//! `config.json`, never from a flag, so a token cannot end up in shell history
+//! or a CI log's command line. Which of them is used depends on the registry
+//! the manifest names, so [`Connection`] keeps the raw inputs and
+//! [`crate::credentials::resolve`] picks, once per registry, when the
+//! registry is opened (the precedence is documented there).
 
 use std::io::BufRead;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use url::{Host, Url};
 
 use crate::cli::ConnectionArgs;
-use crate::credentials::Credentials;
+use crate::credentials::{
+    self, Credentials, Environment, Inputs, Source, Target, DOCKERHUB_USERNAME_ENV,
+    REGISTRY_USERNAME_ENV,
+};
 use crate::manifest::{Manifest, RegistryRef};
 use crate::registry::dockerhub::DockerHub;
 use crate::registry::http::{HttpClient, HttpOptions};
@@ -20,16 +27,43 @@ use crate::registry::snapshot::SnapshotRegistry;
 use crate::registry::Registry;
 use crate::secret::Secret;
 
+/// Credentials found so far, by registry.
+type Resolved = Vec<(Target, Option<(Credentials, Source)>)>;
+
 /// How to reach the registry, checked.
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub hub_url: Url,
     pub concurrency: usize,
-    pub credentials: Option<Credentials>,
     pub verbose: bool,
+    /// `--username`, and the secret `--password-stdin` read.
+    pub inputs: Inputs,
+    /// The environment credentials are looked up in, as it was at the start.
+    pub env: Environment,
+    /// What [`Connection::credentials`] found: each registry's sources are
+    /// consulted once (credential helpers run once, `-v` says it once).
+    resolved: Arc<Mutex<Resolved>>,
 }
 
 impl Connection {
+    /// A connection from checked parts (for library callers and tests).
+    pub fn new(
+        hub_url: Url,
+        concurrency: usize,
+        verbose: bool,
+        inputs: Inputs,
+        env: Environment,
+    ) -> Self {
+        Connection {
+            hub_url,
+            concurrency,
+            verbose,
+            inputs,
+            env,
+            resolved: Arc::default(),
+        }
+    }
+
     /// Resolves the flags against the environment (`env`) and stdin (`stdin`).
     pub fn resolve(
         args: &ConnectionArgs,
@@ -38,9 +72,17 @@ impl Connection {
         stdin: impl FnOnce() -> std::io::Result<String>,
     ) -> Result<Self> {
         let hub_url = api_url(&args.hub_url).context("--hub-url / TAGSWEEP_HUB_URL")?;
-        let env = |name: &str| env(name).filter(|v| !v.is_empty());
-        let username = args.username.clone().or_else(|| env("DOCKERHUB_USERNAME"));
-        let secret = if args.password_stdin {
+        let env = Environment::capture(env);
+        let username_flag = args.username.clone().filter(|u| !u.is_empty());
+        let stdin_secret = if args.password_stdin {
+            if username_flag.is_none()
+                && env.get(DOCKERHUB_USERNAME_ENV).is_none()
+                && env.get(REGISTRY_USERNAME_ENV).is_none()
+            {
+                bail!(
+                    "--password-stdin needs a username: pass --username (or set {DOCKERHUB_USERNAME_ENV} for Docker Hub, {REGISTRY_USERNAME_ENV} for another registry)"
+                );
+            }
             let line = stdin().context("reading the password from stdin")?;
             let line = line.trim_end_matches(['\r', '\n']).to_string();
             if line.is_empty() {
@@ -48,24 +90,43 @@ impl Connection {
             }
             Some(Secret::new(line))
         } else {
-            env("DOCKERHUB_TOKEN").map(Secret::new)
+            None
         };
-        let credentials = match (username, secret) {
-            (Some(username), Some(secret)) => Some(Credentials { username, secret }),
-            (None, None) => None,
-            (Some(_), None) => bail!(
-                "a username is set (--username or DOCKERHUB_USERNAME) but no token: set DOCKERHUB_TOKEN or pass --password-stdin"
-            ),
-            (None, Some(_)) => bail!(
-                "a token is given (DOCKERHUB_TOKEN or --password-stdin) but no username: set DOCKERHUB_USERNAME or pass --username"
-            ),
-        };
-        Ok(Connection {
+        Ok(Connection::new(
             hub_url,
-            concurrency: usize::from(args.concurrency),
-            credentials,
+            usize::from(args.concurrency),
             verbose,
-        })
+            Inputs {
+                username_flag,
+                stdin_secret,
+            },
+            env,
+        ))
+    }
+
+    /// The credentials for `target`, and where they came from; `None` for
+    /// anonymous access. Looked up on first use, then remembered.
+    pub fn credentials(&self, target: &Target) -> Result<Option<(Credentials, Source)>> {
+        let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, found)) = resolved.iter().find(|(t, _)| t == target) {
+            return Ok(found.clone());
+        }
+        let found = credentials::resolve(target, &self.inputs, |k| self.env.get(k), self.verbose)?;
+        resolved.push((target.clone(), found.clone()));
+        Ok(found)
+    }
+
+    /// The credentials for the registry `manifest` names (see [`Self::credentials`]).
+    pub fn credentials_for(&self, manifest: &Manifest) -> Result<Option<(Credentials, Source)>> {
+        self.credentials(&target(&manifest.registry))
+    }
+}
+
+/// The registry credentials are looked up for.
+fn target(registry: &RegistryRef) -> Target {
+    match registry {
+        RegistryRef::DockerHub => Target::DockerHub,
+        RegistryRef::Oci { url } => Target::oci(url),
     }
 }
 
@@ -89,7 +150,7 @@ pub fn api_url(raw: &str) -> Result<Url> {
         bail!("{url}: no host");
     }
     if !url.username().is_empty() || url.password().is_some() {
-        bail!("{url}: credentials do not belong in the URL; use DOCKERHUB_USERNAME and DOCKERHUB_TOKEN");
+        bail!("{url}: credentials do not belong in the URL; use DOCKERHUB_USERNAME and DOCKERHUB_TOKEN, or `docker login`");
     }
     Ok(url)
 }
@@ -125,6 +186,7 @@ pub fn open_registry(
     }
     match &manifest.registry {
         RegistryRef::DockerHub => {
+            let credentials = connection.credentials(&Target::DockerHub)?;
             let http = HttpClient::new(HttpOptions {
                 concurrency: connection.concurrency,
                 verbose: connection.verbose,
@@ -134,17 +196,15 @@ pub fn open_registry(
                 http,
                 connection.hub_url.clone(),
                 &manifest.namespace,
-                connection.credentials.clone(),
+                credentials.map(|(c, _)| c),
             )))
         }
         RegistryRef::Oci { url } => {
+            let credentials = connection.credentials(&Target::oci(url))?;
             let http = HttpClient::new(HttpOptions {
                 concurrency: connection.concurrency,
                 verbose: connection.verbose,
                 ..HttpOptions::default()
-            })?;
-            let credentials = crate::registry::oci::credentials::resolve(url, connection, |k| {
-                std::env::var(k).ok()
             })?;
             Ok(Box::new(crate::registry::oci::OciRegistry::new(
                 http,
@@ -183,25 +243,42 @@ mod tests {
         panic!("stdin must not be read")
     }
 
+    fn who(found: Option<(Credentials, Source)>) -> Option<(String, String, String)> {
+        found.map(|(c, s)| (c.username, c.secret.expose().to_string(), s.to_string()))
+    }
+
     #[test]
-    fn credentials_from_the_environment() {
-        let c = Connection::resolve(
-            &args(None, false),
-            false,
-            env(&[
-                ("DOCKERHUB_USERNAME", "bot"),
-                ("DOCKERHUB_TOKEN", "dckr_pat_x"),
-            ]),
-            no_stdin,
-        )
-        .unwrap();
-        let creds = c.credentials.unwrap();
+    fn credentials_follow_the_manifests_registry() {
+        let e = env(&[
+            ("DOCKERHUB_USERNAME", "bot"),
+            ("DOCKERHUB_TOKEN", "dckr_pat_x"),
+            ("TAGSWEEP_REGISTRY_USERNAME", "robot"),
+            ("TAGSWEEP_REGISTRY_PASSWORD", "quay-pw"),
+        ]);
+        let c = Connection::resolve(&args(None, false), false, e, no_stdin).unwrap();
         assert_eq!(
-            (creds.username.as_str(), creds.secret.expose()),
-            ("bot", "dckr_pat_x")
+            who(c.credentials(&Target::DockerHub).unwrap()),
+            Some((
+                "bot".into(),
+                "dckr_pat_x".into(),
+                "DOCKERHUB_USERNAME/DOCKERHUB_TOKEN".into()
+            ))
         );
+        let quay = Target::oci(&Url::parse("https://quay.io").unwrap());
+        assert_eq!(
+            who(c.credentials(&quay).unwrap()),
+            Some((
+                "robot".into(),
+                "quay-pw".into(),
+                "TAGSWEEP_REGISTRY_USERNAME/TAGSWEEP_REGISTRY_PASSWORD".into()
+            ))
+        );
+        // No DOCKER_CONFIG, no HOME: nothing else to look at.
         let c = Connection::resolve(&args(None, false), false, env(&[]), no_stdin).unwrap();
-        assert!(c.credentials.is_none(), "anonymous");
+        assert!(
+            c.credentials(&Target::DockerHub).unwrap().is_none(),
+            "anonymous"
+        );
     }
 
     #[test]
@@ -216,27 +293,31 @@ mod tests {
             || Ok("stdin-token\n".into()),
         )
         .unwrap();
-        let creds = c.credentials.unwrap();
         assert_eq!(
-            (creds.username.as_str(), creds.secret.expose()),
-            ("alice", "stdin-token")
+            who(c.credentials(&Target::DockerHub).unwrap()),
+            Some((
+                "alice".into(),
+                "stdin-token".into(),
+                "--username/--password-stdin".into()
+            ))
         );
     }
 
     #[test]
     fn half_credentials_are_an_error_that_never_shows_the_token() {
-        let e = Connection::resolve(
+        let c = Connection::resolve(
             &args(None, false),
             false,
             env(&[("DOCKERHUB_TOKEN", "dckr_pat_secret")]),
             no_stdin,
         )
-        .unwrap_err();
-        assert!(format!("{e:#}").contains("no username"));
-        assert!(!format!("{e:#}{e:?}").contains("dckr_pat_secret"));
-        let e =
-            Connection::resolve(&args(Some("bot"), false), false, env(&[]), no_stdin).unwrap_err();
-        assert!(format!("{e:#}").contains("no token"));
+        .unwrap();
+        let e = c.credentials(&Target::DockerHub).unwrap_err();
+        assert!(format!("{e:#}").contains("no username"), "{e:#}");
+        assert!(!format!("{e:#}{e:?}{c:?}").contains("dckr_pat_secret"));
+        let c = Connection::resolve(&args(Some("bot"), false), false, env(&[]), no_stdin).unwrap();
+        let e = c.credentials(&Target::DockerHub).unwrap_err();
+        assert!(format!("{e:#}").contains("no token"), "{e:#}");
         let e = Connection::resolve(
             &args(Some("bot"), true),
             false,
@@ -245,6 +326,57 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("stdin held no password"));
+        // --password-stdin with no username anywhere: refused before reading stdin.
+        let e = Connection::resolve(&args(None, true), false, env(&[]), no_stdin).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--password-stdin needs a username"),
+            "{e:#}"
+        );
+        // A username for another registry only: refused when Docker Hub is opened.
+        let c = Connection::resolve(
+            &args(None, true),
+            false,
+            env(&[("TAGSWEEP_REGISTRY_USERNAME", "robot")]),
+            || Ok("s3cret-pw\n".into()),
+        )
+        .unwrap();
+        let e = c.credentials(&Target::DockerHub).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--password-stdin needs a username"),
+            "{e:#}"
+        );
+        assert!(!format!("{e:#}{e:?}{c:?}").contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn each_registry_is_resolved_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOmh1Yi1wdw=="}}}"#,
+        )
+        .unwrap();
+        let dir_s = dir.path().display().to_string();
+        let c = Connection::resolve(
+            &args(None, false),
+            false,
+            env(&[("DOCKER_CONFIG", dir_s.as_str())]),
+            no_stdin,
+        )
+        .unwrap();
+        let first = who(c.credentials(&Target::DockerHub).unwrap());
+        assert_eq!(
+            first,
+            Some(("hub".into(), "hub-pw".into(), config.display().to_string()))
+        );
+        // Later changes to the file are not seen: the first answer stands.
+        std::fs::remove_file(&config).unwrap();
+        assert_eq!(who(c.credentials(&Target::DockerHub).unwrap()), first);
+        assert_eq!(
+            who(c.clone().credentials(&Target::DockerHub).unwrap()),
+            first
+        );
     }
 
     #[test]

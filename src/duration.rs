@@ -60,7 +60,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             return Err(if c.is_whitespace() {
                 format!("unexpected space in the duration; {HOW}")
             } else if c.is_alphabetic() {
-                format!("expected a number before '{}'; {HOW}", shorten(rest))
+                format!("expected a number before '{}'; {HOW}", quote(rest))
             } else {
                 format!("unexpected character '{}'; {HOW}", c.escape_debug())
             });
@@ -89,9 +89,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             return Err(match unit_hint(unit) {
                 Some(good) => format!(
                     "unknown unit '{}'; write '{good}' (e.g. 1{good})",
-                    shorten(unit)
+                    quote(unit)
                 ),
-                None => format!("unknown unit '{}'; {HOW}", shorten(unit)),
+                None => format!("unknown unit '{}'; {HOW}", quote(unit)),
             });
         };
         if let Some(last) = last_unit {
@@ -163,22 +163,9 @@ fn unit_hint(unit: &str) -> Option<char> {
     Some(hint)
 }
 
-fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().take(20).flat_map(escape_control).collect();
-    if s.chars().count() > 20 {
-        out.push('…');
-    }
-    out
-}
-
-/// Control characters (newlines, escapes) escaped; everything else, including
-/// backslashes in regexes, as written.
-fn escape_control(c: char) -> Vec<char> {
-    if c.is_control() {
-        c.escape_default().collect()
-    } else {
-        vec![c]
-    }
+/// User text inside a message (see [`crate::text::quote`]).
+fn quote(s: &str) -> String {
+    crate::text::quote(s, 20)
 }
 
 #[cfg(test)]

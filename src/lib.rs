@@ -20,6 +20,7 @@ pub mod registry;
 pub mod render;
 pub mod scan;
 pub mod secret;
+pub mod text;
 
 pub use cmd::Outcome;
 

@@ -223,7 +223,7 @@ impl FromStr for Platform {
             };
             return Err(ParsePlatformError::new(format!(
                 "'{}' has no architecture; {SHAPE}{hint}",
-                shorten(s)
+                quote(s)
             )));
         }
         if parts.len() > 3 {
@@ -269,7 +269,7 @@ impl FromStr for Platform {
             {
                 return Err(ParsePlatformError::new(format!(
                     "invalid variant '{}'; a variant is letters, digits and dots, e.g. v8",
-                    shorten(variant)
+                    quote(variant)
                 )));
             }
         }
@@ -307,7 +307,7 @@ fn check_variant(platform: &Platform, written: &str) -> Result<(), ParsePlatform
     } else {
         Err(ParsePlatformError::new(format!(
             "unknown variant '{}' for {}; known variants are {known}",
-            shorten(written),
+            quote(written),
             platform.arch
         )))
     }
@@ -331,15 +331,12 @@ fn unknown<'a>(
     known: impl Iterator<Item = &'a &'a str> + Clone,
 ) -> String {
     match closest(value, known.clone().copied()) {
-        Some(best) => format!(
-            "unknown {what} '{}' (did you mean '{best}'?)",
-            shorten(value)
-        ),
+        Some(best) => format!("unknown {what} '{}' (did you mean '{best}'?)", quote(value)),
         None => {
             let list: Vec<&str> = known.copied().collect();
             format!(
                 "unknown {what} '{}'; known: {}",
-                shorten(value),
+                quote(value),
                 list.join(", ")
             )
         }
@@ -407,22 +404,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     rows[a.len()][b.len()]
 }
 
-fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().take(40).flat_map(escape_control).collect();
-    if s.chars().count() > 40 {
-        out.push('…');
-    }
-    out
-}
-
-/// Control characters (newlines, escapes) escaped; everything else, including
-/// backslashes in regexes, as written.
-fn escape_control(c: char) -> Vec<char> {
-    if c.is_control() {
-        c.escape_default().collect()
-    } else {
-        vec![c]
-    }
+/// User text inside a message (see [`crate::text::quote`]).
+fn quote(s: &str) -> String {
+    crate::text::quote(s, 40)
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{load_manifest, Global, Outcome};
+use super::{check_build_tags, load_manifest, Global, Outcome};
 use crate::cli::{AuditArgs, ReportFormat};
 use crate::config::{open_registry, read_stdin_line, Connection};
 use crate::policy::{evaluate, BuildSelection};
@@ -15,15 +15,7 @@ use crate::scan::{scan_scope, Scope};
 
 pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
-    for tag in &args.builds {
-        if !manifest.builds.is_build(tag) {
-            bail!(
-                "--build {tag}: {tag:?} does not match builds.pattern {:?} of {}",
-                manifest.builds.pattern.as_str(),
-                manifest.source
-            );
-        }
-    }
+    check_build_tags(&manifest, &args.builds)?;
     let now = args.now.as_deref().map(parse_now).transpose()?;
     let connection = Connection::resolve(
         &args.connection,

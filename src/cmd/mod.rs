@@ -36,6 +36,21 @@ pub enum Outcome {
     Findings,
 }
 
+/// Refuses a `--build TAG` that is not a build tag of the manifest (a typo,
+/// or `latest`): a usage error, before anything is asked of the registry.
+pub fn check_build_tags(manifest: &Manifest, tags: &[String]) -> Result<()> {
+    for tag in tags {
+        if !manifest.builds.is_build(tag) {
+            anyhow::bail!(
+                "--build {tag}: {tag:?} does not match builds.pattern {:?} of {}",
+                manifest.builds.pattern.as_str(),
+                manifest.source
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Loads a manifest for a command that needs a valid one; every problem is in the error.
 pub fn load_manifest(path: &std::path::Path) -> Result<Manifest> {
     manifest::load(path).map_err(|e| match e {

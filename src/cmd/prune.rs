@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::{load_manifest, Global, Outcome};
+use super::{check_build_tags, load_manifest, Global, Outcome};
 use crate::cli::{PlanFormat, PruneArgs};
 use crate::config::{open_registry, read_stdin_line, Connection};
 use crate::inventory::Tag;
@@ -31,15 +31,7 @@ use crate::scan::scan;
 
 pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
-    for tag in &args.builds {
-        if !manifest.builds.is_build(tag) {
-            bail!(
-                "--build {tag}: {tag:?} does not match builds.pattern {:?} of {}",
-                manifest.builds.pattern.as_str(),
-                manifest.source
-            );
-        }
-    }
+    check_build_tags(&manifest, &args.builds)?;
     let now = args
         .now
         .as_deref()
@@ -59,12 +51,12 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         read_stdin_line,
     )?;
     if !args.dry_run
-        && connection.credentials.is_none()
         && manifest.registry == RegistryRef::DockerHub
+        && connection.credentials_for(&manifest)?.is_none()
     {
         bail!(
             "deleting tags on Docker Hub needs credentials: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN \
-             (a personal access token with the Read, Write, Delete permission); nothing was deleted"
+             (a personal access token with the Read, Write, Delete permission), or `docker login`; nothing was deleted"
         );
     }
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
@@ -189,18 +181,21 @@ impl<F: Fn(&str) -> bool> Execution<'_, F> {
                     build.tag
                 );
                 for t in &build.tags {
-                    results.push(self.result(
-                        build,
-                        t,
-                        "failed",
-                        Some(format!("re-check failed: {why}")),
-                    ));
+                    self.keep(
+                        &mut results,
+                        journal,
+                        self.result(build, t, "failed", Some(format!("re-check failed: {why}"))),
+                    );
                 }
             }
             Ok(Recheck::Skip(why)) => {
                 eprintln!("tagsweep: {}: {why}; skipped", build.tag);
                 for t in &build.tags {
-                    results.push(self.result(build, t, "skipped", Some(why.clone())));
+                    self.keep(
+                        &mut results,
+                        journal,
+                        self.result(build, t, "skipped", Some(why.clone())),
+                    );
                 }
             }
             Ok(Recheck::Proceed) => {
@@ -250,29 +245,33 @@ impl<F: Fn(&str) -> bool> Execution<'_, F> {
                             self.result(build, t, "failed", Some(detail))
                         }
                     };
-                    results.push(result);
-                }
-            }
-        }
-        if let Some(j) = journal.as_mut() {
-            for r in &results {
-                let entry = journal::Entry {
-                    time: journal::timestamp(Utc::now()),
-                    registry: &self.registry_name,
-                    namespace: &self.manifest.namespace,
-                    repository: &r.repository,
-                    tag: &r.tag,
-                    build: &r.build,
-                    digest: r.digest.as_deref(),
-                    result: r.result,
-                    detail: r.detail.as_deref(),
-                };
-                if let Err(e) = j.record(&entry) {
-                    eprintln!("tagsweep: cannot write the journal: {e}");
+                    self.keep(&mut results, journal, result);
                 }
             }
         }
         results
+    }
+
+    /// Records one result: in the journal at once (written to disk before the
+    /// next result, so a crash loses nothing done), then in `results`.
+    fn keep(&self, results: &mut Vec<TagResult>, journal: &mut Option<Journal>, r: TagResult) {
+        if let Some(j) = journal.as_mut() {
+            let entry = journal::Entry {
+                time: journal::timestamp(Utc::now()),
+                registry: &self.registry_name,
+                namespace: &self.manifest.namespace,
+                repository: &r.repository,
+                tag: &r.tag,
+                build: &r.build,
+                digest: r.digest.as_deref(),
+                result: r.result,
+                detail: r.detail.as_deref(),
+            };
+            if let Err(e) = j.record(&entry) {
+                eprintln!("tagsweep: cannot write the journal: {e}");
+            }
+        }
+        results.push(r);
     }
 
     /// Looks the build's tag up again in every repository expected to carry it.

@@ -307,7 +307,7 @@ impl Lint<'_> {
                     format!(
                         "'builds' must be a mapping, not a string; put the regex under 'pattern': \
                          builds: {{pattern: '{}'}}",
-                        shorten(text)
+                        quote(text)
                     ),
                 );
                 return None;
@@ -383,7 +383,7 @@ impl Lint<'_> {
                     field.value.pos,
                     format!(
                         "invalid duration '{}' in 'builds.grace': {reason}",
-                        shorten(text)
+                        quote(text)
                     ),
                 );
                 None
@@ -399,7 +399,7 @@ impl Lint<'_> {
                     field.value.pos,
                     format!(
                         "'builds.protect' must be a list of regexes, not a string; write protect: ['{}']",
-                        shorten(text)
+                        quote(text)
                     ),
                 );
                 return None;
@@ -457,7 +457,7 @@ impl Lint<'_> {
                     node.pos,
                     format!(
                         "invalid regex '{}' in {what}: {}",
-                        shorten(text),
+                        quote(text),
                         regex_reason(&err)
                     ),
                 );
@@ -474,7 +474,7 @@ impl Lint<'_> {
                     field.value.pos,
                     format!(
                         "'platforms' must be a list, not a string; write platforms: [{}]",
-                        shorten(text)
+                        quote(text)
                     ),
                 );
                 return None;
@@ -518,7 +518,7 @@ impl Lint<'_> {
                 Err(reason) => {
                     self.at(
                         item.pos,
-                        format!("invalid platform '{}': {reason}", shorten(text)),
+                        format!("invalid platform '{}': {reason}", quote(text)),
                     );
                     all = None;
                     continue;
@@ -611,7 +611,7 @@ impl Lint<'_> {
                         name_pos,
                         format!(
                             "duplicate image '{}' (first listed on line {})",
-                            shorten(name),
+                            quote(name),
                             first.line
                         ),
                     );
@@ -681,7 +681,7 @@ impl Lint<'_> {
 }
 
 fn unknown_key(key: &str, section: Section) -> String {
-    let mut message = format!("unknown key '{}'", shorten(key));
+    let mut message = format!("unknown key '{}'", quote(key));
     let elsewhere = match section {
         Section::Top if BUILDS_KEYS.contains(&key) => Some("under 'builds'"),
         Section::Builds if TOP_KEYS.contains(&key) => Some("at the top level"),
@@ -706,7 +706,7 @@ fn unknown_key(key: &str, section: Section) -> String {
 fn tag_message(tag: &str) -> String {
     format!(
         "YAML tags such as '!{}' are not supported here; remove the tag",
-        shorten(tag)
+        quote(tag)
     )
 }
 
@@ -715,31 +715,11 @@ fn describe(value: &Value) -> String {
     match value {
         Value::Null => "empty".to_string(),
         Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {}", shorten(n)),
+        Value::Number(n) => format!("the number {}", quote(n)),
         Value::Str(_) => "a string".to_string(),
         Value::Seq(_) => "a list".to_string(),
         Value::Map(_) => "a mapping".to_string(),
-        Value::Tagged(tag, _) => format!("a value tagged '!{}'", shorten(tag)),
-    }
-}
-
-/// User text inside a message: control characters escaped, at most 80
-/// characters, so a message stays on one line.
-fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().take(80).flat_map(escape_control).collect();
-    if s.chars().count() > 80 {
-        out.push('…');
-    }
-    out
-}
-
-/// Control characters (newlines, escapes) escaped; everything else, including
-/// backslashes in regexes, as written.
-fn escape_control(c: char) -> Vec<char> {
-    if c.is_control() {
-        c.escape_default().collect()
-    } else {
-        vec![c]
+        Value::Tagged(tag, _) => format!("a value tagged '!{}'", quote(tag)),
     }
 }
 
@@ -809,7 +789,7 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
     ) {
         return Err(format!(
             "'{}' is Docker Hub: write registry: docker.io",
-            shorten(text)
+            quote(text)
         ));
     }
     let Some((scheme, _)) = text.split_once("://") else {
@@ -824,16 +804,16 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
             };
             return Err(format!(
                 "registry '{}' needs a scheme: write {scheme}://{}",
-                shorten(text),
-                shorten(text)
+                quote(text),
+                quote(text)
             ));
         }
-        return Err(format!("invalid registry '{}'; {HOW}", shorten(text)));
+        return Err(format!("invalid registry '{}'; {HOW}", quote(text)));
     };
     let url = url::Url::parse(text).map_err(|err| {
         format!(
             "invalid registry URL '{}': {err}; {HOW}",
-            shorten(&redact(text, scheme))
+            quote(&redact(text, scheme))
         )
     })?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -850,20 +830,20 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
             return Err(format!(
                 "plain http is only allowed for loopback registries (127.0.0.0/8, ::1, localhost); \
                  write https://{}",
-                shorten(text.split_once("://").map_or(text, |(_, rest)| rest))
+                quote(text.split_once("://").map_or(text, |(_, rest)| rest))
             ))
         }
         other => {
             return Err(format!(
                 "registry URL scheme '{}' is not supported; use https:// (or http:// on loopback)",
-                shorten(other)
+                quote(other)
             ))
         }
     }
     if url.host().is_none() {
         return Err(format!(
             "the registry URL '{}' has no host; {HOW}",
-            shorten(text)
+            quote(text)
         ));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
@@ -958,13 +938,13 @@ fn namespace_problem(text: &str, naming: Naming) -> Option<String> {
                 return Some(format!(
                     "'{}' includes a registry; put the registry under 'registry' and only the user \
                      or organisation here",
-                    shorten(text)
+                    quote(text)
                 ));
             }
             return Some(format!(
                 "a Docker Hub namespace is a single user or organisation and cannot contain '/': \
                  '{}' (list repository names under 'images')",
-                shorten(text)
+                quote(text)
             ));
         }
         let lower = text.to_lowercase();
@@ -973,7 +953,7 @@ fn namespace_problem(text: &str, naming: Naming) -> Option<String> {
                 "Docker Hub namespaces are lowercase: write '{lower}'"
             ));
         }
-        return Some(format!("invalid namespace '{}': {HUB_RULE}", shorten(text)));
+        return Some(format!("invalid namespace '{}': {HUB_RULE}", quote(text)));
     }
     if text.split('/').all(is_path_component) {
         return None;
@@ -982,7 +962,7 @@ fn namespace_problem(text: &str, naming: Naming) -> Option<String> {
     if lower != text && lower.split('/').all(is_path_component) {
         return Some(format!("namespaces are lowercase: write '{lower}'"));
     }
-    Some(format!("invalid namespace '{}': {OCI_RULE}", shorten(text)))
+    Some(format!("invalid namespace '{}': {OCI_RULE}", quote(text)))
 }
 
 fn image_name_problem(name: &str, naming: Naming, namespace: Option<&str>) -> Option<String> {
@@ -996,7 +976,7 @@ fn image_name_problem(name: &str, naming: Naming, namespace: Option<&str>) -> Op
         let base = &name[..index];
         return Some(format!(
             "image names do not include a tag or digest: write '{}' (build tags are matched by 'builds.pattern')",
-            shorten(base)
+            quote(base)
         ));
     }
     if naming == Naming::DockerHub && name.contains('/') {
@@ -1004,14 +984,14 @@ fn image_name_problem(name: &str, naming: Naming, namespace: Option<&str>) -> Op
             if !rest.contains('/') {
                 return Some(format!(
                     "write '{}' without the namespace: image names are inside 'namespace' already",
-                    shorten(rest)
+                    quote(rest)
                 ));
             }
         }
         return Some(format!(
             "image names on Docker Hub cannot contain '/': '{}' (a repository is namespace/name, \
              and the namespace is set by 'namespace')",
-            shorten(name)
+            quote(name)
         ));
     }
     if !name.split('/').all(is_path_component) {
@@ -1019,7 +999,7 @@ fn image_name_problem(name: &str, naming: Naming, namespace: Option<&str>) -> Op
         if lower != name && lower.split('/').all(is_path_component) {
             return Some(format!(
                 "image names are lowercase: write '{}'",
-                shorten(&lower)
+                quote(&lower)
             ));
         }
         let rule = if naming == Naming::DockerHub {
@@ -1027,7 +1007,7 @@ fn image_name_problem(name: &str, naming: Naming, namespace: Option<&str>) -> Op
         } else {
             format!("{RULE}; '/' separates path components")
         };
-        return Some(format!("invalid image name '{}': {rule}", shorten(name)));
+        return Some(format!("invalid image name '{}': {rule}", quote(name)));
     }
     if let Some(namespace) = namespace {
         let length = namespace.len() + 1 + name.len();
@@ -1039,6 +1019,11 @@ fn image_name_problem(name: &str, naming: Naming, namespace: Option<&str>) -> Op
         }
     }
     None
+}
+
+/// User text inside a message (see [`crate::text::quote`]).
+fn quote(s: &str) -> String {
+    crate::text::quote(s, 80)
 }
 
 #[cfg(test)]

@@ -346,13 +346,7 @@ impl DockerHub {
             detail,
         };
         for (i, (url, body)) in attempts.iter().enumerate() {
-            let req = Request {
-                method: Method::POST,
-                url: url.clone(),
-                bearer: None,
-                json: Some(body),
-                accept: Some("application/json"),
-            };
+            let req = Request::new(Method::POST, url.clone()).json(body);
             let answer = self.http.send(&req).await.map_err(|e| self.redact(e))?;
             let route_missing = matches!(answer.status.as_u16(), 404 | 405 | 410 | 501);
             if route_missing && i == 0 {
@@ -399,11 +393,7 @@ impl DockerHub {
     /// module documentation).
     async fn send(&self, method: Method, url: Url) -> Result<Answer, RegistryError> {
         let token = self.token().await?;
-        let request = |bearer| Request {
-            method: method.clone(),
-            bearer,
-            ..Request::get(url.clone())
-        };
+        let request = |bearer| Request::new(method.clone(), url.clone()).bearer(bearer);
         let answer = self.http.send(&request(token.as_ref())).await?;
         if answer.status == StatusCode::UNAUTHORIZED {
             if let Some(stale) = &token {
@@ -530,8 +520,8 @@ impl DockerHub {
         super::Registry::list_tags(self, repo).await
     }
 
-    /// `…/repositories/{repo}/tags?page_size=100`.
-    fn tags_url(&self, repo: &str) -> Url {
+    /// `…/repositories/{repo}/tags?page_size=N`.
+    fn tags_url(&self, repo: &str, page_size: u32) -> Url {
         let mut url = self.url(
             &[
                 "v2",
@@ -544,7 +534,7 @@ impl DockerHub {
             false,
         );
         url.query_pairs_mut()
-            .append_pair("page_size", &PAGE_SIZE.to_string());
+            .append_pair("page_size", &page_size.to_string());
         url
     }
 
@@ -635,19 +625,7 @@ impl super::Registry for DockerHub {
     }
 
     async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
-        let mut url = self.url(
-            &[
-                "v2",
-                "namespaces",
-                &self.namespace,
-                "repositories",
-                repo,
-                "tags",
-            ],
-            false,
-        );
-        url.query_pairs_mut()
-            .append_pair("page_size", &PAGE_SIZE.to_string());
+        let url = self.tags_url(repo, PAGE_SIZE);
         let what = format!("{}/{repo}", self.namespace);
         let listed = self
             .list_consistent::<HubTag>(url, &what, |t| &t.name)
@@ -666,7 +644,7 @@ impl super::Registry for DockerHub {
         repo: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
-        let mut url = self.tags_url(repo);
+        let mut url = self.tags_url(repo, PAGE_SIZE);
         url.query_pairs_mut()
             .append_pair("ordering", "last_updated");
         let mut tags: Vec<Tag> = Vec::new();
@@ -735,18 +713,7 @@ impl super::Registry for DockerHub {
 
     /// One request: `page_size=1` and read `count`.
     async fn tag_count(&self, repo: &str) -> Result<Option<u64>, RegistryError> {
-        let mut url = self.url(
-            &[
-                "v2",
-                "namespaces",
-                &self.namespace,
-                "repositories",
-                repo,
-                "tags",
-            ],
-            false,
-        );
-        url.query_pairs_mut().append_pair("page_size", "1");
+        let url = self.tags_url(repo, 1);
         let answer = self
             .send(Method::GET, url)
             .await

@@ -6,6 +6,12 @@
 //! another host), and counts what it sent. Backends get back the status,
 //! headers and body, and decide what a status means.
 //!
+//! A [`Request`] carries its credentials ([`Auth`]: a Bearer token or Basic
+//! credentials, only ever in a sensitive `Authorization` header) and its body
+//! ([`Body`]: JSON, or bytes with their media type), so every backend sends
+//! through here; whom a backend hands its credentials to (its own origin, a
+//! token realm) is its decision.
+//!
 //! **Rate limits** (Docker Hub: `X-RateLimit-Limit` requests per window,
 //! `X-RateLimit-Remaining`, `X-RateLimit-Reset` as a unix time; an observed
 //! 180 a minute). Every answer updates a shared budget estimate. Requests in
@@ -34,13 +40,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 use url::Url;
 
 use super::error::{html_text, looks_like_html, snippet, RegistryError};
 use super::Stats;
+use crate::credentials::base64_encode;
 use crate::secret::Secret;
 
 /// A wait this long is announced even without `-v`.
@@ -155,33 +162,132 @@ impl Answer {
 
     /// The `Location` of a redirect, as sent.
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(LOCATION)?.to_str().ok()
+        self.header(LOCATION.as_str())
+    }
+
+    /// A header's value, when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// The media type of the body, lower-cased, without parameters.
+    pub fn content_type(&self) -> Option<String> {
+        let raw = self.header(CONTENT_TYPE.as_str())?;
+        let media = raw.split(';').next()?.trim().to_ascii_lowercase();
+        (!media.is_empty()).then_some(media)
     }
 }
 
-/// A request to send. The bearer token is a [`Secret`] and only ever goes
-/// into the `Authorization` header, marked sensitive.
+/// How a request proves who sends it. The secret only ever goes into the
+/// `Authorization` header, marked sensitive; it is never formatted.
+#[derive(Clone, Copy, Default)]
+pub enum Auth<'a> {
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a Secret),
+    /// `Authorization: Basic base64(<username>:<password>)`.
+    Basic {
+        username: &'a str,
+        password: &'a Secret,
+    },
+}
+
+impl<'a> Auth<'a> {
+    /// Bearer with `token`, or nothing.
+    pub fn bearer(token: Option<&'a Secret>) -> Self {
+        token.map_or(Auth::None, Auth::Bearer)
+    }
+
+    /// The `Authorization` value, marked sensitive; `None` for [`Auth::None`].
+    fn header(&self) -> Result<Option<HeaderValue>, RegistryError> {
+        let (value, what) = match self {
+            Auth::None => return Ok(None),
+            Auth::Bearer(token) => (
+                format!("Bearer {}", token.expose()),
+                "the access token is not a valid header value",
+            ),
+            Auth::Basic { username, password } => (
+                format!(
+                    "Basic {}",
+                    base64_encode(format!("{username}:{}", password.expose()).as_bytes())
+                ),
+                "the credentials hold characters that cannot go in a header",
+            ),
+        };
+        let mut value =
+            HeaderValue::from_str(&value).map_err(|_| RegistryError::Refused(what.into()))?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+}
+
+/// What a request carries.
+#[derive(Clone, Copy, Default)]
+pub enum Body<'a> {
+    #[default]
+    None,
+    /// A JSON document, sent as `application/json`.
+    Json(&'a serde_json::Value),
+    /// Bytes as they are, with their media type.
+    Raw {
+        content_type: &'a str,
+        bytes: &'a [u8],
+    },
+}
+
+/// A request to send. Credentials and tokens only ever go into the
+/// `Authorization` header (see [`Auth`]).
+#[derive(Clone)]
 pub struct Request<'a> {
     pub method: Method,
     pub url: Url,
-    pub bearer: Option<&'a Secret>,
-    pub json: Option<&'a serde_json::Value>,
+    pub auth: Auth<'a>,
+    pub body: Body<'a>,
     pub accept: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
-    pub fn get(url: Url) -> Self {
+    /// `method url`, accepting JSON, with no credentials and no body.
+    pub fn new(method: Method, url: Url) -> Self {
         Request {
-            method: Method::GET,
+            method,
             url,
-            bearer: None,
-            json: None,
+            auth: Auth::None,
+            body: Body::None,
             accept: Some("application/json"),
         }
     }
 
-    pub fn bearer(mut self, token: Option<&'a Secret>) -> Self {
-        self.bearer = token;
+    pub fn get(url: Url) -> Self {
+        Request::new(Method::GET, url)
+    }
+
+    pub fn bearer(self, token: Option<&'a Secret>) -> Self {
+        self.auth(Auth::bearer(token))
+    }
+
+    pub fn auth(mut self, auth: Auth<'a>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn accept(mut self, accept: &'a str) -> Self {
+        self.accept = Some(accept);
+        self
+    }
+
+    pub fn json(mut self, json: &'a serde_json::Value) -> Self {
+        self.body = Body::Json(json);
+        self
+    }
+
+    /// `bytes` as the body, sent as `content_type`.
+    pub fn body(mut self, content_type: &'a str, bytes: &'a [u8]) -> Self {
+        self.body = Body::Raw {
+            content_type,
+            bytes,
+        };
         self
     }
 }
@@ -492,7 +598,7 @@ impl HttpClient {
                 let (wait, why) = rate_limit_wait(&answer.headers, limited);
                 if limited >= self.options.max_rate_limited {
                     return Err(answer.error(Some(format!(
-                        "still rate limited after {limited} waits; Docker Hub limits API calls per account and address: try again later, with a lower -j, or when other jobs sharing the account are done"
+                        "still rate limited after {limited} waits; the registry limits API calls (Docker Hub: per account and address): try again later, with a lower -j, or when other jobs sharing the account are done"
                     ))));
                 }
                 if wait > self.options.max_rate_limit_wait {
@@ -567,21 +673,24 @@ impl HttpClient {
         if let Some(accept) = req.accept {
             builder = builder.header(ACCEPT, accept);
         }
-        if let Some(token) = req.bearer {
-            let mut value =
-                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                    .map_err(|_| {
-                        RegistryError::Refused(
-                            "the access token is not a valid header value".into(),
-                        )
-                    })?;
-            value.set_sensitive(true);
+        if let Some(value) = req.auth.header()? {
             builder = builder.header(AUTHORIZATION, value);
         }
-        if let Some(json) = req.json {
-            builder = builder
-                .header(CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(json).expect("JSON values serialize"));
+        match req.body {
+            Body::None => {}
+            Body::Json(json) => {
+                builder = builder
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(serde_json::to_vec(json).expect("JSON values serialize"));
+            }
+            Body::Raw {
+                content_type,
+                bytes,
+            } => {
+                builder = builder
+                    .header(CONTENT_TYPE, content_type)
+                    .body(bytes.to_vec());
+            }
         }
         let transport = |e: reqwest::Error| {
             if self.options.verbose {
@@ -918,6 +1027,96 @@ mod tests {
         p.done += 1;
         let b = p.budget.clone().unwrap();
         assert!(p.left(&b) <= 4, "{}", p.left(&b));
+    }
+
+    #[test]
+    fn credentials_go_in_a_sensitive_header_only() {
+        assert!(Auth::None.header().unwrap().is_none());
+        assert!(matches!(Auth::bearer(None), Auth::None));
+        let token = Secret::new("tok");
+        let bearer = Auth::bearer(Some(&token)).header().unwrap().unwrap();
+        assert_eq!(bearer.to_str().unwrap(), "Bearer tok");
+        assert!(bearer.is_sensitive());
+        let password = Secret::new("open sesame");
+        let basic = Auth::Basic {
+            username: "Aladdin",
+            password: &password,
+        };
+        let value = basic.header().unwrap().unwrap();
+        assert_eq!(
+            value.to_str().unwrap(),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert!(value.is_sensitive());
+        assert_eq!(format!("{value:?}"), "Sensitive");
+        let bad = Secret::new("line\nbreak");
+        let e = Auth::Bearer(&bad).header().unwrap_err().to_string();
+        assert!(!e.contains("break"), "{e}");
+    }
+
+    /// Every request the test server saw: method, headers, body.
+    type Seen = std::sync::Arc<Mutex<Vec<(Method, HeaderMap, Vec<u8>)>>>;
+
+    /// A server on loopback that answers 503 to the first `fail` requests,
+    /// then 201, and records every request.
+    async fn recording_server(fail: usize) -> (Url, Seen) {
+        let seen: Seen = Default::default();
+        let record = seen.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, headers: HeaderMap, body: axum::body::Bytes| {
+                let record = record.clone();
+                async move {
+                    let mut seen = record.lock().unwrap();
+                    seen.push((method, headers, body.to_vec()));
+                    if seen.len() <= fail {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::CREATED
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (Url::parse(&format!("http://{addr}/v2/x")).unwrap(), seen)
+    }
+
+    #[tokio::test]
+    async fn a_raw_body_with_basic_credentials_is_sent_again_on_a_retry() {
+        let (url, seen) = recording_server(1).await;
+        let client = HttpClient::new(HttpOptions {
+            backoff_base: Duration::from_millis(1),
+            ..HttpOptions::default()
+        })
+        .unwrap();
+        let password = Secret::new("pw");
+        let req = Request::new(Method::PUT, url)
+            .auth(Auth::Basic {
+                username: "u",
+                password: &password,
+            })
+            .accept("application/vnd.oci.image.manifest.v1+json")
+            .body("application/vnd.oci.image.manifest.v1+json", b"{}");
+        let answer = client.send(&req).await.unwrap();
+        assert_eq!((answer.status, answer.attempts), (StatusCode::CREATED, 2));
+        assert_eq!(client.stats().requests, 2);
+        assert_eq!(client.stats().retries, 1);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        for (method, headers, body) in seen.iter() {
+            assert_eq!(method, Method::PUT);
+            assert_eq!(headers[AUTHORIZATION], "Basic dTpwdw==");
+            assert_eq!(
+                headers[CONTENT_TYPE],
+                "application/vnd.oci.image.manifest.v1+json"
+            );
+            assert_eq!(
+                headers[ACCEPT],
+                "application/vnd.oci.image.manifest.v1+json"
+            );
+            assert_eq!(body, b"{}");
+        }
     }
 
     #[test]

@@ -56,15 +56,17 @@ fn build<'a>(doc: &'a Value, tag: &str) -> &'a Value {
 /// The backend itself, as `prune` gets it, for `delete_tag` and `get_tag`.
 fn backend(m: &std::path::Path, credentials: Option<(&str, &str)>) -> Box<dyn Registry> {
     let manifest = tagsweep::manifest::load(m).expect("manifest");
-    let connection = tagsweep::config::Connection {
-        hub_url: url::Url::parse("https://hub.docker.com").unwrap(),
-        concurrency: 4,
-        credentials: credentials.map(|(u, p)| tagsweep::credentials::Credentials {
-            username: u.into(),
-            secret: tagsweep::secret::Secret::new(p),
-        }),
-        verbose: false,
-    };
+    // As if given by --username and --password-stdin, with an empty environment.
+    let connection = tagsweep::config::Connection::new(
+        url::Url::parse("https://hub.docker.com").unwrap(),
+        4,
+        false,
+        tagsweep::credentials::Inputs {
+            username_flag: credentials.map(|(u, _)| u.to_string()),
+            stdin_secret: credentials.map(|(_, p)| tagsweep::secret::Secret::new(p)),
+        },
+        tagsweep::credentials::Environment::default(),
+    );
     tagsweep::config::open_registry(&manifest, &connection, None).expect("open registry")
 }
 

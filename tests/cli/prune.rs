@@ -487,3 +487,35 @@ fn a_token_without_delete_permission_stops_cleanly() {
     assert_eq!(tags(&hub, NOVA).len(), 4);
     assert_eq!(tags(&hub, GLANCE).len(), 3);
 }
+
+#[test]
+fn the_journal_is_on_disk_before_the_next_deletion() {
+    let hub = hub();
+    let w = Workdir::new();
+    let m = w.write("m.yaml", MANIFEST);
+    let j = w.path().join("journal.jsonl");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (path, lines_seen) = (j.clone(), seen.clone());
+    // Each DELETE that reaches the server looks at what the journal already holds.
+    hub.on("DELETE", "", move |_, _| {
+        let lines = std::fs::read_to_string(&path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        lines_seen.lock().unwrap().push(lines);
+    });
+    let out = prune(
+        &hub,
+        &m,
+        &[
+            "--broken",
+            "--yes",
+            "--delete-concurrency",
+            "1",
+            "--journal",
+            j.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+    assert_eq!(journal(&j).len(), 4);
+}

@@ -18,30 +18,26 @@
 //! only go to the registry's origin. Both live in [`Secret`]s and travel in
 //! sensitive headers; neither is ever formatted.
 //!
-//! **Sending** goes through the shared [`HttpClient`] (its retries, pacing,
-//! counters, `-v` lines) whenever it can carry the request: no credentials or
-//! a bearer token, no body. Requests it cannot express yet — Basic
-//! credentials, and bodies with a media type (pushing the throw-away manifest
-//! of a tag-safe delete) — go through a small sender of ours with the same
-//! policies (no redirects, per-attempt timeout, retries of failures and
-//! 5xx with backoff, `Retry-After` on 429, bounded concurrency, counted).
+//! **Sending** goes through the shared [`HttpClient`]: its retries, pacing,
+//! counters, per-attempt timeout and `-v` lines, and it never follows a
+//! redirect. The blob redirects that the backend does follow are followed by
+//! the backend, one hop at a time: with our credentials only on the
+//! registry's origin, elsewhere only to https and with none.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde::Deserialize;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 use url::{Host, Url};
 
-use super::credentials::{base64_encode, Source};
+use super::credentials::Source;
 use super::headers::{challenges, Challenge};
 use crate::credentials::Credentials;
 use crate::registry::error::{error_message, snippet};
-use crate::registry::http::{HttpClient, Request};
+use crate::registry::http::{Answer, Auth, HttpClient, Request};
 use crate::registry::{RegistryError, Stats};
 use crate::secret::Secret;
 
@@ -83,30 +79,17 @@ impl Scope {
     }
 }
 
-/// An answer, read whole.
-#[derive(Debug)]
-pub struct Reply {
-    pub method: Method,
-    pub url: Url,
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
+/// What the OCI backend reads in an answer, beyond what [`Answer`] offers.
+pub trait OciAnswer {
+    /// Decodes a JSON body, or says which request gave an unreadable one.
+    fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, RegistryError>;
+
+    /// The `errors[0].code` of an OCI error body (`NAME_UNKNOWN`, `UNSUPPORTED`, …).
+    fn error_code(&self) -> Option<String>;
 }
 
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name)?.to_str().ok()
-    }
-
-    /// The media type of the body, without parameters.
-    pub fn content_type(&self) -> Option<String> {
-        let raw = self.header("content-type")?;
-        let media = raw.split(';').next()?.trim().to_ascii_lowercase();
-        (!media.is_empty()).then_some(media)
-    }
-
-    /// Decodes a JSON body, or says which request gave an unreadable one.
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, RegistryError> {
+impl OciAnswer for Answer {
+    fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, RegistryError> {
         serde_json::from_slice(&self.body).map_err(|e| RegistryError::Decode {
             method: self.method.to_string(),
             url: self.url.to_string(),
@@ -120,8 +103,7 @@ impl Reply {
         })
     }
 
-    /// The `errors[0].code` of an OCI error body (`NAME_UNKNOWN`, `UNSUPPORTED`, …).
-    pub fn error_code(&self) -> Option<String> {
+    fn error_code(&self) -> Option<String> {
         let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
         v.get("errors")?
             .get(0)?
@@ -129,54 +111,14 @@ impl Reply {
             .as_str()
             .map(str::to_string)
     }
-
-    /// This answer as an error, with the server's message and our hint.
-    pub fn error(&self, hint: Option<String>) -> RegistryError {
-        RegistryError::Status {
-            method: self.method.to_string(),
-            url: self.url.to_string(),
-            status: self.status.as_u16(),
-            message: error_message(&self.body),
-            hint,
-        }
-    }
 }
 
-/// One request, before authentication is added.
-pub struct Outgoing<'a> {
-    pub method: Method,
-    pub url: Url,
-    pub accept: Option<&'a str>,
-    /// `(content type, bytes)`.
-    pub body: Option<(&'a str, &'a [u8])>,
-}
-
-impl<'a> Outgoing<'a> {
-    pub fn new(method: Method, url: Url) -> Self {
-        Outgoing {
-            method,
-            url,
-            accept: Some("application/json"),
-            body: None,
-        }
+/// Basic authentication with `c`.
+fn basic(c: &Credentials) -> Auth<'_> {
+    Auth::Basic {
+        username: &c.username,
+        password: &c.secret,
     }
-
-    pub fn accept(mut self, accept: &'a str) -> Self {
-        self.accept = Some(accept);
-        self
-    }
-
-    pub fn body(mut self, content_type: &'a str, bytes: &'a [u8]) -> Self {
-        self.body = Some((content_type, bytes));
-        self
-    }
-}
-
-/// What to authenticate a request with.
-enum Auth<'a> {
-    None,
-    Bearer(&'a Secret),
-    Basic(&'a Credentials),
 }
 
 /// How the registry wants to be authenticated, as learnt from its challenges.
@@ -198,11 +140,6 @@ type TokenSlot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
 pub struct Client {
     base: Url,
     http: HttpClient,
-    own: reqwest::Client,
-    own_permits: Semaphore,
-    own_requests: AtomicU64,
-    own_retries: AtomicU64,
-    own_rate_limited: AtomicU64,
     credentials: Option<(Credentials, Source)>,
     verbose: bool,
     pinged: OnceCell<()>,
@@ -210,42 +147,21 @@ pub struct Client {
     tokens: Mutex<HashMap<String, TokenSlot>>,
 }
 
-/// Attempts per request in our own sender (the first one included).
-const MAX_ATTEMPTS: u32 = 5;
-/// 429s one request may get from our own sender before we give up.
-const MAX_RATE_LIMITED: u32 = 10;
 /// Token lifetime when the token server does not say (the spec's default).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 impl Client {
-    pub fn new(
-        http: HttpClient,
-        base: Url,
-        credentials: Option<(Credentials, Source)>,
-        concurrency: usize,
-    ) -> Result<Self, RegistryError> {
-        let own = reqwest::Client::builder()
-            .user_agent(concat!("tagsweep/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| RegistryError::Refused(format!("cannot set up the HTTP client: {e}")))?;
+    pub fn new(http: HttpClient, base: Url, credentials: Option<(Credentials, Source)>) -> Self {
         let verbose = http.verbose();
-        Ok(Client {
+        Client {
             base,
             http,
-            own,
-            own_permits: Semaphore::new(concurrency.max(1)),
-            own_requests: AtomicU64::new(0),
-            own_retries: AtomicU64::new(0),
-            own_rate_limited: AtomicU64::new(0),
             credentials,
             verbose,
             pinged: OnceCell::new(),
             scheme: Mutex::new(Scheme::Anonymous),
             tokens: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     pub fn base(&self) -> &Url {
@@ -261,12 +177,7 @@ impl Client {
     }
 
     pub fn stats(&self) -> Stats {
-        let s = self.http.stats();
-        Stats {
-            requests: s.requests + self.own_requests.load(Ordering::Relaxed),
-            retries: s.retries + self.own_retries.load(Ordering::Relaxed),
-            rate_limited: s.rate_limited + self.own_rate_limited.load(Ordering::Relaxed),
-        }
+        self.http.stats()
     }
 
     fn scheme(&self) -> Scheme {
@@ -280,9 +191,9 @@ impl Client {
         *self.scheme.lock().unwrap_or_else(|e| e.into_inner()) = scheme;
     }
 
-    /// Sends `out` to the registry in `scope`, authenticated as the registry
-    /// asks (see the module documentation).
-    pub async fn send(&self, out: &Outgoing<'_>, scope: &Scope) -> Result<Reply, RegistryError> {
+    /// Sends `req` (whose own `auth` is ignored) to the registry in `scope`,
+    /// authenticated as the registry asks (see the module documentation).
+    pub async fn send(&self, req: &Request<'_>, scope: &Scope) -> Result<Answer, RegistryError> {
         self.ping().await?;
         let creds = self.credentials.as_ref().map(|(c, _)| c);
         let scheme = self.scheme();
@@ -295,11 +206,11 @@ impl Client {
         };
         let auth = match (&scheme, &token, creds) {
             (_, Some(t), _) => Auth::Bearer(t),
-            (Scheme::Basic, None, Some(c)) => Auth::Basic(c),
+            (Scheme::Basic, None, Some(c)) => basic(c),
             _ => Auth::None,
         };
-        let sent_basic = matches!(auth, Auth::Basic(_));
-        let reply = self.transmit(out, auth).await?;
+        let sent_basic = matches!(auth, Auth::Basic { .. });
+        let reply = self.transmit(req, auth).await?;
         if reply.status != StatusCode::UNAUTHORIZED {
             return Ok(reply);
         }
@@ -334,12 +245,12 @@ impl Client {
             let (token, _) = self
                 .token_raw(&realm, service.as_deref(), wanted.as_deref(), true)
                 .await?;
-            return self.transmit(out, Auth::Bearer(&token)).await;
+            return self.transmit(req, Auth::Bearer(&token)).await;
         }
         if found.iter().any(|c| c.scheme == "basic") && !sent_basic {
             if let Some(c) = creds {
                 self.set_scheme(Scheme::Basic);
-                return self.transmit(out, Auth::Basic(c)).await;
+                return self.transmit(req, basic(c)).await;
             }
         }
         Ok(reply)
@@ -347,8 +258,8 @@ impl Client {
 
     /// Sends to a URL outside the registry (a blob storage redirect), with no
     /// credentials at all.
-    pub async fn send_unauthenticated(&self, out: &Outgoing<'_>) -> Result<Reply, RegistryError> {
-        self.transmit(out, Auth::None).await
+    pub async fn send_unauthenticated(&self, req: &Request<'_>) -> Result<Answer, RegistryError> {
+        self.transmit(req, Auth::None).await
     }
 
     /// `GET /v2/`: is it a registry, and how does it authenticate? Done once.
@@ -357,7 +268,7 @@ impl Client {
             .get_or_try_init(|| async {
                 let url = self.url(&["v2", ""]);
                 let reply = self
-                    .transmit(&Outgoing::new(Method::GET, url.clone()), Auth::None)
+                    .transmit(&Request::get(url), Auth::None)
                     .await?;
                 let creds = self.credentials.as_ref();
                 match reply.status.as_u16() {
@@ -385,7 +296,7 @@ impl Client {
 
     /// Takes in the challenge of `GET /v2/`, and checks the credentials now,
     /// so that wrong ones fail once, clearly, before any listing.
-    async fn learn_scheme(&self, reply: &Reply) -> Result<(), RegistryError> {
+    async fn learn_scheme(&self, reply: &Answer) -> Result<(), RegistryError> {
         let found = challenges(&reply.headers);
         let creds = self.credentials.as_ref();
         if let Some(bearer) = found.iter().find(|c| c.scheme == "bearer") {
@@ -425,9 +336,7 @@ impl Client {
                 );
             }
             let url = self.url(&["v2", ""]);
-            let check = self
-                .transmit(&Outgoing::new(Method::GET, url.clone()), Auth::Basic(c))
-                .await?;
+            let check = self.transmit(&Request::get(url.clone()), basic(c)).await?;
             if check.status.is_success() {
                 return Ok(());
             }
@@ -553,11 +462,9 @@ impl Client {
                 strip_query(realm)
             )));
         }
-        let auth = creds.map_or(Auth::None, Auth::Basic);
+        let auth = creds.map_or(Auth::None, basic);
         let started = Instant::now();
-        let reply = self
-            .transmit(&Outgoing::new(Method::GET, url.clone()), auth)
-            .await?;
+        let reply = self.transmit(&Request::get(url), auth).await?;
         if !reply.status.is_success() {
             let message = error_message(&reply.body).unwrap_or_default();
             return Err(match creds {
@@ -617,149 +524,9 @@ impl Client {
         })
     }
 
-    /// Sends one request with `auth`, through the shared client when it can
-    /// carry it, otherwise through ours.
-    async fn transmit(&self, out: &Outgoing<'_>, auth: Auth<'_>) -> Result<Reply, RegistryError> {
-        let bearer = match (&auth, out.body) {
-            (Auth::None, None) => None,
-            (Auth::Bearer(t), None) => Some(*t),
-            _ => return self.own_send(out, &auth).await,
-        };
-        let request = Request {
-            method: out.method.clone(),
-            url: out.url.clone(),
-            bearer,
-            json: None,
-            accept: out.accept,
-        };
-        let a = self.http.send(&request).await?;
-        Ok(Reply {
-            method: a.method,
-            url: a.url,
-            status: a.status,
-            headers: a.headers,
-            body: a.body,
-        })
-    }
-
-    async fn own_send(&self, out: &Outgoing<'_>, auth: &Auth<'_>) -> Result<Reply, RegistryError> {
-        let mut failures = 0u32;
-        let mut limited = 0u32;
-        loop {
-            let outcome = {
-                let _permit = self
-                    .own_permits
-                    .acquire()
-                    .await
-                    .expect("semaphore never closed");
-                self.own_requests.fetch_add(1, Ordering::Relaxed);
-                self.own_once(out, auth).await
-            };
-            let reply = match outcome {
-                Ok(reply) => reply,
-                Err(e) => {
-                    failures += 1;
-                    if failures >= MAX_ATTEMPTS {
-                        return Err(e);
-                    }
-                    self.own_wait(backoff(failures), &e.to_string()).await;
-                    continue;
-                }
-            };
-            if reply.status == StatusCode::TOO_MANY_REQUESTS {
-                self.own_rate_limited.fetch_add(1, Ordering::Relaxed);
-                limited += 1;
-                let wait = reply
-                    .header("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map_or_else(|| backoff(limited), Duration::from_secs)
-                    .max(Duration::from_secs(1));
-                if limited >= MAX_RATE_LIMITED || wait > Duration::from_secs(15 * 60) {
-                    return Err(reply.error(Some(
-                        "still rate limited; try again later or with a lower -j".into(),
-                    )));
-                }
-                self.own_wait(wait, &format!("{} {}: 429", reply.method, reply.url))
-                    .await;
-                continue;
-            }
-            if matches!(reply.status.as_u16(), 500 | 502 | 503 | 504) {
-                failures += 1;
-                if failures >= MAX_ATTEMPTS {
-                    return Ok(reply);
-                }
-                self.own_wait(
-                    backoff(failures),
-                    &format!("{} {}: {}", reply.method, reply.url, reply.status),
-                )
-                .await;
-                continue;
-            }
-            return Ok(reply);
-        }
-    }
-
-    async fn own_wait(&self, wait: Duration, why: &str) {
-        self.own_retries.fetch_add(1, Ordering::Relaxed);
-        if self.verbose || wait >= Duration::from_secs(10) {
-            eprintln!("tagsweep: {why}; retrying in {:.1}s", wait.as_secs_f64());
-        }
-        tokio::time::sleep(wait).await;
-    }
-
-    async fn own_once(&self, out: &Outgoing<'_>, auth: &Auth<'_>) -> Result<Reply, RegistryError> {
-        let started = Instant::now();
-        let mut builder = self.own.request(out.method.clone(), out.url.clone());
-        if let Some(accept) = out.accept {
-            builder = builder.header(ACCEPT, accept);
-        }
-        let authorization = match auth {
-            Auth::None => None,
-            Auth::Bearer(t) => Some(format!("Bearer {}", t.expose())),
-            Auth::Basic(c) => Some(format!(
-                "Basic {}",
-                base64_encode(format!("{}:{}", c.username, c.secret.expose()).as_bytes())
-            )),
-        };
-        if let Some(value) = authorization {
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                RegistryError::Refused(
-                    "the credentials hold characters that cannot go in a header".into(),
-                )
-            })?;
-            value.set_sensitive(true);
-            builder = builder.header(AUTHORIZATION, value);
-        }
-        if let Some((content_type, bytes)) = out.body {
-            builder = builder
-                .header(CONTENT_TYPE, content_type)
-                .body(bytes.to_vec());
-        }
-        let transport = |e: reqwest::Error| RegistryError::Transport {
-            method: out.method.to_string(),
-            url: out.url.to_string(),
-            detail: describe(&e),
-        };
-        let response = builder.send().await.map_err(transport)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?.to_vec();
-        if self.verbose {
-            eprintln!(
-                "tagsweep: {} {} -> {} ({} ms)",
-                out.method,
-                out.url,
-                status.as_u16(),
-                started.elapsed().as_millis()
-            );
-        }
-        Ok(Reply {
-            method: out.method.clone(),
-            url: out.url.clone(),
-            status,
-            headers,
-            body,
-        })
+    /// Sends `req` once with `auth` (the shared client retries as it should).
+    async fn transmit(&self, req: &Request<'_>, auth: Auth<'_>) -> Result<Answer, RegistryError> {
+        self.http.send(&req.clone().auth(auth)).await
     }
 
     /// `base` + path segments (each escaped; a name's `/` are separate segments).
@@ -828,37 +595,6 @@ pub fn strip_query(url: &Url) -> String {
     u.to_string()
 }
 
-/// Exponential backoff with jitter: 0.5–1 × 500 ms × 2^(n-1), at most 16 s.
-fn backoff(failures: u32) -> Duration {
-    let base = Duration::from_millis(500) * 2u32.saturating_pow(failures.saturating_sub(1).min(5));
-    let base = base.min(Duration::from_secs(16));
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    base.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        causes.push(s.to_string());
-        source = s.source();
-    }
-    if causes.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {}", causes.join(": "))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -920,7 +656,7 @@ mod tests {
     #[test]
     fn urls_keep_name_components_as_path_segments() {
         let http = HttpClient::new(Default::default()).unwrap();
-        let c = Client::new(http, Url::parse("https://r.example:5000").unwrap(), None, 4).unwrap();
+        let c = Client::new(http, Url::parse("https://r.example:5000").unwrap(), None);
         let name = "kolla/debian-base";
         let mut segments = vec!["v2"];
         segments.extend(name.split('/'));

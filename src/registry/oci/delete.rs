@@ -42,9 +42,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 
-use super::client::{Access, Outgoing, Scope};
+use super::client::{Access, OciAnswer, Scope};
 use super::image::{self, Parsed};
 use super::{Fetched, OciRegistry};
+use crate::registry::http::Request;
 use crate::registry::{DeleteOutcome, RegistryError};
 
 pub const UNKNOWN: u8 = 0;
@@ -125,7 +126,7 @@ impl OciRegistry {
         let url = self.repo_url(name, &["manifests", tag]);
         let reply = self
             .send(
-                Outgoing::new(Method::DELETE, url),
+                Request::new(Method::DELETE, url),
                 Scope::repo(name, Access::Delete),
             )
             .await?;
@@ -298,7 +299,7 @@ impl OciRegistry {
         let url = self.repo_url(name, &["manifests", digest]);
         let reply = self
             .send(
-                Outgoing::new(Method::DELETE, url),
+                Request::new(Method::DELETE, url),
                 Scope::repo(name, Access::Delete),
             )
             .await?;
@@ -317,7 +318,7 @@ impl OciRegistry {
                 let url = self.repo_url(name, &["manifests", NO_SUCH_DIGEST]);
                 let reply = self
                     .send(
-                        Outgoing::new(Method::DELETE, url),
+                        Request::new(Method::DELETE, url),
                         Scope::repo(name, Access::Delete),
                     )
                     .await?;
@@ -359,7 +360,7 @@ impl OciRegistry {
         let url = self.repo_url(name, &["manifests", tag]);
         let reply = self
             .send(
-                Outgoing::new(Method::PUT, url).body(image::OCI_MANIFEST, &throwaway),
+                Request::new(Method::PUT, url).body(image::OCI_MANIFEST, &throwaway),
                 Scope::repo(name, Access::Push),
             )
             .await?;
@@ -410,7 +411,7 @@ impl OciRegistry {
         let url = self.repo_url(name, &["manifests", tag]);
         let reply = self
             .send(
-                Outgoing::new(Method::PUT, url).body(&content_type, &manifest.body),
+                Request::new(Method::PUT, url).body(&content_type, &manifest.body),
                 Scope::repo(name, Access::Push),
             )
             .await?;
@@ -430,7 +431,7 @@ impl OciRegistry {
         let blob = self.repo_url(name, &["blobs", EMPTY_CONFIG_DIGEST]);
         let head = self
             .send(
-                Outgoing::new(Method::HEAD, blob),
+                Request::new(Method::HEAD, blob),
                 Scope::repo(name, Access::Pull),
             )
             .await?;
@@ -438,7 +439,7 @@ impl OciRegistry {
             let start = self.repo_url(name, &["blobs", "uploads", ""]);
             let reply = self
                 .send(
-                    Outgoing::new(Method::POST, start),
+                    Request::new(Method::POST, start),
                     Scope::repo(name, Access::Push),
                 )
                 .await?;
@@ -453,7 +454,7 @@ impl OciRegistry {
                 .append_pair("digest", EMPTY_CONFIG_DIGEST);
             let reply = self
                 .send(
-                    Outgoing::new(Method::PUT, put).body("application/octet-stream", EMPTY_CONFIG),
+                    Request::new(Method::PUT, put).body("application/octet-stream", EMPTY_CONFIG),
                     Scope::repo(name, Access::Push),
                 )
                 .await?;

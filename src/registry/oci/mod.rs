@@ -53,9 +53,9 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use self::client::{needs_credentials_hint, Access, Client, Outgoing, Reply, Scope};
+use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
 use self::image::{ConfigFacts, Descriptor, Parsed};
-use super::http::HttpClient;
+use super::http::{Answer, HttpClient, Request};
 use super::{DeleteOutcome, RegistryError, RegistryRepo, Stats};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
@@ -127,7 +127,7 @@ impl OciRegistry {
         concurrency: usize,
     ) -> Result<Self, RegistryError> {
         Ok(OciRegistry {
-            client: Client::new(http, url, credentials, concurrency)?,
+            client: Client::new(http, url, credentials),
             namespace: manifest.namespace.trim_matches('/').to_string(),
             manifest: manifest.clone(),
             concurrency: concurrency.max(1),
@@ -164,12 +164,12 @@ impl OciRegistry {
         self.client.url(&segments)
     }
 
-    async fn send(&self, out: Outgoing<'_>, scope: Scope) -> Result<Reply, RegistryError> {
-        self.client.send(&out, &scope).await
+    async fn send(&self, req: Request<'_>, scope: Scope) -> Result<Answer, RegistryError> {
+        self.client.send(&req, &scope).await
     }
 
     /// Turns an error answer into an error that says what to do.
-    fn explain(&self, reply: &Reply) -> RegistryError {
+    fn explain(&self, reply: &Answer) -> RegistryError {
         let user = self.client.username();
         let hint = match (reply.status.as_u16(), &reply.method) {
             (401, _) if user.is_none() => Some(needs_credentials_hint()),
@@ -201,7 +201,7 @@ impl OciRegistry {
         let url = self.repo_url(name, &["manifests", reference]);
         let reply = self
             .send(
-                Outgoing::new(Method::GET, url).accept(image::ACCEPT_MANIFESTS),
+                Request::new(Method::GET, url).accept(image::ACCEPT_MANIFESTS),
                 Scope::repo(name, Access::Pull),
             )
             .await?;
@@ -354,7 +354,7 @@ impl OciRegistry {
         let mut url = self.repo_url(name, &["blobs", &d.digest]);
         let mut reply = self
             .send(
-                Outgoing::new(Method::GET, url.clone()).accept(image::ACCEPT_CONFIG),
+                Request::new(Method::GET, url.clone()).accept(image::ACCEPT_CONFIG),
                 Scope::repo(name, Access::Pull),
             )
             .await?;
@@ -368,7 +368,7 @@ impl OciRegistry {
             let next = url.join(location).map_err(|e| {
                 RegistryError::Refused(format!("{url}: redirect to {location:?}: {e}"))
             })?;
-            let out = Outgoing::new(Method::GET, next.clone()).accept(image::ACCEPT_CONFIG);
+            let out = Request::new(Method::GET, next.clone()).accept(image::ACCEPT_CONFIG);
             reply = if next.origin() == self.client.base().origin() {
                 self.send(out, Scope::repo(name, Access::Pull)).await?
             } else if next.scheme() == "https" {
@@ -415,7 +415,7 @@ impl OciRegistry {
         loop {
             let reply = self
                 .send(
-                    Outgoing::new(Method::GET, url.clone()),
+                    Request::new(Method::GET, url.clone()),
                     Scope::repo(name, Access::Pull),
                 )
                 .await?;
@@ -432,7 +432,7 @@ impl OciRegistry {
             if !reply.status.is_success() {
                 return Err(self.explain(&reply));
             }
-            let page: TagList = reply.json()?;
+            let page: TagList = reply.decode()?;
             pages += 1;
             for tag in page.tags.unwrap_or_default() {
                 if seen.insert(tag.clone()) {
@@ -449,7 +449,7 @@ impl OciRegistry {
     /// The `rel="next"` page of `reply`, checked: same origin, not seen before.
     fn next_page(
         &self,
-        reply: &Reply,
+        reply: &Answer,
         visited: &mut HashSet<String>,
         pages: usize,
     ) -> Result<Option<Url>, RegistryError> {
@@ -485,7 +485,7 @@ impl OciRegistry {
         let mut pages = 0usize;
         loop {
             let reply = match self
-                .send(Outgoing::new(Method::GET, url.clone()), Scope::Catalog)
+                .send(Request::new(Method::GET, url.clone()), Scope::Catalog)
                 .await
             {
                 Ok(reply) => reply,
@@ -517,7 +517,7 @@ impl OciRegistry {
             if !reply.status.is_success() {
                 return Err(self.explain(&reply));
             }
-            let page: Catalog = reply.json()?;
+            let page: Catalog = reply.decode()?;
             pages += 1;
             let entries = page.repositories.unwrap_or_default();
             let sorted = entries.windows(2).all(|w| w[0] <= w[1]);
