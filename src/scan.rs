@@ -48,22 +48,8 @@ pub struct Scanned {
     pub builds: Option<Vec<String>>,
 }
 
-/// Lists what the audit needs (see the module documentation).
+/// Lists what an audit of `scope` needs (see the module documentation).
 pub async fn scan(
-    registry: &dyn Registry,
-    manifest: &Manifest,
-    concurrency: usize,
-    progress: &Progress,
-) -> Result<Inventory, RegistryError> {
-    Ok(
-        scan_scope(registry, manifest, concurrency, progress, &Scope::All)
-            .await?
-            .inventory,
-    )
-}
-
-/// Lists what an audit of `scope` needs.
-pub async fn scan_scope(
     registry: &dyn Registry,
     manifest: &Manifest,
     concurrency: usize,

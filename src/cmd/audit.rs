@@ -6,45 +6,31 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{check_build_tags, load_manifest, Global, Outcome};
+use super::{check_build_tags, connect, list, load_manifest, Global, Outcome};
 use crate::cli::{AuditArgs, ReportFormat};
-use crate::config::{open_registry, read_stdin_line, Connection};
+use crate::config::open_registry;
 use crate::policy::{evaluate, BuildSelection};
 use crate::render::{self, RunStats};
-use crate::scan::{scan_scope, Scope};
+use crate::scan::Scope;
 
 pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
     check_build_tags(&manifest, &args.builds)?;
     let now = args.now.as_deref().map(parse_now).transpose()?;
-    let connection = Connection::resolve(
-        &args.connection,
-        global.verbose,
-        |k| std::env::var(k).ok(),
-        read_stdin_line,
-    )?;
+    let connection = connect(&args.connection, global)?;
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
 
     let started = Instant::now();
-    let clock = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
+    let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
     let scope = match args.since {
-        Some(window) => Scope::Since(
-            clock - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
-        ),
+        Some(window) => {
+            Scope::Since(now - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX))
+        }
         None if !args.builds.is_empty() => Scope::Builds(args.builds.clone()),
         None => Scope::All,
     };
-    let scanned = scan_scope(
-        registry.as_ref(),
-        &manifest,
-        connection.concurrency,
-        &global.progress(),
-        &scope,
-    )
-    .await
-    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
+    let scanned = list(registry.as_ref(), &manifest, &connection, global, &scope).await?;
     let inventory = scanned.inventory;
-    let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
     let selection = match scanned.builds {
         Some(builds) => BuildSelection::Named(builds),
         None => BuildSelection::All,

@@ -8,7 +8,12 @@ pub mod shell;
 pub mod snapshot;
 pub mod validate;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+
+use crate::cli::ConnectionArgs;
+use crate::config::{read_stdin_line, Connection};
+use crate::registry::Registry;
+use crate::scan::{scan, Scanned, Scope};
 
 use crate::manifest::{self, Manifest, ManifestError};
 
@@ -34,6 +39,37 @@ pub enum Outcome {
     Clean,
     /// Something the user must act on: exit 1.
     Findings,
+}
+
+/// Resolves `--hub-url`, `-j` and the credential inputs against the
+/// process's environment and stdin.
+pub fn connect(args: &ConnectionArgs, global: Global) -> Result<Connection> {
+    Connection::resolve(
+        args,
+        global.verbose,
+        |k| std::env::var(k).ok(),
+        read_stdin_line,
+    )
+}
+
+/// Lists what `scope` needs from `registry`, with a progress bar where one
+/// is wanted; an error says which listing failed.
+pub async fn list(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    connection: &Connection,
+    global: Global,
+    scope: &Scope,
+) -> Result<Scanned> {
+    scan(
+        registry,
+        manifest,
+        connection.concurrency,
+        &global.progress(),
+        scope,
+    )
+    .await
+    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))
 }
 
 /// Refuses a `--build TAG` that is not a build tag of the manifest (a typo,

@@ -17,9 +17,9 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::{check_build_tags, load_manifest, Global, Outcome};
+use super::{check_build_tags, connect, list, load_manifest, Global, Outcome};
 use crate::cli::{PlanFormat, PruneArgs};
-use crate::config::{open_registry, read_stdin_line, Connection};
+use crate::config::{open_registry, read_stdin_line};
 use crate::inventory::Tag;
 use crate::journal::{self, Journal};
 use crate::manifest::{Manifest, RegistryRef};
@@ -27,7 +27,7 @@ use crate::policy::prune::{plan, recheck, PlannedBuild, PruneRequest, Recheck};
 use crate::policy::{evaluate, BuildSelection};
 use crate::registry::{DeleteOutcome, Registry, RegistryError};
 use crate::render::plan::{self as render, TagResult, Totals};
-use crate::scan::scan;
+use crate::scan::Scope;
 
 pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
@@ -44,12 +44,7 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         ),
         None => None,
     };
-    let connection = Connection::resolve(
-        &args.connection,
-        global.verbose,
-        |k| std::env::var(k).ok(),
-        read_stdin_line,
-    )?;
+    let connection = connect(&args.connection, global)?;
     if !args.dry_run
         && manifest.registry == RegistryRef::DockerHub
         && connection.credentials_for(&manifest)?.is_none()
@@ -61,14 +56,15 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
     }
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
 
-    let inventory = scan(
+    let inventory = list(
         registry.as_ref(),
         &manifest,
-        connection.concurrency,
-        &global.progress(),
+        &connection,
+        global,
+        &Scope::All,
     )
-    .await
-    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
+    .await?
+    .inventory;
     let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
     let report = evaluate(&manifest, &inventory, now, &BuildSelection::All);
     let request = PruneRequest {

@@ -3,33 +3,36 @@
 
 use anyhow::{Context, Result};
 
-use super::{load_manifest, Global, Outcome};
+use std::io::Write;
+
+use super::{connect, list, load_manifest, Global, Outcome};
 use crate::cli::SnapshotArgs;
-use crate::config::{open_registry, read_stdin_line, Connection};
-use crate::scan::scan;
+use crate::config::open_registry;
+use crate::scan::Scope;
 
 pub async fn run(args: SnapshotArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
-    let connection = Connection::resolve(
-        &args.connection,
-        global.verbose,
-        |k| std::env::var(k).ok(),
-        read_stdin_line,
-    )?;
+    let connection = connect(&args.connection, global)?;
     let registry = open_registry(&manifest, &connection, None)?;
-    let inventory = scan(
+    let inventory = list(
         registry.as_ref(),
         &manifest,
-        connection.concurrency,
-        &global.progress(),
+        &connection,
+        global,
+        &Scope::All,
     )
-    .await
-    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
-    let mut json = serde_json::to_string_pretty(&inventory).expect("inventory serializes");
-    json.push('\n');
-    // Write beside the target, then rename: a crash never leaves half a snapshot.
+    .await?
+    .inventory;
+    // Streamed to a file beside the target, then renamed: a crash never
+    // leaves half a snapshot, and a million tags are never one string.
     let tmp = args.output.with_extension("json.partial");
-    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut out, &inventory)?;
+        out.write_all(b"\n")?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    };
+    write().with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &args.output)
         .with_context(|| format!("writing {}", args.output.display()))?;
     if !global.quiet {

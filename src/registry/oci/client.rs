@@ -524,7 +524,7 @@ impl Client {
         })
     }
 
-    /// Sends `req` once with `auth` (the shared client retries as it should).
+    /// Sends `req` with `auth`, through the shared client (which retries).
     async fn transmit(&self, req: &Request<'_>, auth: Auth<'_>) -> Result<Answer, RegistryError> {
         self.http.send(&req.clone().auth(auth)).await
     }
