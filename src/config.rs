@@ -13,7 +13,7 @@ use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use url::{Host, Url};
+use url::Url;
 
 use crate::cli::ConnectionArgs;
 use crate::credentials::{
@@ -142,7 +142,7 @@ pub fn api_url(raw: &str) -> Result<Url> {
     let url = Url::parse(raw.trim()).with_context(|| format!("{raw:?} is not a URL"))?;
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if crate::net::is_loopback(&url) => {}
         "http" => bail!("{url}: plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use https"),
         other => bail!("{url}: unsupported scheme {other:?}; use https"),
     }
@@ -153,15 +153,6 @@ pub fn api_url(raw: &str) -> Result<Url> {
         bail!("{url}: credentials do not belong in the URL; use DOCKERHUB_USERNAME and DOCKERHUB_TOKEN, or `docker login`");
     }
     Ok(url)
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// The registry a command talks to: a snapshot file when `from` is given,

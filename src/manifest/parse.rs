@@ -799,7 +799,7 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
         if looks_like_host {
             let scheme = match url::Url::parse(&format!("http://{text}")) {
-                Ok(url) if is_loopback(&url) => "http",
+                Ok(url) if crate::net::is_loopback(&url) => "http",
                 _ => "https",
             };
             return Err(format!(
@@ -825,7 +825,7 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
     }
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if crate::net::is_loopback(&url) => {}
         "http" => {
             return Err(format!(
                 "plain http is only allowed for loopback registries (127.0.0.0/8, ::1, localhost); \
@@ -863,15 +863,6 @@ fn redact(text: &str, scheme: &str) -> String {
     match rest.split_once('@') {
         Some((_, host)) => format!("{scheme}://…@{host}"),
         None => text.to_string(),
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

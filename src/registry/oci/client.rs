@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
-use url::{Host, Url};
+use url::Url;
 
 use super::credentials::Source;
 use super::headers::{challenges, Challenge};
@@ -574,17 +574,8 @@ pub fn needs_credentials_hint() -> String {
 pub fn may_receive_credentials(realm: &Url, registry: &Url) -> bool {
     match realm.scheme() {
         "https" => true,
-        "http" => realm.host() == registry.host() && is_loopback(realm),
+        "http" => realm.host() == registry.host() && crate::net::is_loopback(realm),
         _ => false,
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

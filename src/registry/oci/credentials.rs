@@ -7,6 +7,5 @@
 //! uses of it.
 
 pub use crate::credentials::{
-    base64_encode, Source, REGISTRY_PASSWORD_ENV as PASSWORD_ENV,
-    REGISTRY_USERNAME_ENV as USERNAME_ENV,
+    Source, REGISTRY_PASSWORD_ENV as PASSWORD_ENV, REGISTRY_USERNAME_ENV as USERNAME_ENV,
 };
