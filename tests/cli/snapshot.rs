@@ -171,3 +171,30 @@ fn the_readme_sample_audits_offline() {
     assert_eq!(status("rocky-38"), "broken");
     assert_eq!(status("rocky-37"), "complete");
 }
+
+/// A prune can be planned offline, from a snapshot; nothing can be deleted from one.
+#[test]
+fn prune_dry_run_from_a_snapshot() {
+    let manifest = repo_file("manifests/linaro-sample.yaml");
+    let snapshot = repo_file("manifests/linaro-sample.snapshot.json");
+    let out = run(tagsweep()
+        .args(["prune", "--broken", "--dry-run", "--format", "json", "-m"])
+        .arg(&manifest)
+        .arg("--from")
+        .arg(&snapshot));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan = out.json();
+    let builds: Vec<&str> = plan["builds"].as_array().unwrap().iter().map(|b| b["tag"].as_str().unwrap()).collect();
+    assert_eq!(builds, ["rocky-39", "rocky-38"]);
+    assert_eq!(plan["builds"][0]["tags"].as_array().unwrap().len(), 4, "rocky-39 lacks nova-api");
+    assert_eq!(plan["builds"][1]["tags"].as_array().unwrap().len(), 5);
+    assert_eq!(plan["skipped"][0]["tag"], "rocky-41");
+    assert_eq!(plan["untouched"], serde_json::json!([]));
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["result"], Value::Null);
+
+    // Without --dry-run, a snapshot is refused by the command line itself.
+    let out = run(tagsweep().args(["prune", "--broken", "--yes", "-m"]).arg(&manifest).arg("--from").arg(&snapshot));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--dry-run"), "{}", out.stderr);
+}
