@@ -391,41 +391,52 @@ impl Lint<'_> {
         }
     }
 
-    fn protect(&mut self, field: &Entry) -> Option<Vec<Regex>> {
-        let items = match &field.value.value {
-            Value::Seq(items) => items,
-            Value::Str(text) => {
-                self.at(
-                    field.value.pos,
-                    format!(
-                        "'builds.protect' must be a list of regexes, not a string; write protect: ['{}']",
-                        quote(text)
-                    ),
-                );
-                return None;
-            }
+    /// The items of a key whose value must be a list, or `None` after
+    /// reporting why it is not one (a single string gets the list to write).
+    fn list<'v>(&mut self, field: &'v Entry, spec: &ListOf) -> Option<&'v [Node]> {
+        let ListOf {
+            key,
+            list,
+            things,
+            example,
+            write,
+        } = spec;
+        let message = match &field.value.value {
+            Value::Seq(items) => return Some(items),
+            Value::Str(text) => format!(
+                "'{key}' must be {list}, not a string; write {}",
+                write(&quote(text))
+            ),
             Value::Null => {
                 self.at(
                     field.key.pos,
-                    "'builds.protect' has no value; list regexes such as ['^latest$'], or remove the key",
-                );
-                return None;
-            }
-            Value::Tagged(tag, _) => {
-                self.at(field.value.pos, tag_message(tag));
-                return None;
-            }
-            other => {
-                self.at(
-                    field.value.pos,
                     format!(
-                        "'builds.protect' must be a list of regexes such as ['^latest$'], not {}",
-                        describe(other)
+                        "'{key}' has no value; list {things} such as {example}, or remove the key"
                     ),
                 );
                 return None;
             }
+            Value::Tagged(tag, _) => tag_message(tag),
+            other => format!(
+                "'{key}' must be {list} such as {example}, not {}",
+                describe(other)
+            ),
         };
+        self.at(field.value.pos, message);
+        None
+    }
+
+    fn protect(&mut self, field: &Entry) -> Option<Vec<Regex>> {
+        let items = self.list(
+            field,
+            &ListOf {
+                key: "builds.protect",
+                list: "a list of regexes",
+                things: "regexes",
+                example: "['^latest$']",
+                write: |text| format!("protect: ['{text}']"),
+            },
+        )?;
         let mut all = Some(Vec::with_capacity(items.len()));
         for item in items {
             let regex =
@@ -467,40 +478,16 @@ impl Lint<'_> {
     }
 
     fn platforms(&mut self, field: &Entry) -> Option<Vec<Platform>> {
-        let items = match &field.value.value {
-            Value::Seq(items) => items,
-            Value::Str(text) => {
-                self.at(
-                    field.value.pos,
-                    format!(
-                        "'platforms' must be a list, not a string; write platforms: [{}]",
-                        quote(text)
-                    ),
-                );
-                return None;
-            }
-            Value::Null => {
-                self.at(
-                    field.key.pos,
-                    "'platforms' has no value; list platforms such as [linux/amd64, linux/arm64], or remove the key",
-                );
-                return None;
-            }
-            Value::Tagged(tag, _) => {
-                self.at(field.value.pos, tag_message(tag));
-                return None;
-            }
-            other => {
-                self.at(
-                    field.value.pos,
-                    format!(
-                        "'platforms' must be a list such as [linux/amd64, linux/arm64], not {}",
-                        describe(other)
-                    ),
-                );
-                return None;
-            }
-        };
+        let items = self.list(
+            field,
+            &ListOf {
+                key: "platforms",
+                list: "a list",
+                things: "platforms",
+                example: "[linux/amd64, linux/arm64]",
+                write: |text| format!("platforms: [{text}]"),
+            },
+        )?;
         let mut all = Some(Vec::with_capacity(items.len()));
         let mut seen: HashMap<Platform, (Pos, &str)> = HashMap::new();
         for item in items {
@@ -1010,6 +997,19 @@ fn image_name_problem(name: &str, naming: Naming, namespace: Option<&str>) -> Op
         }
     }
     None
+}
+
+/// How a list-valued key is described in problems.
+struct ListOf {
+    key: &'static str,
+    /// "a list of regexes"
+    list: &'static str,
+    /// "regexes"
+    things: &'static str,
+    /// "['^latest$']"
+    example: &'static str,
+    /// How to write a single value as the list.
+    write: fn(&str) -> String,
 }
 
 /// User text inside a message (see [`crate::text::quote`]).

@@ -184,9 +184,18 @@ fn prune_dry_run_from_a_snapshot() {
         .arg(&snapshot));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let plan = out.json();
-    let builds: Vec<&str> = plan["builds"].as_array().unwrap().iter().map(|b| b["tag"].as_str().unwrap()).collect();
+    let builds: Vec<&str> = plan["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["tag"].as_str().unwrap())
+        .collect();
     assert_eq!(builds, ["rocky-39", "rocky-38"]);
-    assert_eq!(plan["builds"][0]["tags"].as_array().unwrap().len(), 4, "rocky-39 lacks nova-api");
+    assert_eq!(
+        plan["builds"][0]["tags"].as_array().unwrap().len(),
+        4,
+        "rocky-39 lacks nova-api"
+    );
     assert_eq!(plan["builds"][1]["tags"].as_array().unwrap().len(), 5);
     assert_eq!(plan["skipped"][0]["tag"], "rocky-41");
     assert_eq!(plan["untouched"], serde_json::json!([]));
@@ -194,7 +203,11 @@ fn prune_dry_run_from_a_snapshot() {
     assert_eq!(plan["result"], Value::Null);
 
     // Without --dry-run, a snapshot is refused by the command line itself.
-    let out = run(tagsweep().args(["prune", "--broken", "--yes", "-m"]).arg(&manifest).arg("--from").arg(&snapshot));
+    let out = run(tagsweep()
+        .args(["prune", "--broken", "--yes", "-m"])
+        .arg(&manifest)
+        .arg("--from")
+        .arg(&snapshot));
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--dry-run"), "{}", out.stderr);
 }
