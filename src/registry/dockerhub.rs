@@ -37,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
@@ -173,9 +174,80 @@ enum Listing<T> {
     Items(Vec<T>),
 }
 
+/// What reading one page gave.
+enum PageRead<T> {
+    Page(Page<T>),
+    /// The first page is a 404: no such repository.
+    Missing,
+    /// A later page is a 404: the listing shifted.
+    Vanished(String),
+}
+
+/// The URLs of pages 2..=N when they can be known from the first page: the
+/// server honoured the `page_size` we asked for (a full first page), says
+/// how many items there are, and its `next` is our first URL with `page=2`.
+fn numbered_pages<T>(first: &Url, next: &Url, page: &Page<T>) -> Option<Vec<Url>> {
+    let asked: usize = query(first, "page_size")?.parse().ok()?;
+    let got = page.results.as_ref().map_or(0, Vec::len);
+    let count = usize::try_from(page.count?).ok()?;
+    if asked == 0 || got != asked || query(next, "page")? != "2" {
+        return None;
+    }
+    let mut expected = first.clone();
+    set_query(&mut expected, "page", "2");
+    if !same_query(&expected, next) {
+        return None;
+    }
+    let pages = count.div_ceil(asked);
+    if pages < 2 || pages > MAX_PAGES {
+        return None;
+    }
+    Some(
+        (2..=pages)
+            .map(|n| {
+                let mut u = next.clone();
+                set_query(&mut u, "page", &n.to_string());
+                u
+            })
+            .collect(),
+    )
+}
+
+fn query(url: &Url, key: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn set_query(url: &mut Url, key: &str, value: &str) {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != key)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut q = url.query_pairs_mut();
+    q.clear();
+    for (k, v) in &pairs {
+        q.append_pair(k, v);
+    }
+    q.append_pair(key, value);
+}
+
+/// Same path and the same query parameters, in any order.
+fn same_query(a: &Url, b: &Url) -> bool {
+    let sorted = |u: &Url| {
+        let mut v: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        v.sort();
+        v
+    };
+    a.path() == b.path() && sorted(a) == sorted(b)
+}
+
 /// The `exp` claim (unix seconds) of a JWT, read without checking anything.
-/// The payload is base64url (RFC 7515; padding tolerated), decoded by hand:
-/// one claim does not justify a dependency.
+/// The payload is base64url (RFC 7515; padding tolerated).
 pub fn jwt_expiry(token: &str) -> Option<u64> {
     let payload = token.split('.').nth(1)?;
     let bytes = crate::credentials::base64_decode(payload)?;
@@ -381,40 +453,26 @@ impl DockerHub {
         Ok(answer)
     }
 
-    /// Reads every page from `first`, following `next`; deduplicates items by
-    /// `key` and checks that the pages add up (see [`Listing`]).
+    /// Reads every page from `first`; deduplicates items by `key` and checks
+    /// that the pages add up (see [`Listing`]).
+    ///
+    /// Once the first page shows that the server honoured `page_size` and
+    /// numbers its pages (`next` is the same URL with `page=2`), the remaining
+    /// pages are known from `count` and fetched concurrently: a repository of
+    /// 5,000 tags costs a few round trips, not fifty. Otherwise `next` is
+    /// followed page by page.
     async fn paged<T: serde::de::DeserializeOwned>(
         &self,
         first: Url,
         key: impl Fn(&T) -> &str,
     ) -> Result<Listing<T>, RegistryError> {
-        let mut url = first;
+        let mut url = first.clone();
         let mut items: Vec<T> = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         let mut received = 0u64;
         let mut counts: Vec<u64> = Vec::new();
         let mut visited: HashSet<Url> = HashSet::new();
-        loop {
-            if !visited.insert(url.clone()) || visited.len() > MAX_PAGES {
-                return Err(RegistryError::Refused(format!(
-                    "{url}: the `next` links of this listing loop or never end ({} pages); refusing to go on",
-                    visited.len()
-                )));
-            }
-            let answer = self.send(Method::GET, url.clone()).await?;
-            if answer.status == StatusCode::NOT_FOUND {
-                if visited.len() == 1 {
-                    return Ok(Listing::Missing);
-                }
-                // Tags deleted meanwhile: the page we were sent to is gone.
-                return Ok(Listing::Shifted {
-                    why: format!("page {} vanished (404)", visited.len()),
-                });
-            }
-            if !answer.status.is_success() {
-                return Err(self.explain(&answer));
-            }
-            let page: Page<T> = answer.json()?;
+        let mut absorb = |page: Page<T>, items: &mut Vec<T>| {
             for item in page.results.unwrap_or_default() {
                 received += 1;
                 if names.insert(key(&item).to_string()) {
@@ -422,7 +480,57 @@ impl DockerHub {
                 }
             }
             counts.extend(page.count);
-            match page.next.filter(|n| !n.is_empty()) {
+        };
+        loop {
+            if !visited.insert(url.clone()) || visited.len() > MAX_PAGES {
+                return Err(RegistryError::Refused(format!(
+                    "{url}: the `next` links of this listing loop or never end ({} pages); refusing to go on",
+                    visited.len()
+                )));
+            }
+            let page = match self.page::<T>(&url, visited.len()).await? {
+                PageRead::Page(page) => page,
+                PageRead::Missing => return Ok(Listing::Missing),
+                PageRead::Vanished(why) => return Ok(Listing::Shifted { why }),
+            };
+            let next = page.next.clone().filter(|n| !n.is_empty());
+            let planned = if visited.len() == 1 {
+                next.as_deref()
+                    .and_then(|n| self.same_origin(n, &url).ok())
+                    .and_then(|n| numbered_pages(&first, &n, &page))
+            } else {
+                None
+            };
+            absorb(page, &mut items);
+            if let Some(rest) = planned {
+                let pages = rest.len().max(1);
+                let reads: Vec<_> = futures::stream::iter(rest.into_iter().enumerate())
+                    .map(|(i, u)| async move { self.page::<T>(&u, i + 2).await })
+                    .buffered(pages)
+                    .collect()
+                    .await;
+                let mut last_next = None;
+                for read in reads {
+                    match read? {
+                        PageRead::Page(page) => {
+                            last_next = page.next.clone().filter(|n| !n.is_empty());
+                            absorb(page, &mut items);
+                        }
+                        PageRead::Missing | PageRead::Vanished(_) => {
+                            return Ok(Listing::Shifted {
+                                why: "a page vanished (404)".to_string(),
+                            })
+                        }
+                    }
+                }
+                if last_next.is_some() {
+                    return Ok(Listing::Shifted {
+                        why: "the last page announced another".to_string(),
+                    });
+                }
+                break;
+            }
+            match next {
                 None => break,
                 Some(next) => url = self.same_origin(&next, &url)?,
             }
@@ -448,6 +556,27 @@ impl DockerHub {
             Some(why) => Listing::Shifted { why },
             None => Listing::Items(items),
         })
+    }
+
+    /// One page of a listing; `number` is its place (1 = first).
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        number: usize,
+    ) -> Result<PageRead<T>, RegistryError> {
+        let answer = self.send(Method::GET, url.clone()).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(if number == 1 {
+                PageRead::Missing
+            } else {
+                // Tags deleted meanwhile: the page we were sent to is gone.
+                PageRead::Vanished(format!("page {number} vanished (404)"))
+            });
+        }
+        if !answer.status.is_success() {
+            return Err(self.explain(&answer));
+        }
+        Ok(PageRead::Page(answer.json()?))
     }
 
     /// [`DockerHub::paged`] again while the pages do not add up, at most
@@ -877,6 +1006,54 @@ mod tests {
         assert_eq!(renew_at("opaque", now) - now, TOKEN_FALLBACK_LIFETIME);
         let past = jwt(&format!(r#"{{"exp":{}}}"#, unix - 5));
         assert_eq!(renew_at(&past, now) - now, TOKEN_FALLBACK_LIFETIME);
+    }
+
+    fn page_of(n: usize, count: u64) -> Page<HubTag> {
+        let results = (0..n)
+            .map(|i| HubTag {
+                name: format!("t{i}"),
+                digest: None,
+                tag_last_pushed: None,
+                last_updated: None,
+                images: None,
+            })
+            .collect();
+        Page {
+            count: Some(count),
+            next: None,
+            results: Some(results),
+        }
+    }
+
+    #[test]
+    fn remaining_pages_are_planned_only_when_the_server_numbers_them() {
+        let first =
+            Url::parse("http://127.0.0.1:9/v2/namespaces/l/repositories/r/tags?page_size=100")
+                .unwrap();
+        let next = Url::parse(
+            "http://127.0.0.1:9/v2/namespaces/l/repositories/r/tags?page=2&page_size=100",
+        )
+        .unwrap();
+        let urls = numbered_pages(&first, &next, &page_of(100, 250)).unwrap();
+        let pages: Vec<String> = urls.iter().map(|u| query(u, "page").unwrap()).collect();
+        assert_eq!(pages, ["2", "3"]);
+        assert!(urls
+            .iter()
+            .all(|u| query(u, "page_size").as_deref() == Some("100")));
+        // page_size not honoured (a short first page): follow `next`.
+        assert!(numbered_pages(&first, &next, &page_of(25, 250)).is_none());
+        // A `next` that is not our URL with page=2 (a cursor, another path).
+        let cursor = Url::parse(
+            "http://127.0.0.1:9/v2/namespaces/l/repositories/r/tags?cursor=abc&page_size=100",
+        )
+        .unwrap();
+        assert!(numbered_pages(&first, &cursor, &page_of(100, 250)).is_none());
+        let elsewhere = Url::parse("http://127.0.0.1:9/v2/other?page=2&page_size=100").unwrap();
+        assert!(numbered_pages(&first, &elsewhere, &page_of(100, 250)).is_none());
+        // No count: follow `next`.
+        let mut no_count = page_of(100, 250);
+        no_count.count = None;
+        assert!(numbered_pages(&first, &next, &no_count).is_none());
     }
 
     #[test]
