@@ -199,7 +199,7 @@ fn numbered_pages<T>(first: &Url, next: &Url, page: &Page<T>) -> Option<Vec<Url>
         return None;
     }
     let pages = count.div_ceil(asked);
-    if pages < 2 || pages > MAX_PAGES {
+    if !(2..=MAX_PAGES).contains(&pages) {
         return None;
     }
     Some(
