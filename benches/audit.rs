@@ -304,96 +304,77 @@ fn print_table(rows: &[Row]) {
     }
 }
 
+/// tagsweep and the sequential client against one server whose every answer
+/// takes `--latency-ms`. The round trip is what one request costs a client
+/// that makes one at a time on this server (the baseline's wall time ÷ its
+/// requests): the added latency plus the server's own work.
+fn latency_bound(o: &Options, dir: &Path, repos: usize, tags: usize, target: &str) -> [Row; 2] {
+    let hub = namespace(repos, tags).latency(o.latency).start();
+    let manifest = write_manifest(dir, repos);
+    let seq = sequential_baseline(&hub);
+    let rtt = seq.wall.div_f64(seq.requests.max(1) as f64);
+    let j = o.concurrency.to_string();
+    let m = run_tagsweep(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "-j",
+            &j,
+            "-m",
+            manifest.to_str().unwrap(),
+        ],
+        Some(&hub),
+    );
+    let bound = rtt.mul_f64(m.requests as f64 / o.concurrency as f64);
+    let speedup = seq.wall.as_secs_f64() / m.wall.as_secs_f64();
+    [
+        Row {
+            scenario: format!(
+                "latency {}ms, {repos}x{tags}, -j {}",
+                o.latency.as_millis(),
+                o.concurrency
+            ),
+            lower: Some(lower_bound(repos, tags)),
+            bound: Some(bound),
+            note: format!(
+                "bound = requests x rtt ({:.1} ms) / j; {target}",
+                rtt.as_secs_f64() * 1000.0
+            ),
+            m,
+        },
+        Row {
+            scenario: "  sequential baseline (same server)".into(),
+            lower: Some(lower_bound(repos, tags)),
+            bound: None,
+            note: format!("tagsweep is {speedup:.1}x faster (target >= 8x)"),
+            m: seq,
+        },
+    ]
+}
+
 fn main() {
     let o = Options::parse();
     let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     let j = o.concurrency.to_string();
 
-    // 1. Latency-bound. The round trip is what one request costs a client
-    // that makes one at a time on this server (the baseline's wall time ÷
-    // its requests): the added latency plus the server's own work.
-    let hub = namespace(o.repos, o.tags).latency(o.latency).start();
-    let manifest = write_manifest(dir.path(), o.repos);
-    let seq = sequential_baseline(&hub);
-    let rtt = seq.wall.div_f64(seq.requests.max(1) as f64);
-    let m = run_tagsweep(
-        &[
-            "audit",
-            "--format",
-            "json",
-            "-j",
-            &j,
-            "-m",
-            manifest.to_str().unwrap(),
-        ],
-        Some(&hub),
-    );
-    let bound = rtt.mul_f64(m.requests as f64 / o.concurrency as f64);
-    let speedup = seq.wall.as_secs_f64() / m.wall.as_secs_f64();
-    rows.push(Row {
-        scenario: format!(
-            "latency {}ms, {}x{}, -j {}",
-            o.latency.as_millis(),
-            o.repos,
-            o.tags,
-            o.concurrency
-        ),
-        lower: Some(lower_bound(o.repos, o.tags)),
-        bound: Some(bound),
-        note: format!(
-            "bound = requests x rtt ({:.1} ms) / j; target ratio <= 1.25",
-            rtt.as_secs_f64() * 1000.0
-        ),
-        m,
-    });
-    rows.push(Row {
-        scenario: "  sequential baseline (same server)".into(),
-        lower: Some(lower_bound(o.repos, o.tags)),
-        bound: None,
-        note: format!("tagsweep is {speedup:.1}x faster (target >= 8x)"),
-        m: seq,
-    });
-    drop(hub);
-
-    // 1b. Few large repositories: pages of one repository fetched concurrently.
-    let hub = namespace(o.large_repos, o.large_tags)
-        .latency(o.latency)
-        .start();
-    let manifest = write_manifest(dir.path(), o.large_repos);
-    let seq = sequential_baseline(&hub);
-    let rtt = seq.wall.div_f64(seq.requests.max(1) as f64);
-    let m = run_tagsweep(
-        &[
-            "audit",
-            "--format",
-            "json",
-            "-j",
-            &j,
-            "-m",
-            manifest.to_str().unwrap(),
-        ],
-        Some(&hub),
-    );
-    let bound = rtt.mul_f64(m.requests as f64 / o.concurrency as f64);
-    let speedup = seq.wall.as_secs_f64() / m.wall.as_secs_f64();
-    rows.push(Row {
-        scenario: format!(
-            "latency {}ms, {}x{}, -j {}",
-            o.latency.as_millis(),
-            o.large_repos,
-            o.large_tags,
-            o.concurrency
-        ),
-        lower: Some(lower_bound(o.large_repos, o.large_tags)),
-        bound: Some(bound),
-        note: format!(
-            "few large repositories; {speedup:.1}x the sequential client ({:.2}s)",
-            seq.wall.as_secs_f64()
-        ),
-        m,
-    });
-    drop(hub);
+    // 1. Latency-bound: many repositories, then few large ones (whose pages
+    // are read concurrently).
+    rows.extend(latency_bound(
+        &o,
+        dir.path(),
+        o.repos,
+        o.tags,
+        "target ratio <= 1.25",
+    ));
+    rows.extend(latency_bound(
+        &o,
+        dir.path(),
+        o.large_repos,
+        o.large_tags,
+        "few large repositories",
+    ));
 
     // 2. Rate-limited.
     let hub = namespace(o.rated_repos, o.tags)
