@@ -1092,21 +1092,21 @@ mod tests {
             ),
             // username and password.
             (
-                r#"{"username":"u","password":"pw"}"#.to_string(),
-                Some(("u", "pw")),
+                r#"{"username":"u","password":"hunter2pw"}"#.to_string(),
+                Some(("u", "hunter2pw")),
             ),
             // auth wins over username/password.
             (
                 format!(
                     r#"{{"auth":"{}","username":"x","password":"y"}}"#,
-                    auth("u:pw")
+                    auth("u:hunter2pw")
                 ),
-                Some(("u", "pw")),
+                Some(("u", "hunter2pw")),
             ),
             // An unusable auth falls back to username/password.
             (
-                r#"{"auth":"%%%","username":"u","password":"pw"}"#.to_string(),
-                Some(("u", "pw")),
+                r#"{"auth":"%%%","username":"u","password":"hunter2pw"}"#.to_string(),
+                Some(("u", "hunter2pw")),
             ),
             (
                 format!(r#"{{"auth":"{}"}}"#, auth("u-without-password")),
@@ -1129,7 +1129,8 @@ mod tests {
                     note.contains("auths[\"https://index.docker.io/v1/\"]"),
                     "{note}"
                 );
-                for secret in ["pw", "s3cret", "dXNlcjpzM2NyZXQ="] {
+                // Long, distinctive secrets: the temporary path in a note is random.
+                for secret in ["hunter2pw", "s3cret", "dXNlcjpzM2NyZXQ="] {
                     assert!(!note.contains(secret), "{entry}: {note}");
                 }
             }
