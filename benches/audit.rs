@@ -304,6 +304,22 @@ fn print_table(rows: &[Row]) {
     }
 }
 
+/// `tagsweep audit --format json -j J -m MANIFEST` against `hub`.
+fn audit(manifest: &Path, j: &str, hub: &FakeHub) -> Measured {
+    run_tagsweep(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "-j",
+            j,
+            "-m",
+            manifest.to_str().unwrap(),
+        ],
+        Some(hub),
+    )
+}
+
 /// tagsweep and the sequential client against one server whose every answer
 /// takes `--latency-ms`. The round trip is what one request costs a client
 /// that makes one at a time on this server (the baseline's wall time ÷ its
@@ -314,18 +330,7 @@ fn latency_bound(o: &Options, dir: &Path, repos: usize, tags: usize, target: &st
     let seq = sequential_baseline(&hub);
     let rtt = seq.wall.div_f64(seq.requests.max(1) as f64);
     let j = o.concurrency.to_string();
-    let m = run_tagsweep(
-        &[
-            "audit",
-            "--format",
-            "json",
-            "-j",
-            &j,
-            "-m",
-            manifest.to_str().unwrap(),
-        ],
-        Some(&hub),
-    );
+    let m = audit(&manifest, &j, &hub);
     let bound = rtt.mul_f64(m.requests as f64 / o.concurrency as f64);
     let speedup = seq.wall.as_secs_f64() / m.wall.as_secs_f64();
     [
@@ -381,18 +386,7 @@ fn main() {
         .rate_limit(o.limit, o.window)
         .start();
     let manifest = write_manifest(dir.path(), o.rated_repos);
-    let m = run_tagsweep(
-        &[
-            "audit",
-            "--format",
-            "json",
-            "-j",
-            &j,
-            "-m",
-            manifest.to_str().unwrap(),
-        ],
-        Some(&hub),
-    );
+    let m = audit(&manifest, &j, &hub);
     let allowed_per_s = o.limit as f64 / o.window.as_secs_f64();
     let bound = Duration::from_secs_f64(m.requests as f64 / allowed_per_s);
     let limited = hub.requests().iter().filter(|r| r.status == 429).count();

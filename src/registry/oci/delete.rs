@@ -266,6 +266,28 @@ impl OciRegistry {
         Ok(Some((d, children)))
     }
 
+    /// Reads the tag again right before acting on it: `Some(AlreadyGone)` when
+    /// it vanished, an error when it now points elsewhere (nothing is touched
+    /// then), `None` when it still points to `digest`.
+    async fn recheck(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: &str,
+    ) -> Result<Option<DeleteOutcome>, RegistryError> {
+        match self.fetch_manifest(name, tag).await? {
+            None => {
+                self.forget_tag(name, tag);
+                Ok(Some(DeleteOutcome::AlreadyGone))
+            }
+            Some(now) if now.digest.as_deref() != Some(digest) => Err(RegistryError::Refused(format!(
+                "{name}:{tag} changed while we deleted it (it pointed to {digest}, now to {}); nothing was deleted; run again",
+                now.digest.as_deref().unwrap_or("an unknown digest")
+            ))),
+            Some(_) => Ok(None),
+        }
+    }
+
     /// The digest is the tag's alone: re-read the tag, then delete the digest.
     async fn delete_unshared(
         &self,
@@ -273,18 +295,8 @@ impl OciRegistry {
         tag: &str,
         digest: &str,
     ) -> Result<DeleteOutcome, RegistryError> {
-        match self.fetch_manifest(name, tag).await? {
-            None => {
-                self.forget_tag(name, tag);
-                return Ok(DeleteOutcome::AlreadyGone);
-            }
-            Some(now) if now.digest.as_deref() != Some(digest) => {
-                return Err(RegistryError::Refused(format!(
-                    "{name}:{tag} changed while we deleted it (it pointed to {digest}, now to {}); nothing was deleted; run again",
-                    now.digest.as_deref().unwrap_or("an unknown digest")
-                )));
-            }
-            Some(_) => {}
+        if let Some(gone) = self.recheck(name, tag, digest).await? {
+            return Ok(gone);
         }
         let outcome = self.delete_digest(name, digest).await?;
         self.forget_tag(name, tag);
@@ -343,18 +355,8 @@ impl OciRegistry {
         self.ensure_deletes_allowed(name).await?;
         self.ensure_empty_config(name).await?;
         // Re-read right before moving: only the manifest we judged is moved.
-        match self.fetch_manifest(name, tag).await? {
-            None => {
-                self.forget_tag(name, tag);
-                return Ok(DeleteOutcome::AlreadyGone);
-            }
-            Some(now) if now.digest.as_deref() != Some(digest) => {
-                return Err(RegistryError::Refused(format!(
-                    "{name}:{tag} changed while we deleted it (it pointed to {digest}, now to {}); nothing was deleted; run again",
-                    now.digest.as_deref().unwrap_or("an unknown digest")
-                )));
-            }
-            Some(_) => {}
+        if let Some(gone) = self.recheck(name, tag, digest).await? {
+            return Ok(gone);
         }
         let throwaway = throwaway_manifest(name, tag);
         let url = self.repo_url(name, &["manifests", tag]);
