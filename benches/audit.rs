@@ -486,6 +486,7 @@ fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {
                 name: format!("rocky-{i}").into(),
                 digest: Some(format!("sha256:{r:08x}{i:056x}")),
                 pushed: Some(start + TimeDelta::hours(i as i64)),
+                created: None,
                 platforms: Some(platforms.clone()),
             })
             .collect();
@@ -494,6 +495,7 @@ fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {
             Repository {
                 private: Some(false),
                 tags: Some(list),
+                unconfirmed: false,
             },
         );
     }

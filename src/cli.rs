@@ -81,6 +81,9 @@ pub struct AuditArgs {
     pub now: Option<String>,
 
     #[command(flatten)]
+    pub observations: ObservationArgs,
+
+    #[command(flatten)]
     pub connection: ConnectionArgs,
 }
 
@@ -132,8 +135,23 @@ pub struct PruneArgs {
     #[arg(long, value_name = "TIME", requires = "dry_run")]
     pub now: Option<String>,
 
+    /// Take the time an image declares (its `created`) as proof of a build's age; only if your builds are not reproducible (SOURCE_DATE_EPOCH declares the commit's time, not the push)
+    #[arg(long)]
+    pub trust_declared_times: bool,
+
+    #[command(flatten)]
+    pub observations: ObservationArgs,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+/// Where tagsweep keeps what it saw of incomplete builds between runs.
+#[derive(Debug, Args)]
+pub struct ObservationArgs {
+    /// Keep the observations of incomplete builds in this file (for CI caches) instead of the user's cache directory; a build seen unchanged for builds.grace may be pruned even where the registry reports no push time
+    #[arg(long, env = "TAGSWEEP_STATE", value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -16,7 +16,13 @@ use serde::{Deserialize, Serialize};
 use crate::platform::Platform;
 
 /// Version of the snapshot file format written by `tagsweep snapshot`.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+///
+/// Format 2 split image-declared times (`created`) from registry-reported
+/// push times (`pushed`); format 1 is still read (see [`Inventory::upgrade`]).
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+/// The oldest snapshot format this version reads.
+pub const OLDEST_SNAPSHOT_FORMAT: u32 = 1;
 
 /// The repositories of one namespace, as seen at `taken_at`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +54,13 @@ pub struct Repository {
     /// manifest's set: its name alone is known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+    /// `true` when nothing established that the repository exists: the
+    /// registry answered "no tags" for it (an OCI `{"tags": null}`, which
+    /// distribution 2.0–2.1 also answered for repositories that do not exist,
+    /// distribution#1186) and its catalog could not be read to tell. Its
+    /// existence is then *unknown*, never assumed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
 }
 
 /// One tag of a repository.
@@ -59,9 +72,17 @@ pub struct Tag {
     /// Digest of the manifest or index the tag points to, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// When the tag was last pushed, when known.
+    /// When the registry says the tag was last pushed; `None` when it does
+    /// not say (OCI registries record no push times; Docker Hub answers
+    /// `null` for schema-1-era tags).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<DateTime<Utc>>,
+    /// When the image says it was created (`org.opencontainers.image.created`,
+    /// or the config's `created`): declared by whoever built it, not observed
+    /// by the registry. Reproducible builds set it to the last commit's time,
+    /// days before the push, so it never proves a build is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
     /// The platforms the tag carries, sorted; `None` when the registry did
     /// not say (then no platform can be called missing). Shared between tags
     /// with the same set ([`intern_platforms`]): a million tags carry a
@@ -80,6 +101,7 @@ impl Tag {
             name: name.into(),
             digest: None,
             pushed: None,
+            created: None,
             platforms: None,
         }
     }
@@ -94,6 +116,23 @@ impl Inventory {
             taken_at: None,
             repositories: BTreeMap::new(),
         }
+    }
+
+    /// Reads an older snapshot format as the current one. Format 1 kept OCI
+    /// images' declared creation times in `pushed`; they move to `created`,
+    /// so an old snapshot never passes a declared time off as a push time.
+    pub fn upgrade(&mut self) {
+        if self.format == 1 && self.registry != "docker.io" {
+            for tag in self
+                .repositories
+                .values_mut()
+                .filter_map(|r| r.tags.as_mut())
+                .flatten()
+            {
+                tag.created = tag.created.or(tag.pushed.take());
+            }
+        }
+        self.format = SNAPSHOT_FORMAT;
     }
 
     /// The tags of `repo`, if the repository exists and its tags were listed.

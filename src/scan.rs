@@ -9,6 +9,13 @@
 //! the cost of an audit for nothing. When the images share no prefix, every
 //! repository is listed.
 //!
+//! Whether a repository exists is a fact to establish, not a listing shape
+//! ([`exists`]): a repository the registry lists exists; one a complete
+//! listing leaves out does not; one the registry says is unknown (404) does
+//! not; one the registry could neither list nor deny, but answers "no tags"
+//! for, is *unknown* (`Repository::unconfirmed`) — never taken as an empty
+//! repository whose images are all missing.
+//!
 //! Less is read when less is asked ([`Scope`]):
 //! * `--build TAG…`: when `builds × repositories` look-ups of one tag cost
 //!   fewer requests than listing every page (estimated from one repository's
@@ -56,12 +63,12 @@ pub async fn scan(
     progress: &Progress,
     scope: &Scope,
 ) -> Result<Scanned, RegistryError> {
-    let repos = registry.list_repositories().await?;
+    let listing = registry.list_repositories().await?;
     let mut inventory = Inventory::new(registry.name(), &manifest.namespace);
     inventory.taken_at = Some(registry.snapshot_time().unwrap_or_else(Utc::now));
     let prefix = set_prefix(manifest.images.iter().map(|i| i.name.as_str()));
     let mut candidates = Vec::new();
-    for repo in repos {
+    for repo in listing.repositories {
         if manifest.image(&repo.name).is_some() || repo.name.starts_with(&prefix) {
             candidates.push(repo.name.clone());
         }
@@ -69,10 +76,22 @@ pub async fn scan(
             repo.name,
             Repository {
                 private: repo.private,
-                tags: None,
+                ..Repository::default()
             },
         );
     }
+    // Images the registry could not list: their own listing must tell.
+    let unlisted: BTreeSet<String> = if listing.complete {
+        BTreeSet::new()
+    } else {
+        manifest
+            .images
+            .iter()
+            .filter(|i| !inventory.repositories.contains_key(&i.name))
+            .map(|i| i.name.clone())
+            .collect()
+    };
+    candidates.extend(unlisted.iter().cloned());
     let concurrency = concurrency.max(1);
     let live = registry.snapshot_time().is_none();
     let (listed, builds) = match scope {
@@ -101,19 +120,47 @@ pub async fn scan(
         }
     };
     for (name, tags) in listed {
-        match tags {
-            Some(tags) => {
-                if let Some(repo) = inventory.repositories.get_mut(&name) {
-                    repo.tags = Some(tags);
-                }
-            }
-            // Deleted between the two listings: it no longer exists.
-            None => {
+        let listed_by_registry = !unlisted.contains(&name);
+        match exists(listed_by_registry, tags.as_deref()) {
+            Existence::Absent => {
                 inventory.repositories.remove(&name);
+            }
+            existence => {
+                let repo = inventory.repositories.entry(name).or_default();
+                repo.unconfirmed = existence == Existence::Unknown;
+                repo.tags = tags;
             }
         }
     }
     Ok(Scanned { inventory, builds })
+}
+
+/// Whether a repository exists, as far as the registry said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existence {
+    Present,
+    Absent,
+    Unknown,
+}
+
+/// Judges a repository's existence from what the registry answered:
+/// `listed`: the repository listing (or catalog) named it; `tags`: its tag
+/// listing (`None`: the registry said it does not exist, a 404).
+///
+/// Repositories that a *complete* listing leaves out are never asked about
+/// (they are absent), so an unlisted repository here is one the registry
+/// could not list. For it, tags prove it exists, and "no tags" proves
+/// nothing: distribution 2.0–2.1 answered `{"tags": null}` for repositories
+/// that do not exist (distribution#1186), 2.8 answers the same for one whose
+/// tags were all deleted (`oci-registry-lab.md` §0.5, §7).
+pub fn exists(listed: bool, tags: Option<&[Tag]>) -> Existence {
+    match tags {
+        // Deleted between the two listings, or unknown to the registry.
+        None => Existence::Absent,
+        Some(_) if listed => Existence::Present,
+        Some([]) => Existence::Unknown,
+        Some(_) => Existence::Present,
+    }
 }
 
 type Listed = Vec<(String, Option<Vec<Tag>>)>;
@@ -264,7 +311,22 @@ pub fn set_prefix<'a>(mut names: impl Iterator<Item = &'a str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::set_prefix;
+    use super::{exists, set_prefix, Existence};
+    use crate::inventory::Tag;
+
+    #[test]
+    fn existence_needs_a_listing_or_tags() {
+        let some = [Tag::new("rocky-1")];
+        // Listed by the registry: it exists, even with no tags.
+        assert_eq!(exists(true, Some(&[])), Existence::Present);
+        assert_eq!(exists(true, Some(&some)), Existence::Present);
+        // A 404 for its tags: the registry says it does not exist.
+        assert_eq!(exists(true, None), Existence::Absent);
+        assert_eq!(exists(false, None), Existence::Absent);
+        // Not listable: tags prove it exists, "no tags" proves nothing.
+        assert_eq!(exists(false, Some(&some)), Existence::Present);
+        assert_eq!(exists(false, Some(&[])), Existence::Unknown);
+    }
 
     #[test]
     fn prefix_stops_at_a_separator() {

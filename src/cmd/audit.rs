@@ -6,7 +6,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{check_build_tags, connect, list, load_manifest, Global, Outcome};
+use super::{
+    check_build_tags, connect, list, load_manifest, observations, save_observations, Global,
+    Outcome,
+};
 use crate::cli::{AuditArgs, ReportFormat};
 use crate::config::open_registry;
 use crate::policy::{evaluate, BuildSelection};
@@ -36,6 +39,16 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
         None => BuildSelection::All,
     };
     let report = evaluate(&manifest, &inventory, now, &selection);
+    if args.from.is_none() {
+        let mut seen = observations(
+            &args.observations,
+            &report.registry,
+            &manifest.namespace,
+            global,
+        );
+        seen.record(&report, selection == BuildSelection::All);
+        save_observations(&seen, global);
+    }
     let stats = RunStats {
         requests: registry.stats(),
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

@@ -10,8 +10,9 @@ pub mod validate;
 
 use anyhow::{Context, Result};
 
-use crate::cli::ConnectionArgs;
+use crate::cli::{ConnectionArgs, ObservationArgs};
 use crate::config::{read_stdin_line, Connection};
+use crate::observations::Observations;
 use crate::registry::Registry;
 use crate::scan::{scan, Scanned, Scope};
 
@@ -70,6 +71,61 @@ pub async fn list(
     )
     .await
     .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))
+}
+
+/// The observations of incomplete builds kept for `manifest`'s registry and
+/// namespace: `--state FILE`, else the user's cache directory. A run from a
+/// snapshot reads them but never records (`read_only`): what it saw is not
+/// the registry now. A file that cannot be used is ignored with a note.
+pub fn observations(
+    args: &ObservationArgs,
+    registry: &str,
+    namespace: &str,
+    global: Global,
+) -> Observations {
+    let path = args.state.clone().or_else(|| {
+        crate::cache_dir::default_cache_dir().map(|dir| {
+            dir.join("observations")
+                .join(crate::observations::file_name(registry, namespace))
+        })
+    });
+    let Some(path) = path else {
+        if !global.quiet {
+            eprintln!(
+                "tagsweep: no cache directory (no home directory?): observations of incomplete builds are not kept; give --state FILE to keep them"
+            );
+        }
+        return Observations::disabled();
+    };
+    let (observations, note) = Observations::open(path, registry, namespace);
+    if let Some(note) = note {
+        eprintln!("tagsweep: {note}");
+    }
+    observations
+}
+
+/// Writes the observations back; a failure is a note, not an error: the
+/// only cost is that the builds they would corroborate wait longer.
+pub fn save_observations(observations: &Observations, global: Global) {
+    match observations.save() {
+        Ok(()) => {
+            if global.verbose {
+                if let Some(path) = observations.path() {
+                    eprintln!(
+                        "tagsweep: observations of incomplete builds kept in {}",
+                        path.display()
+                    );
+                }
+            }
+        }
+        Err(e) => eprintln!(
+            "tagsweep: cannot keep the observations of incomplete builds in {}: {e}",
+            observations
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// Refuses a `--build TAG` that is not a build tag of the manifest (a typo,

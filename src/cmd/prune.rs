@@ -17,7 +17,10 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::{check_build_tags, connect, list, load_manifest, Global, Outcome};
+use super::{
+    check_build_tags, connect, list, load_manifest, observations, save_observations, Global,
+    Outcome,
+};
 use crate::cli::{PlanFormat, PruneArgs};
 use crate::config::{open_registry, read_stdin_line};
 use crate::inventory::Tag;
@@ -71,9 +74,31 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         broken: args.broken,
         builds: args.builds.clone(),
         max_builds: args.max_builds,
+        trust_declared_times: args.trust_declared_times,
     };
-    let plan = plan(&manifest, &inventory, &report, &request)
-        .map_err(|refusal| anyhow::anyhow!("{refusal}; nothing was deleted"))?;
+    let mut seen = observations(
+        &args.observations,
+        &report.registry,
+        &manifest.namespace,
+        global,
+    );
+    let plan = plan(
+        &manifest,
+        &inventory,
+        &report,
+        &request,
+        seen.unchanged(&report).as_ref(),
+    );
+    if args.from.is_none() {
+        seen.record(&report, true);
+        save_observations(&seen, global);
+    }
+    let plan = plan.map_err(|refusal| anyhow::anyhow!("{refusal}; nothing was deleted"))?;
+    let findings = if plan.has_findings() {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    };
 
     let json = args.format == PlanFormat::Json;
     if !json {
@@ -85,7 +110,7 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         } else if plan.builds.is_empty() {
             println!("Nothing to prune.");
         }
-        return Ok(Outcome::Clean);
+        return Ok(findings);
     }
     if !args.yes {
         confirm(&manifest.namespace, plan.tag_count(), plan.builds.len())?;
@@ -122,7 +147,7 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
     Ok(if Totals::of(&results).failed > 0 {
         Outcome::Findings
     } else {
-        Outcome::Clean
+        findings
     })
 }
 

@@ -2,8 +2,8 @@
 //!
 //! A *build* is a tag that matches `builds.pattern`, pushed to every image of
 //! the set. For each build we compute the images expected in it (per-image
-//! `builds` filters applied), the ones present, the ones missing, the
-//! platforms missing from present images, and the newest push. Then:
+//! `builds`, `from` and `until` applied), the ones present, the ones missing,
+//! the platforms missing from present images, and the newest push. Then:
 //!
 //! * `complete`: nothing missing;
 //! * `in_progress`: something missing, but the newest push is younger than
@@ -11,18 +11,36 @@
 //! * `broken`: something missing, and the build is older than that (or its
 //!   push time is unknown, so grace cannot apply).
 //!
-//! Images whose repository does not exist at all are reported once, as
-//! `missing_repositories`, and left out of every build's counts: a typo in the
-//! manifest or a private repository seen without credentials is not a broken
-//! build, and must not make every build look broken.
+//! Every fact is *known present*, *known absent* or *not known*, and only
+//! known absence counts as missing:
+//!
+//! * a repository: present, absent (`missing_repositories`), or unknown
+//!   (`unverified_repositories`: the registry neither listed nor denied it).
+//!   Both of the latter are reported once, loudly, and left out of every
+//!   build's counts: a typo in the manifest or a private repository seen
+//!   without credentials is not a broken build, and must not make every
+//!   build look broken;
+//! * a platform of a present image: carried, known absent
+//!   (`missing_platforms`), or not stated by the registry
+//!   (`unverified_platforms`: never a reason to call a build broken, always
+//!   shown);
+//! * a build's age: resting on registry push times, on image-declared times,
+//!   or unknown ([`AgeSource`]); `policy::prune` deletes only on the first
+//!   unless something else corroborates it.
+//!
+//! The audit also recognises a manifest change that looks like broken builds
+//! ([`LateImage`]): an image that no build older than B carries, while B
+//! does — a service that joined the set at B, whose older builds are not
+//! broken but were never meant to carry it.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use super::natural_cmp;
 use crate::inventory::{Inventory, Tag};
-use crate::manifest::Manifest;
+use crate::manifest::{ImageSpec, Manifest};
 use crate::platform::Platform;
 
 /// Which builds the report covers.
@@ -64,28 +82,76 @@ impl Status {
     }
 }
 
+/// What a build's age (its newest push) rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgeSource {
+    /// Every tag of the build has a push time the registry reported.
+    Registry,
+    /// Every tag has a time, but some only the image's own declared creation
+    /// time (OCI registries record no push time). Reproducible builds declare
+    /// the last commit's time, days before the push: such an age can make a
+    /// build look recent, never prove it finished.
+    Declared,
+    /// Some tag has no time at all (Docker Hub answers `null` for
+    /// schema-1-era tags; an OCI image without `created`).
+    Unknown,
+}
+
+impl AgeSource {
+    /// The name used in JSON (`newest_push_source`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgeSource::Registry => "registry",
+            AgeSource::Declared => "declared",
+            AgeSource::Unknown => "unknown",
+        }
+    }
+}
+
 /// One build (one tag) across the set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildReport {
     pub tag: String,
     pub status: Status,
-    /// Images expected in this build (existing repositories only).
+    /// Images expected in this build (repositories known to exist only).
     pub expected: usize,
     /// How many expected images carry the tag.
     pub present: usize,
-    /// Expected images that do not carry the tag, sorted.
+    /// Expected images known not to carry the tag, sorted.
     pub missing: Vec<String>,
-    /// For present images that lack a required platform: image → platforms.
+    /// For present images known to lack a required platform: image → platforms.
     pub missing_platforms: BTreeMap<String, Vec<Platform>>,
-    /// The newest push of any of the build's tags.
+    /// For present images whose platforms the registry did not state (Docker
+    /// Hub's `images: []` since 2025-08): image → the required platforms that
+    /// could not be checked. Never makes a build broken; always shown.
+    pub unverified_platforms: BTreeMap<String, Vec<Platform>>,
+    /// The newest time known of any of the build's tags: a push time, or an
+    /// image-declared time where the registry reports none (see `age`).
     pub newest_push: Option<DateTime<Utc>>,
+    /// What `newest_push` rests on.
+    pub age: AgeSource,
+    /// A digest of what the build holds now (each present image and its
+    /// digest): equal between two runs when nothing was pushed to or deleted
+    /// from the build in between. 64 hex characters.
+    pub contents: String,
 }
 
 impl BuildReport {
-    /// Whether anything (an image or a platform) is missing.
+    /// Whether anything (an image or a platform) is known to be missing.
     pub fn is_incomplete(&self) -> bool {
         !self.missing.is_empty() || !self.missing_platforms.is_empty()
     }
+}
+
+/// An image that joined the set after its first builds: no build older than
+/// `first_build` (natural order) carries it, while `first_build` does; or,
+/// with `first_build: None`, no build carries it yet. The builds before it
+/// lack it because of a manifest change, not a failed push: the fix is
+/// `from: <first_build>` on the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateImage {
+    pub image: String,
+    pub first_build: Option<String>,
 }
 
 /// Counts of builds by status.
@@ -111,12 +177,32 @@ pub struct Report {
     pub unexpected_repositories: Vec<String>,
     /// Images of the manifest that have no repository at all.
     pub missing_repositories: Vec<String>,
+    /// Images of the manifest whose repository the registry neither listed
+    /// nor denied (it answered "no tags" and would not show its catalog).
+    pub unverified_repositories: Vec<String>,
+    /// Images missing from a run of the oldest builds only (see [`LateImage`]);
+    /// found only when every build is judged ([`BuildSelection::All`]).
+    pub late_images: Vec<LateImage>,
 }
 
 impl Report {
-    /// Whether the audit found something a user must act on (exit code 1).
+    /// Whether the audit found something a user must act on (exit 1).
     pub fn has_findings(&self) -> bool {
-        self.summary.broken > 0 || !self.missing_repositories.is_empty()
+        self.summary.broken > 0
+            || !self.missing_repositories.is_empty()
+            || !self.unverified_repositories.is_empty()
+    }
+
+    /// Whether any build has platforms that could not be verified.
+    pub fn has_unverified_platforms(&self) -> bool {
+        self.builds
+            .iter()
+            .any(|b| !b.unverified_platforms.is_empty())
+    }
+
+    /// The late image `image`, if it is one.
+    pub fn late_image(&self, image: &str) -> Option<&LateImage> {
+        self.late_images.iter().find(|l| l.image == image)
     }
 }
 
@@ -125,7 +211,11 @@ struct Acc<'a> {
     /// `present[i]`: the i-th existing expected image carries the tag.
     present: Vec<bool>,
     missing_platforms: BTreeMap<&'a str, Vec<Platform>>,
+    unverified_platforms: BTreeMap<&'a str, Vec<Platform>>,
     newest: Option<DateTime<Utc>>,
+    age: AgeSource,
+    /// `image@digest` of every present image.
+    contents: Vec<String>,
 }
 
 impl Acc<'_> {
@@ -133,8 +223,33 @@ impl Acc<'_> {
         Acc {
             present: vec![false; images],
             missing_platforms: BTreeMap::new(),
+            unverified_platforms: BTreeMap::new(),
             newest: None,
+            age: AgeSource::Registry,
+            contents: Vec::new(),
         }
+    }
+
+    /// Takes one tag's time into the build's newest push and its source.
+    fn time(&mut self, tag: &Tag) {
+        let (time, source) = match (tag.pushed, tag.created) {
+            (Some(pushed), _) => (Some(pushed), AgeSource::Registry),
+            (None, Some(created)) => (Some(created), AgeSource::Declared),
+            (None, None) => (None, AgeSource::Unknown),
+        };
+        self.newest = self.newest.max(time);
+        self.age = weaker(self.age, source);
+    }
+}
+
+/// The weaker of two age sources: a build's age is only as good as its
+/// least-known tag.
+fn weaker(a: AgeSource, b: AgeSource) -> AgeSource {
+    use AgeSource::*;
+    match (a, b) {
+        (Unknown, _) | (_, Unknown) => Unknown,
+        (Declared, _) | (_, Declared) => Declared,
+        _ => Registry,
     }
 }
 
@@ -147,9 +262,11 @@ pub fn evaluate(
 ) -> Report {
     let rules = &manifest.builds;
     let mut missing_repositories = Vec::new();
-    let mut existing = Vec::new();
+    let mut unverified_repositories = Vec::new();
+    let mut existing: Vec<(&ImageSpec, &[Tag])> = Vec::new();
     for image in &manifest.images {
         match inventory.repositories.get(&image.name) {
+            Some(repo) if repo.unconfirmed => unverified_repositories.push(image.name.clone()),
             Some(repo) => existing.push((image, repo.tags.as_deref().unwrap_or(&[]))),
             None => missing_repositories.push(image.name.clone()),
         }
@@ -175,10 +292,20 @@ pub fn evaluate(
                 .entry(tag.name.as_str())
                 .or_insert_with(|| Acc::new(existing.len()));
             acc.present[index] = true;
-            acc.newest = acc.newest.max(tag.pushed);
-            let gaps = missing_platforms(&manifest.platforms, tag);
-            if !gaps.is_empty() {
-                acc.missing_platforms.insert(image.name.as_str(), gaps);
+            acc.time(tag);
+            acc.contents.push(format!(
+                "{}@{}",
+                image.name,
+                tag.digest.as_deref().unwrap_or("?")
+            ));
+            match platform_gaps(&manifest.platforms, tag) {
+                Gaps::None => {}
+                Gaps::Missing(gaps) => {
+                    acc.missing_platforms.insert(image.name.as_str(), gaps);
+                }
+                Gaps::Unverified(gaps) => {
+                    acc.unverified_platforms.insert(image.name.as_str(), gaps);
+                }
             }
         }
     }
@@ -197,18 +324,26 @@ pub fn evaluate(
                 }
             }
             missing.sort();
+            let present = expected - missing.len();
+            let owned = |m: BTreeMap<&str, Vec<Platform>>| {
+                m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            };
             let mut report = BuildReport {
                 tag: tag.to_string(),
                 status: Status::Complete,
                 expected,
-                present: expected - missing.len(),
+                present,
                 missing,
-                missing_platforms: acc
-                    .missing_platforms
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                missing_platforms: owned(acc.missing_platforms),
+                unverified_platforms: owned(acc.unverified_platforms),
                 newest_push: acc.newest,
+                // A build no image carries has no time at all.
+                age: if present == 0 {
+                    AgeSource::Unknown
+                } else {
+                    acc.age
+                },
+                contents: fingerprint(acc.contents),
             };
             report.status = judge(&report, now, rules.grace);
             report
@@ -231,6 +366,10 @@ pub fn evaluate(
             Status::InProgress => summary.in_progress += 1,
         }
     }
+    let late_images = match selection {
+        BuildSelection::All => late_images(&existing, &reports),
+        BuildSelection::Named(_) => Vec::new(),
+    };
 
     Report {
         registry: inventory.registry.clone(),
@@ -240,10 +379,14 @@ pub fn evaluate(
         summary,
         unexpected_repositories: unexpected_repositories(manifest, inventory),
         missing_repositories,
+        unverified_repositories,
+        late_images,
     }
 }
 
-/// Complete, in progress or broken (see the module documentation).
+/// Complete, in progress or broken (see the module documentation). Any
+/// recent time counts, declared or pushed: a declared time is no later than
+/// the push, so a recent one means a recent push.
 fn judge(report: &BuildReport, now: DateTime<Utc>, grace: std::time::Duration) -> Status {
     if !report.is_incomplete() {
         return Status::Complete;
@@ -256,17 +399,74 @@ fn judge(report: &BuildReport, now: DateTime<Utc>, grace: std::time::Duration) -
     }
 }
 
-/// The required platforms that `tag` does not carry. A tag whose platforms
-/// the registry did not report lacks nothing we can prove.
-fn missing_platforms(required: &[Platform], tag: &Tag) -> Vec<Platform> {
+/// The sha256 of the sorted `image@digest` lines.
+fn fingerprint(mut contents: Vec<String>) -> String {
+    contents.sort();
+    let mut hash = Sha256::new();
+    for line in &contents {
+        hash.update(line.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a present tag's platforms say of the required ones.
+enum Gaps {
+    /// Every required platform is carried (or none is required).
+    None,
+    /// These are known not to be carried.
+    Missing(Vec<Platform>),
+    /// The registry did not state the tag's platforms: these could not be checked.
+    Unverified(Vec<Platform>),
+}
+
+fn platform_gaps(required: &[Platform], tag: &Tag) -> Gaps {
+    if required.is_empty() {
+        return Gaps::None;
+    }
     let Some(carried) = &tag.platforms else {
-        return Vec::new();
+        return Gaps::Unverified(required.to_vec());
     };
-    required
+    let missing: Vec<Platform> = required
         .iter()
         .filter(|want| !carried.iter().any(|have| have.satisfies(want)))
         .cloned()
-        .collect()
+        .collect();
+    if missing.is_empty() {
+        Gaps::None
+    } else {
+        Gaps::Missing(missing)
+    }
+}
+
+/// The late images (see [`LateImage`]): for each image, the builds it is
+/// expected in, in natural order; if the oldest of them does not carry it,
+/// the first that does is where it joined the set.
+fn late_images(existing: &[(&ImageSpec, &[Tag])], reports: &[BuildReport]) -> Vec<LateImage> {
+    let mut ordered: Vec<&BuildReport> = reports.iter().collect();
+    ordered.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
+    let mut late = Vec::new();
+    for (image, _) in existing {
+        let expecting: Vec<&&BuildReport> = ordered
+            .iter()
+            .filter(|b| image.expected_in(&b.tag))
+            .collect();
+        let carries = |b: &BuildReport| b.missing.binary_search(&image.name).is_err();
+        match expecting.iter().position(|b| carries(b)) {
+            Some(0) => {}
+            Some(first) => late.push(LateImage {
+                image: image.name.clone(),
+                first_build: Some(expecting[first].tag.clone()),
+            }),
+            None if !expecting.is_empty() => late.push(LateImage {
+                image: image.name.clone(),
+                first_build: None,
+            }),
+            None => {}
+        }
+    }
+    late.sort_by(|a, b| a.image.cmp(&b.image));
+    late
 }
 
 /// Repositories outside the manifest that carry at least one build tag.
@@ -310,6 +510,7 @@ mod tests {
             name: name.into(),
             digest: None,
             pushed: Some(pushed),
+            created: None,
             platforms: platforms
                 .map(|ps| ps.iter().filter_map(|p| Platform::parse_loose(p)).collect()),
         }
@@ -323,6 +524,7 @@ mod tests {
                 Repository {
                     private: Some(false),
                     tags: Some(tags),
+                    unconfirmed: false,
                 },
             );
         }
@@ -548,5 +750,190 @@ mod tests {
             (b9.status, b9.present, b9.missing.len()),
             (Status::Broken, 0, 2)
         );
+    }
+
+    fn declared(name: &str, created: DateTime<Utc>) -> Tag {
+        Tag {
+            name: name.into(),
+            created: Some(created),
+            ..Tag::new(name)
+        }
+    }
+
+    #[test]
+    fn platforms_the_registry_did_not_state_are_unverified_not_missing() {
+        let m = manifest("platforms: [linux/amd64, linux/arm64]\n");
+        let inv = inventory(vec![
+            ("base", vec![tag("rocky-1", t(10), None)]),
+            (
+                "nova-api",
+                vec![tag("rocky-1", t(10), Some(&["linux/amd64"]))],
+            ),
+            ("ironic-pxe", vec![]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let b = build(&r, "rocky-1");
+        // nova-api is known short of arm64; base's platforms are unknown.
+        assert_eq!(b.status, Status::Broken);
+        assert_eq!(b.missing_platforms.keys().collect::<Vec<_>>(), ["nova-api"]);
+        assert_eq!(
+            b.unverified_platforms
+                .get("base")
+                .map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            Some(vec!["linux/amd64".to_string(), "linux/arm64".to_string()])
+        );
+
+        // Unverified only: not broken, and the report says so.
+        let inv = inventory(vec![
+            ("base", vec![tag("rocky-1", t(10), None)]),
+            ("nova-api", vec![tag("rocky-1", t(10), None)]),
+            ("ironic-pxe", vec![]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let b = build(&r, "rocky-1");
+        assert_eq!(b.status, Status::Complete);
+        assert_eq!(b.unverified_platforms.len(), 2);
+        assert!(r.has_unverified_platforms());
+        assert!(!r.has_findings());
+
+        // No requirement: nothing to verify.
+        let r = evaluate(&manifest(""), &inv, now(), &BuildSelection::All);
+        assert!(!r.has_unverified_platforms());
+    }
+
+    #[test]
+    fn a_repository_of_unknown_existence_is_neither_missing_nor_counted() {
+        let m = manifest("");
+        let mut inv = inventory(vec![
+            ("base", vec![tag("rocky-1", t(10), None)]),
+            ("nova-api", vec![]),
+            ("ironic-pxe", vec![]),
+        ]);
+        inv.repositories.get_mut("nova-api").unwrap().unconfirmed = true;
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(r.unverified_repositories, ["nova-api"]);
+        assert!(r.missing_repositories.is_empty());
+        let b = build(&r, "rocky-1");
+        assert_eq!((b.status, b.expected), (Status::Complete, 1));
+        assert!(r.has_findings(), "an unconfirmed repository is a finding");
+    }
+
+    #[test]
+    fn a_builds_age_is_only_as_good_as_its_least_known_tag() {
+        let m = manifest("");
+        let age = |base: Tag, nova: Tag| {
+            let inv = inventory(vec![
+                ("base", vec![base]),
+                ("nova-api", vec![nova]),
+                ("ironic-pxe", vec![]),
+            ]);
+            let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+            (r.builds[0].age, r.builds[0].newest_push, r.builds[0].status)
+        };
+        assert_eq!(
+            age(tag("rocky-1", t(30), None), tag("rocky-1", t(20), None)),
+            (AgeSource::Registry, Some(t(20)), Status::Complete)
+        );
+        assert_eq!(
+            age(tag("rocky-1", t(30), None), declared("rocky-1", t(20))).0,
+            AgeSource::Declared
+        );
+        assert_eq!(
+            age(tag("rocky-1", t(30), None), Tag::new("rocky-1")),
+            (AgeSource::Unknown, Some(t(30)), Status::Complete)
+        );
+        // A recent declared time is a recent push: in progress.
+        let inv = inventory(vec![
+            ("base", vec![declared("rocky-1", t(1))]),
+            ("nova-api", vec![]),
+            ("ironic-pxe", vec![]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(r.builds[0].status, Status::InProgress);
+        // An old declared time proves nothing, but the audit calls it broken
+        // (something is missing), marked declared.
+        let inv = inventory(vec![
+            ("base", vec![declared("rocky-1", t(90))]),
+            ("nova-api", vec![]),
+            ("ironic-pxe", vec![]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(
+            (r.builds[0].status, r.builds[0].age),
+            (Status::Broken, AgeSource::Declared)
+        );
+    }
+
+    #[test]
+    fn contents_change_with_any_digest() {
+        let m = manifest("");
+        let with = |digest: &str| {
+            let mut base = tag("rocky-1", t(30), None);
+            base.digest = Some(digest.into());
+            let inv = inventory(vec![
+                ("base", vec![base]),
+                ("nova-api", vec![]),
+                ("ironic-pxe", vec![]),
+            ]);
+            evaluate(&m, &inv, now(), &BuildSelection::All).builds[0]
+                .contents
+                .clone()
+        };
+        assert_eq!(with("sha256:a"), with("sha256:a"));
+        assert_ne!(with("sha256:a"), with("sha256:b"));
+        assert_eq!(with("sha256:a").len(), 64);
+    }
+
+    #[test]
+    fn images_missing_only_from_the_oldest_builds_joined_the_set_late() {
+        let m = manifest("");
+        let all = |n: std::ops::RangeInclusive<u32>| -> Vec<Tag> {
+            n.map(|i| tag(&format!("rocky-{i}"), t(100 - i64::from(i)), None))
+                .collect()
+        };
+        // nova-api from rocky-9 on (natural order: rocky-9 < rocky-10);
+        // ironic-pxe is only expected in rocky-1xx builds: none here.
+        let inv = inventory(vec![
+            ("base", all(7..=11)),
+            ("nova-api", all(9..=11)),
+            ("ironic-pxe", vec![]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(
+            r.late_images,
+            [LateImage {
+                image: "nova-api".into(),
+                first_build: Some("rocky-9".into())
+            }]
+        );
+        assert_eq!(build(&r, "rocky-8").status, Status::Broken);
+
+        // Missing from the newest builds only: a broken build, not a late image.
+        let inv = inventory(vec![
+            ("base", all(7..=11)),
+            ("nova-api", all(7..=9)),
+            ("ironic-pxe", vec![]),
+        ]);
+        assert!(evaluate(&m, &inv, now(), &BuildSelection::All)
+            .late_images
+            .is_empty());
+
+        // In no build at all: late, with no first build yet.
+        let inv = inventory(vec![
+            ("base", all(7..=8)),
+            ("nova-api", vec![]),
+            ("ironic-pxe", vec![]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(
+            r.late_images,
+            [LateImage {
+                image: "nova-api".into(),
+                first_build: None
+            }]
+        );
+        // Not judged on a selection of builds: too little history.
+        let sel = BuildSelection::Named(vec!["rocky-8".into()]);
+        assert!(evaluate(&m, &inv, now(), &sel).late_images.is_empty());
     }
 }

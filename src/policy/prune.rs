@@ -1,24 +1,39 @@
 //! The prune plan: exactly which tags may be deleted, and why — as a pure
-//! function of (manifest, inventory, audit report, request).
+//! function of (manifest, inventory, audit report, request, what earlier
+//! runs saw).
 //!
-//! Rails, each enforced here and unit-tested:
+//! `--broken` deletes a build only on proof that it is broken: something
+//! known absent, and an age that shows nobody is still pushing it. Rails,
+//! each enforced here and unit-tested:
 //! * only repositories of the manifest's images are touched; unexpected
 //!   repositories carrying the same tag are reported, never planned;
 //! * `--broken` takes builds the audit judged `broken` — never `in_progress`
-//!   or `complete` ones;
+//!   or `complete` ones, and so never a build whose only gap is a platform
+//!   the registry did not state (`unverified_platforms`);
+//! * a build whose only missing images joined the set later
+//!   ([`LateImage`]) is a manifest change, not a broken build: skipped, and
+//!   reported as a finding with its fix;
+//! * a build's age must be proven: by registry push times, or by tagsweep
+//!   having seen the build unchanged for `builds.grace` (the observations
+//!   kept between runs), or by image-declared times when the user says they
+//!   are build times (`--trust-declared-times`). Otherwise it is skipped, with
+//!   the time it becomes eligible;
 //! * a tag matching `builds.protect` is never planned, whatever is asked;
-//! * `--broken` refuses outright when an expected repository is missing (the
-//!   audit cannot be trusted: a typo or missing credentials make builds look
-//!   broken), and any plan covering more than `max_builds` builds is refused.
+//! * `--broken` refuses outright when an expected repository is missing or
+//!   its existence unknown (the audit cannot be trusted: a typo or missing
+//!   credentials make builds look broken), and any plan covering more than
+//!   `max_builds` builds is refused.
 //!
 //! Just before deleting, each build is looked up again ([`recheck`]): a late
-//! push may have completed it.
+//! push may have completed it, or changed it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::audit::{evaluate, BuildSelection, Report, Status};
+use super::audit::{evaluate, AgeSource, BuildReport, BuildSelection, LateImage, Report, Status};
+use crate::duration::format_duration;
 use crate::inventory::{Inventory, Repository, Tag};
 use crate::manifest::Manifest;
 
@@ -31,7 +46,17 @@ pub struct PruneRequest {
     pub builds: Vec<String>,
     /// `--max-builds N`: refuse a plan covering more builds.
     pub max_builds: usize,
+    /// `--trust-declared-times`: an image-declared creation time proves a
+    /// build's age (the user's images declare their build time, not a
+    /// reproducible commit time).
+    pub trust_declared_times: bool,
 }
+
+/// What earlier runs saw, for corroborating a build's age: build tag → the
+/// time since which tagsweep has seen the build with exactly the contents
+/// it has now (`BuildReport::contents`). `None` (no record kept between
+/// runs) corroborates nothing.
+pub type Unchanged = BTreeMap<String, DateTime<Utc>>;
 
 /// Why a build is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,15 +90,119 @@ pub struct PlannedBuild {
     pub tag: String,
     pub status: Status,
     pub reason: Reason,
+    /// What the build held when planned (`BuildReport::contents`): the
+    /// re-check deletes nothing if it changed since.
+    pub contents: String,
     /// Its tags in the manifest's repositories, sorted by repository.
     pub tags: Vec<PlannedTag>,
+}
+
+/// Why a build that was asked for (or is broken) will not be pruned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Pushed to within `builds.grace`.
+    InProgress,
+    /// Matches `builds.protect`.
+    Protected,
+    /// No repository of the set carries the tag.
+    NotCarried,
+    /// The only missing images joined the set later: a manifest change.
+    OnlyLateImages(Vec<LateImage>),
+    /// Nothing proves nobody is still pushing it (see the module documentation).
+    AgeUnproven {
+        source: AgeSource,
+        grace: std::time::Duration,
+        /// When a run that keeps the observations may delete it, if it is
+        /// still unchanged; `None` when no observations are kept.
+        eligible_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl SkipReason {
+    /// Whether the skip is a finding the user must act on (exit 1): a
+    /// manifest that needs fixing.
+    pub fn is_finding(&self) -> bool {
+        matches!(self, SkipReason::OnlyLateImages(_))
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::InProgress => f.write_str("in progress: pushed within the grace period"),
+            SkipReason::Protected => f.write_str("protected by builds.protect"),
+            SkipReason::NotCarried => f.write_str("no repository of the set carries this tag"),
+            SkipReason::OnlyLateImages(late) => {
+                let names: Vec<String> = late
+                    .iter()
+                    .map(|l| match &l.first_build {
+                        Some(first) => format!("{} (first in {first})", l.image),
+                        None => format!("{} (in no build yet)", l.image),
+                    })
+                    .collect();
+                write!(
+                    f,
+                    "only images that joined the set in a later build are missing: {}. \
+                     This is a manifest change, not a broken build: {}",
+                    names.join(", "),
+                    late_fix(late)
+                )
+            }
+            SkipReason::AgeUnproven {
+                source,
+                grace,
+                eligible_at,
+            } => {
+                let basis = match source {
+                    AgeSource::Declared => {
+                        "its age rests only on the times its images declare (a reproducible build declares its commit's time, not its push)"
+                    }
+                    _ => "its push time is unknown (the registry does not say)",
+                };
+                let grace = format_duration(*grace);
+                match eligible_at {
+                    Some(at) => write!(
+                        f,
+                        "{basis}: it is deleted once tagsweep has seen it unchanged for builds.grace ({grace}), \
+                         by a run at or after {} that keeps the observations; or pass --trust-declared-times \
+                         if your images' created time is their build time",
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    None => write!(
+                        f,
+                        "{basis}, and no observations are kept between runs (--no-cache): keep them \
+                         (drop --no-cache, or give --state FILE) so that a run builds.grace ({grace}) later can \
+                         corroborate it; or pass --trust-declared-times if your images' created time is their build time"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// "add `from: rocky-40` to debian-source-zun-compute", for each late image.
+pub fn late_fix(late: &[LateImage]) -> String {
+    let fixes: Vec<String> = late
+        .iter()
+        .map(|l| match &l.first_build {
+            Some(first) => format!("add `from: {first}` to {} in the manifest", l.image),
+            None => format!(
+                "give {} `from:` its first build in the manifest (or remove it until it is pushed)",
+                l.image
+            ),
+        })
+        .collect();
+    format!(
+        "{}; if those builds really lack it by accident, prune them by name with --build",
+        fixes.join("; ")
+    )
 }
 
 /// A build that was asked for (or is broken) but will not be pruned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedBuild {
     pub tag: String,
-    pub reason: String,
+    pub reason: SkipReason,
 }
 
 /// The whole plan.
@@ -99,6 +228,11 @@ impl PrunePlan {
             .collect::<BTreeSet<_>>()
             .len()
     }
+
+    /// Whether a skipped build needs the user to act (exit 1).
+    pub fn has_findings(&self) -> bool {
+        self.skipped.iter().any(|s| s.reason.is_finding())
+    }
 }
 
 /// Why no plan can be made: the caller refuses to delete anything (exit 2).
@@ -112,6 +246,13 @@ pub enum Refusal {
     )]
     MissingRepositories(Vec<String>),
     #[error(
+        "refusing to prune broken builds: the registry neither lists nor denies {} expected repositor{} ({}): \
+         it answers no tags for {} and does not let us read its catalog, so a typo cannot be told from an empty \
+         repository. Check the names in the manifest, or use credentials that may read the catalog, then run again",
+        .0.len(), if .0.len() == 1 { "y" } else { "ies" }, .0.join(", "), if .0.len() == 1 { "it" } else { "them" }
+    )]
+    UnverifiedRepositories(Vec<String>),
+    #[error(
         "refusing to prune {planned} builds: more than --max-builds {max}. \
          A manifest mistake can make every build look broken; check the plan with --dry-run, \
          then raise --max-builds if it is right"
@@ -121,12 +262,64 @@ pub enum Refusal {
     NothingAsked,
 }
 
+/// Why a build the audit judged broken may not be deleted by `--broken`
+/// (see the module documentation); `None`: it may.
+pub fn unproven(
+    build: &BuildReport,
+    report: &Report,
+    grace: std::time::Duration,
+    unchanged: Option<&Unchanged>,
+    trust_declared_times: bool,
+) -> Option<SkipReason> {
+    if build.missing_platforms.is_empty() && !build.missing.is_empty() {
+        let late: Vec<LateImage> = build
+            .missing
+            .iter()
+            .map(|m| {
+                report
+                    .late_image(m)
+                    .filter(|l| older_than_first(&build.tag, l))
+            })
+            .collect::<Option<Vec<&LateImage>>>()
+            .map(|l| l.into_iter().cloned().collect())
+            .unwrap_or_default();
+        if !late.is_empty() {
+            return Some(SkipReason::OnlyLateImages(late));
+        }
+    }
+    match build.age {
+        AgeSource::Registry => None,
+        AgeSource::Declared if trust_declared_times => None,
+        source => {
+            let since = unchanged.and_then(|u| u.get(&build.tag)).copied();
+            let window = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+            match since {
+                Some(since) if report.as_of.signed_duration_since(since) >= window => None,
+                _ => Some(SkipReason::AgeUnproven {
+                    source,
+                    grace,
+                    eligible_at: unchanged.map(|_| since.unwrap_or(report.as_of) + window),
+                }),
+            }
+        }
+    }
+}
+
+/// Whether `build` comes before the late image's first build.
+fn older_than_first(build: &str, late: &LateImage) -> bool {
+    late.first_build
+        .as_deref()
+        .is_none_or(|first| super::natural_cmp(build, first).is_lt())
+}
+
 /// Computes what `request` deletes (see the module documentation).
+/// `unchanged`: what earlier runs saw (`None` when nothing is kept).
 pub fn plan(
     manifest: &Manifest,
     inventory: &Inventory,
     report: &Report,
     request: &PruneRequest,
+    unchanged: Option<&Unchanged>,
 ) -> Result<PrunePlan, Refusal> {
     if !request.broken && request.builds.is_empty() {
         return Err(Refusal::NothingAsked);
@@ -136,18 +329,41 @@ pub fn plan(
             report.missing_repositories.clone(),
         ));
     }
-    let mut chosen: Vec<(&str, Status, Reason)> = Vec::new();
+    if request.broken && !report.unverified_repositories.is_empty() {
+        return Err(Refusal::UnverifiedRepositories(
+            report.unverified_repositories.clone(),
+        ));
+    }
+    let mut chosen: Vec<(&BuildReport, Reason)> = Vec::new();
     let mut skipped = Vec::new();
     for build in &report.builds {
         let named = request.builds.contains(&build.tag);
-        if named {
-            chosen.push((&build.tag, build.status, Reason::Named));
+        let wanted = named || (request.broken && build.status == Status::Broken);
+        if wanted && manifest.builds.is_protected(&build.tag) {
+            skipped.push(SkippedBuild {
+                tag: build.tag.clone(),
+                reason: SkipReason::Protected,
+            });
+        } else if named {
+            chosen.push((build, Reason::Named));
         } else if request.broken && build.status == Status::Broken {
-            chosen.push((&build.tag, build.status, Reason::Broken));
+            match unproven(
+                build,
+                report,
+                manifest.builds.grace,
+                unchanged,
+                request.trust_declared_times,
+            ) {
+                None => chosen.push((build, Reason::Broken)),
+                Some(reason) => skipped.push(SkippedBuild {
+                    tag: build.tag.clone(),
+                    reason,
+                }),
+            }
         } else if request.broken && build.status == Status::InProgress {
             skipped.push(SkippedBuild {
                 tag: build.tag.clone(),
-                reason: "in progress: pushed within the grace period".into(),
+                reason: SkipReason::InProgress,
             });
         }
     }
@@ -155,21 +371,15 @@ pub fn plan(
         if !report.builds.iter().any(|b| b.tag == *name) {
             skipped.push(SkippedBuild {
                 tag: name.clone(),
-                reason: "no repository of the set carries this tag".into(),
+                reason: SkipReason::NotCarried,
             });
         }
     }
 
     let mut builds = Vec::new();
     let mut untouched = Vec::new();
-    for (tag, status, reason) in chosen {
-        if manifest.builds.is_protected(tag) {
-            skipped.push(SkippedBuild {
-                tag: tag.to_string(),
-                reason: "protected by builds.protect".into(),
-            });
-            continue;
-        }
+    for (build, reason) in chosen {
+        let tag = build.tag.as_str();
         let mut tags = Vec::new();
         for (repo_name, repo) in &inventory.repositories {
             let Some(found) = find_tag(repo, tag) else {
@@ -189,14 +399,15 @@ pub fn plan(
         if tags.is_empty() {
             skipped.push(SkippedBuild {
                 tag: tag.to_string(),
-                reason: "no repository of the set carries this tag".into(),
+                reason: SkipReason::NotCarried,
             });
             continue;
         }
         builds.push(PlannedBuild {
             tag: tag.to_string(),
-            status,
+            status: build.status,
             reason,
+            contents: build.contents.clone(),
             tags,
         });
     }
@@ -230,8 +441,9 @@ pub enum Recheck {
 
 /// Judges a planned build again from fresh look-ups of its tag in every
 /// expected repository (`fresh`: repository → the tag, or `None` if absent).
-/// A `--broken` build that is now complete or in progress is skipped; a
-/// named build always proceeds.
+/// A `--broken` build that is now complete or in progress, or whose
+/// contents changed since it was planned, is skipped; a named build always
+/// proceeds.
 pub fn recheck(
     manifest: &Manifest,
     build: &PlannedBuild,
@@ -246,8 +458,8 @@ pub fn recheck(
         inventory.repositories.insert(
             repo.clone(),
             Repository {
-                private: None,
                 tags: Some(tag.iter().cloned().collect()),
+                ..Repository::default()
             },
         );
     }
@@ -257,14 +469,19 @@ pub fn recheck(
         now,
         &BuildSelection::Named(vec![build.tag.clone()]),
     );
-    match report.builds.first().map(|b| b.status) {
-        Some(Status::Broken) | None => Recheck::Proceed,
-        Some(Status::Complete) => {
+    let Some(now) = report.builds.first() else {
+        return Recheck::Proceed;
+    };
+    match now.status {
+        Status::Complete => {
             Recheck::Skip("complete now: the missing images were pushed since the audit".into())
         }
-        Some(Status::InProgress) => {
-            Recheck::Skip("in progress now: pushed to since the audit".into())
-        }
+        Status::InProgress => Recheck::Skip("in progress now: pushed to since the audit".into()),
+        Status::Broken if now.contents != build.contents => Recheck::Skip(
+            "changed since the audit (a tag was pushed, re-pushed or deleted); judged again on the next run"
+                .into(),
+        ),
+        Status::Broken => Recheck::Proceed,
     }
 }
 
@@ -290,6 +507,7 @@ mod tests {
             name: name.into(),
             digest: Some(format!("sha256:{name}")),
             pushed: Some(now() - chrono::Duration::hours(hours_ago)),
+            created: None,
             platforms: None,
         }
     }
@@ -324,8 +542,8 @@ mod tests {
             inv.repositories.insert(
                 name.into(),
                 Repository {
-                    private: None,
                     tags: Some(tags),
+                    ..Repository::default()
                 },
             );
         }
@@ -335,7 +553,7 @@ mod tests {
     fn plan_for(request: PruneRequest) -> Result<PrunePlan, Refusal> {
         let (m, inv) = (manifest(), inventory());
         let report = evaluate(&m, &inv, now(), &BuildSelection::All);
-        plan(&m, &inv, &report, &request)
+        plan(&m, &inv, &report, &request, None)
     }
 
     fn broken() -> PruneRequest {
@@ -343,6 +561,7 @@ mod tests {
             broken: true,
             builds: vec![],
             max_builds: 5,
+            trust_declared_times: false,
         }
     }
 
@@ -366,10 +585,13 @@ mod tests {
         let skipped: Vec<_> = p
             .skipped
             .iter()
-            .map(|s| (s.tag.as_str(), s.reason.as_str()))
+            .map(|s| (s.tag.as_str(), s.reason.to_string()))
             .collect();
-        assert!(skipped.contains(&("rocky-3", "in progress: pushed within the grace period")));
-        assert!(skipped.contains(&("release-keep", "protected by builds.protect")));
+        assert!(skipped.contains(&(
+            "rocky-3",
+            "in progress: pushed within the grace period".to_string()
+        )));
+        assert!(skipped.contains(&("release-keep", "protected by builds.protect".to_string())));
         assert_eq!((p.tag_count(), p.repository_count()), (2, 2));
     }
 
@@ -379,6 +601,7 @@ mod tests {
             broken: false,
             builds: vec!["rocky-1".into(), "release-keep".into(), "rocky-9".into()],
             max_builds: 5,
+            trust_declared_times: false,
         })
         .unwrap();
         assert_eq!(p.builds.len(), 1);
@@ -404,6 +627,7 @@ mod tests {
             broken: true,
             builds: vec!["rocky-2".into(), "rocky-1".into()],
             max_builds: 5,
+            trust_declared_times: false,
         })
         .unwrap();
         let planned: Vec<_> = p
@@ -430,7 +654,8 @@ mod tests {
             plan_for(PruneRequest {
                 broken: false,
                 builds: vec!["rocky-1".into(), "rocky-2".into()],
-                max_builds: 1
+                max_builds: 1,
+                trust_declared_times: false,
             }),
             Err(Refusal::TooManyBuilds { planned: 2, max: 1 })
         );
@@ -438,7 +663,7 @@ mod tests {
         let mut inv = inventory();
         inv.repositories.remove("a-glance");
         let report = evaluate(&m, &inv, now(), &BuildSelection::All);
-        let refusal = plan(&m, &inv, &report, &broken()).unwrap_err();
+        let refusal = plan(&m, &inv, &report, &broken(), None).unwrap_err();
         assert_eq!(
             refusal,
             Refusal::MissingRepositories(vec!["a-glance".into()])
@@ -451,8 +676,9 @@ mod tests {
             broken: false,
             builds: vec!["rocky-2".into()],
             max_builds: 5,
+            trust_declared_times: false,
         };
-        assert!(plan(&m, &inv, &report, &named).is_ok());
+        assert!(plan(&m, &inv, &report, &named, None).is_ok());
     }
 
     #[test]
@@ -487,5 +713,187 @@ mod tests {
             ..b.clone()
         };
         assert_eq!(recheck(&m, &named, &completed, now()), Recheck::Proceed);
+    }
+
+    /// rocky-1 and rocky-2 lack a-glance (it joined at rocky-3); rocky-4
+    /// lacks a-nova too (broken); rocky-5 lacks a-nova only.
+    fn late_inventory() -> Inventory {
+        let mut inv = Inventory::new("docker.io", "linaro");
+        let tags = |names: &[&str]| names.iter().map(|n| tag(n, 50)).collect::<Vec<_>>();
+        for (name, tags) in [
+            (
+                "a-base",
+                tags(&["rocky-1", "rocky-2", "rocky-3", "rocky-4", "rocky-5"]),
+            ),
+            ("a-nova", tags(&["rocky-1", "rocky-2", "rocky-3"])),
+            ("a-glance", tags(&["rocky-3", "rocky-4", "rocky-5"])),
+        ] {
+            inv.repositories.insert(
+                name.into(),
+                Repository {
+                    tags: Some(tags),
+                    ..Repository::default()
+                },
+            );
+        }
+        inv
+    }
+
+    #[test]
+    fn builds_that_only_lack_late_images_are_skipped_as_a_finding() {
+        let (m, inv) = (manifest(), late_inventory());
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let p = plan(&m, &inv, &report, &broken(), None).unwrap();
+        let planned: Vec<_> = p.builds.iter().map(|b| b.tag.as_str()).collect();
+        assert_eq!(planned, ["rocky-5", "rocky-4"]);
+        let late: Vec<_> = p
+            .skipped
+            .iter()
+            .filter(|s| matches!(s.reason, SkipReason::OnlyLateImages(_)))
+            .map(|s| s.tag.as_str())
+            .collect();
+        assert_eq!(late.len(), 2);
+        assert!(late.contains(&"rocky-1") && late.contains(&"rocky-2"));
+        assert!(p.has_findings());
+        let why = p.skipped[0].reason.to_string();
+        assert!(
+            why.contains("a-glance (first in rocky-3)")
+                && why.contains("add `from: rocky-3` to a-glance"),
+            "{why}"
+        );
+    }
+
+    fn declared(name: &str, hours_ago: i64) -> Tag {
+        Tag {
+            pushed: None,
+            created: Some(now() - chrono::Duration::hours(hours_ago)),
+            ..tag(name, 0)
+        }
+    }
+
+    #[test]
+    fn a_declared_age_is_no_proof_unless_corroborated() {
+        let m = manifest();
+        let mut inv = Inventory::new("http://127.0.0.1:5000", "linaro");
+        for (name, tags) in [
+            (
+                "a-base",
+                vec![declared("rocky-2", 72), declared("rocky-1", 72)],
+            ),
+            (
+                "a-nova",
+                vec![declared("rocky-2", 72), declared("rocky-1", 72)],
+            ),
+            ("a-glance", vec![declared("rocky-1", 72)]),
+        ] {
+            inv.repositories.insert(
+                name.into(),
+                Repository {
+                    tags: Some(tags),
+                    ..Repository::default()
+                },
+            );
+        }
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let b2 = report.builds.iter().find(|b| b.tag == "rocky-2").unwrap();
+        assert_eq!((b2.status, b2.age), (Status::Broken, AgeSource::Declared));
+
+        // First run, observations kept: skipped, eligible one grace later.
+        let nothing_seen = Unchanged::new();
+        let p = plan(&m, &inv, &report, &broken(), Some(&nothing_seen)).unwrap();
+        assert!(p.builds.is_empty());
+        let skip = p.skipped.iter().find(|s| s.tag == "rocky-2").unwrap();
+        assert_eq!(
+            skip.reason,
+            SkipReason::AgeUnproven {
+                source: AgeSource::Declared,
+                grace: m.builds.grace,
+                eligible_at: Some(now() + chrono::Duration::hours(2)),
+            }
+        );
+        assert!(skip.reason.to_string().contains("2026-11-20 14:00 UTC"));
+        assert!(!p.has_findings(), "waiting is not a finding");
+
+        // Seen unchanged for less than grace: still waiting.
+        let seen = |hours: i64| -> Unchanged {
+            [(
+                "rocky-2".to_string(),
+                now() - chrono::Duration::hours(hours),
+            )]
+            .into()
+        };
+        let p = plan(&m, &inv, &report, &broken(), Some(&seen(1))).unwrap();
+        assert!(p.builds.is_empty());
+        // Seen unchanged for grace: proven.
+        let p = plan(&m, &inv, &report, &broken(), Some(&seen(2))).unwrap();
+        assert_eq!(p.builds.len(), 1);
+        // Nothing kept: never eligible without the opt-in, and it says how.
+        let p = plan(&m, &inv, &report, &broken(), None).unwrap();
+        let why = p.skipped[0].reason.to_string();
+        assert!(
+            why.contains("--state FILE") && why.contains("--trust-declared-times"),
+            "{why}"
+        );
+        // The opt-in.
+        let trusting = PruneRequest {
+            trust_declared_times: true,
+            ..broken()
+        };
+        let p = plan(&m, &inv, &report, &trusting, None).unwrap();
+        assert_eq!(p.builds.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_age_needs_an_observation_even_with_the_opt_in() {
+        let m = manifest();
+        let mut inv = inventory();
+        for repo in inv.repositories.values_mut() {
+            for t in repo.tags.iter_mut().flatten() {
+                t.pushed = None;
+            }
+        }
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let trusting = PruneRequest {
+            trust_declared_times: true,
+            ..broken()
+        };
+        let p = plan(&m, &inv, &report, &trusting, Some(&Unchanged::new())).unwrap();
+        let planned: Vec<_> = p.builds.iter().map(|b| b.tag.as_str()).collect();
+        assert!(!planned.contains(&"rocky-2"), "{planned:?}");
+        assert!(p
+            .skipped
+            .iter()
+            .any(|s| s.tag == "rocky-2" && s.reason.to_string().contains("push time is unknown")));
+    }
+
+    #[test]
+    fn unconfirmed_repositories_refuse_a_broken_prune() {
+        let m = manifest();
+        let mut inv = inventory();
+        inv.repositories.get_mut("a-glance").unwrap().unconfirmed = true;
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let refusal = plan(&m, &inv, &report, &broken(), None).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::UnverifiedRepositories(vec!["a-glance".into()])
+        );
+        assert!(refusal.to_string().contains("neither lists nor denies"));
+    }
+
+    #[test]
+    fn recheck_skips_a_build_whose_contents_changed() {
+        let m = manifest();
+        let p = plan_for(broken()).unwrap();
+        let b = &p.builds[0];
+        let mut repushed = tag("rocky-2", 30);
+        repushed.digest = Some("sha256:other".into());
+        let changed = vec![
+            ("a-base".to_string(), Some(repushed)),
+            ("a-nova".to_string(), Some(tag("rocky-2", 30))),
+            ("a-glance".to_string(), None),
+        ];
+        assert!(
+            matches!(recheck(&m, b, &changed, now()), Recheck::Skip(r) if r.starts_with("changed since the audit"))
+        );
     }
 }

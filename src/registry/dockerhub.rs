@@ -43,7 +43,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::http::{Answer, HttpClient, Request};
-use super::{DeleteOutcome, RegistryError, RegistryRepo, Stats};
+use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
 use crate::credentials::Credentials;
 use crate::inventory::{intern_platforms, Tag};
 use crate::platform::Platform;
@@ -116,6 +116,8 @@ struct HubTag {
     #[serde(default)]
     last_updated: Option<String>,
     #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
     images: Option<Vec<HubImage>>,
 }
 
@@ -129,6 +131,9 @@ struct HubImage {
     variant: Option<String>,
 }
 
+/// The media type of a Docker schema 1 manifest (retired 2019–2021).
+const SCHEMA1_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
 impl From<HubTag> for Tag {
     fn from(t: HubTag) -> Tag {
         let pushed = t
@@ -136,26 +141,53 @@ impl From<HubTag> for Tag {
             .as_deref()
             .and_then(parse_time)
             .or_else(|| t.last_updated.as_deref().and_then(parse_time));
-        let platforms = t.images.filter(|images| !images.is_empty()).map(|images| {
-            let list: Vec<Platform> = images
-                .iter()
-                .filter_map(|i| {
-                    Platform::from_parts(
-                        i.os.as_deref()?,
-                        i.architecture.as_deref()?,
-                        i.variant.as_deref(),
-                    )
-                })
-                .collect();
-            intern_platforms(list)
-        });
+        let schema1 = t
+            .media_type
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case(SCHEMA1_MEDIA_TYPE));
+        let platforms = t
+            .images
+            .as_deref()
+            .and_then(|images| hub_platforms(images, schema1))
+            .map(intern_platforms);
         Tag {
             name: t.name.into(),
             digest: t.digest.filter(|d| !d.is_empty()),
             pushed,
+            created: None,
             platforms,
         }
     }
+}
+
+/// The platforms a tag's `images[]` states, or `None` when it does not state
+/// them all (docker/hub-feedback #2484, #2344; notes §11):
+/// * `images: []` — every tag since 2025-08 — states nothing;
+/// * schema-1-era tags carry `"os": ""`: schema 1 images are Linux images, so
+///   an empty `os` there is `linux`, not another operating system;
+/// * elsewhere an entry without `os` or `architecture` cannot be read, and a
+///   platform it might be is not known absent: the whole set is unknown.
+///
+/// Attestation entries (`unknown/unknown`) are not platforms and are skipped.
+fn hub_platforms(images: &[HubImage], schema1: bool) -> Option<Vec<Platform>> {
+    if images.is_empty() {
+        return None;
+    }
+    let mut list = Vec::new();
+    for image in images {
+        let arch = image.architecture.as_deref().unwrap_or("").trim();
+        let os = match image.os.as_deref().unwrap_or("").trim() {
+            "" if schema1 => "linux",
+            os => os,
+        };
+        let attestation =
+            os.eq_ignore_ascii_case("unknown") || arch.eq_ignore_ascii_case("unknown");
+        if attestation {
+            continue;
+        }
+        list.push(Platform::from_parts(os, arch, image.variant.as_deref())?);
+    }
+    Some(list)
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -699,7 +731,8 @@ impl super::Registry for DockerHub {
         "docker.io".to_string()
     }
 
-    async fn list_repositories(&self) -> Result<Vec<RegistryRepo>, RegistryError> {
+    /// Docker Hub's listing names every repository this caller may see.
+    async fn list_repositories(&self) -> Result<RepositoryList, RegistryError> {
         let mut url = self.url(
             &["v2", "namespaces", &self.namespace, "repositories"],
             false,
@@ -720,13 +753,16 @@ impl super::Registry for DockerHub {
                 hint: Some("check `namespace:` in the manifest".into()),
             });
         };
-        Ok(repos
-            .into_iter()
-            .map(|r| RegistryRepo {
-                name: r.name,
-                private: r.is_private,
-            })
-            .collect())
+        Ok(RepositoryList {
+            repositories: repos
+                .into_iter()
+                .map(|r| RegistryRepo {
+                    name: r.name,
+                    private: r.is_private,
+                })
+                .collect(),
+            complete: true,
+        })
     }
 
     async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
@@ -920,6 +956,34 @@ mod tests {
     }
 
     #[test]
+    fn schema1_tags_are_linux_and_their_times_unknown() {
+        // The shape docker/hub-feedback #2344 reports for schema-1-era tags.
+        let body = r#"{"creator":1,"id":2,"images":[{"architecture":"amd64","features":null,"variant":null,"digest":null,"os":"","os_features":null,"os_version":null,"size":1234,"status":"active","last_pulled":null,"last_pushed":null}],"last_updated":null,"name":"rocky-1","tag_status":"active","tag_last_pulled":null,"tag_last_pushed":null,"media_type":"application/vnd.docker.distribution.manifest.v1+prettyjws","content_type":"image","digest":"sha256:aa"}"#;
+        let tag: Tag = serde_json::from_str::<HubTag>(body).unwrap().into();
+        let platforms: Vec<String> = tag
+            .platforms
+            .as_deref()
+            .expect("schema 1 states its platform")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(platforms, ["linux/amd64"]);
+        assert_eq!((tag.pushed, tag.created), (None, None));
+    }
+
+    #[test]
+    fn an_unreadable_image_entry_makes_the_platforms_unknown() {
+        // Outside schema 1 an empty os is not read as any operating system.
+        let body = r#"{"name":"rocky-1","images":[{"architecture":"amd64","os":"linux"},{"architecture":"arm64","os":""}],"media_type":"application/vnd.oci.image.index.v1+json"}"#;
+        let tag: Tag = serde_json::from_str::<HubTag>(body).unwrap().into();
+        assert_eq!(tag.platforms, None);
+        // Attestations alone are skipped, not unreadable.
+        let body = r#"{"name":"rocky-1","images":[{"architecture":"amd64","os":"linux"},{"architecture":"unknown","os":"unknown"}]}"#;
+        let tag: Tag = serde_json::from_str::<HubTag>(body).unwrap().into();
+        assert_eq!(tag.platforms.as_deref().map(<[_]>::len), Some(1));
+    }
+
+    #[test]
     fn urls_escape_names_and_keep_the_trailing_slash_for_deletes() {
         let http = HttpClient::new(Default::default()).unwrap();
         let hub = DockerHub::new(
@@ -1015,6 +1079,7 @@ mod tests {
                 digest: None,
                 tag_last_pushed: None,
                 last_updated: None,
+                media_type: None,
                 images: None,
             })
             .collect();

@@ -24,6 +24,19 @@ pub struct RegistryRepo {
     pub private: Option<bool>,
 }
 
+/// The repositories a registry listed, and whether that list is the whole
+/// truth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryList {
+    pub repositories: Vec<RegistryRepo>,
+    /// `true` when the list names every repository of the namespace this
+    /// caller may see (Docker Hub's listing; an OCI catalog that could be
+    /// read): a repository it does not name is *known* not to exist.
+    /// `false` when the registry would not list them (an OCI registry that
+    /// refuses `_catalog`): a repository it does not name may still exist.
+    pub complete: bool,
+}
+
 /// What happened to a tag we asked the registry to delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
@@ -55,11 +68,14 @@ pub trait Registry: Send + Sync {
         None
     }
 
-    /// Every repository of the namespace the caller may see.
-    async fn list_repositories(&self) -> Result<Vec<RegistryRepo>, RegistryError>;
+    /// Every repository of the namespace the caller may see, and whether the
+    /// registry could list them all (see [`RepositoryList::complete`]).
+    async fn list_repositories(&self) -> Result<RepositoryList, RegistryError>;
 
-    /// Every tag of `repo`; `None` when the repository does not exist (or is
-    /// hidden from this caller).
+    /// Every tag of `repo`; `None` when the registry says the repository does
+    /// not exist (or is hidden from this caller). `Some(vec![])` only says the
+    /// registry answered no tags: on some registries that is also their
+    /// answer for a repository that does not exist (see `scan`).
     async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError>;
 
     /// The tags of `repo` pushed at or after `since`, newest first, reading

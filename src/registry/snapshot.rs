@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{DeleteOutcome, RegistryError, RegistryRepo, Stats};
-use crate::inventory::{Inventory, Tag, SNAPSHOT_FORMAT};
+use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
+use crate::inventory::{Inventory, Tag, OLDEST_SNAPSHOT_FORMAT, SNAPSHOT_FORMAT};
 
 /// Largest snapshot we read (a million tags is about 150 MB of JSON).
 const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
@@ -51,19 +51,20 @@ impl SnapshotRegistry {
             .map_err(|e| fail(format!("cannot read the snapshot: {e}")))?;
         // Streamed, not read whole: a million-tag snapshot is ~190 MB of JSON.
         let reader = std::io::BufReader::with_capacity(1 << 20, file);
-        let inventory: Inventory = serde_json::from_reader(reader).map_err(|e| {
+        let mut inventory: Inventory = serde_json::from_reader(reader).map_err(|e| {
             fail(format!(
                 "not a tagsweep snapshot (line {}, column {}: {e})",
                 e.line(),
                 e.column()
             ))
         })?;
-        if inventory.format != SNAPSHOT_FORMAT {
+        if !(OLDEST_SNAPSHOT_FORMAT..=SNAPSHOT_FORMAT).contains(&inventory.format) {
             return Err(fail(format!(
-                "snapshot format {} is not the format {SNAPSHOT_FORMAT} this tagsweep reads; take a new snapshot",
+                "snapshot format {} is not one this tagsweep reads ({OLDEST_SNAPSHOT_FORMAT} to {SNAPSHOT_FORMAT}); take a new snapshot",
                 inventory.format
             )));
         }
+        inventory.upgrade();
         Ok(SnapshotRegistry {
             registry: inventory.registry.clone(),
             namespace: inventory.namespace.clone(),
@@ -90,18 +91,24 @@ impl super::Registry for SnapshotRegistry {
         self.taken_at
     }
 
-    async fn list_repositories(&self) -> Result<Vec<RegistryRepo>, RegistryError> {
-        Ok(self
-            .inventory
-            .lock()
-            .expect("lock")
-            .repositories
-            .iter()
-            .map(|(name, repo)| RegistryRepo {
-                name: name.clone(),
-                private: repo.private,
-            })
-            .collect())
+    /// The recorded repositories whose existence was established. One whose
+    /// existence was unknown when the snapshot was taken is left out, and
+    /// the list is then not complete: its listing (no tags) makes the scan
+    /// judge it unknown again, as it did live.
+    async fn list_repositories(&self) -> Result<RepositoryList, RegistryError> {
+        let inventory = self.inventory.lock().expect("lock");
+        Ok(RepositoryList {
+            repositories: inventory
+                .repositories
+                .iter()
+                .filter(|(_, repo)| !repo.unconfirmed)
+                .map(|(name, repo)| RegistryRepo {
+                    name: name.clone(),
+                    private: repo.private,
+                })
+                .collect(),
+            complete: inventory.repositories.values().all(|r| !r.unconfirmed),
+        })
     }
 
     async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{rfc3339, RunStats};
+use crate::platform::Platform;
 use crate::policy::Report;
 
 #[derive(Serialize)]
@@ -16,6 +17,8 @@ struct JsonReport<'a> {
     summary: JsonSummary,
     unexpected_repositories: &'a [String],
     missing_repositories: &'a [String],
+    unverified_repositories: &'a [String],
+    late_images: Vec<JsonLateImage<'a>>,
     stats: JsonStats,
 }
 
@@ -27,7 +30,21 @@ struct JsonBuild<'a> {
     present: usize,
     missing: &'a [String],
     missing_platforms: BTreeMap<&'a str, Vec<String>>,
+    unverified_platforms: BTreeMap<&'a str, Vec<String>>,
     newest_push: Option<String>,
+    newest_push_source: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonLateImage<'a> {
+    image: &'a str,
+    first_build: Option<&'a str>,
+}
+
+fn platforms(map: &BTreeMap<String, Vec<Platform>>) -> BTreeMap<&str, Vec<String>> {
+    map.iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(ToString::to_string).collect()))
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -61,12 +78,10 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
                 expected: b.expected,
                 present: b.present,
                 missing: &b.missing,
-                missing_platforms: b
-                    .missing_platforms
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.iter().map(ToString::to_string).collect()))
-                    .collect(),
+                missing_platforms: platforms(&b.missing_platforms),
+                unverified_platforms: platforms(&b.unverified_platforms),
                 newest_push: b.newest_push.map(rfc3339),
+                newest_push_source: b.age.as_str(),
             })
             .collect(),
         summary: JsonSummary {
@@ -77,6 +92,15 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
         },
         unexpected_repositories: &report.unexpected_repositories,
         missing_repositories: &report.missing_repositories,
+        unverified_repositories: &report.unverified_repositories,
+        late_images: report
+            .late_images
+            .iter()
+            .map(|l| JsonLateImage {
+                image: &l.image,
+                first_build: l.first_build.as_deref(),
+            })
+            .collect(),
         stats: JsonStats {
             requests: stats.requests.requests,
             retries: stats.requests.retries,

@@ -1,6 +1,8 @@
 //! Markdown for `$GITHUB_STEP_SUMMARY`, GitLab job reports and pull-request comments.
 
-use super::{missing_summary, short_time, summary_line};
+use super::{
+    explanations, missing_summary, push_time, short_time, summary_line, unverified_summary,
+};
 use crate::policy::{Report, Status};
 
 /// "1 image", "2 images".
@@ -39,14 +41,16 @@ pub fn render(report: &Report) -> String {
             "| Build | Status | Images | Newest push | Missing |\n|---|---|---|---|---|\n",
         );
         for b in &report.builds {
+            let mut gaps = missing_summary(b);
+            gaps.extend(unverified_summary(b));
             out.push_str(&format!(
                 "| `{}` | {} | {}/{} | {} | {} |\n",
                 cell(&b.tag),
                 status_cell(b.status),
                 b.present,
                 b.expected,
-                short_time(b.newest_push),
-                cell(&missing_summary(b).join("\n"))
+                cell(&push_time(b)),
+                cell(&gaps.join("\n"))
             ));
         }
     }
@@ -74,6 +78,9 @@ pub fn render(report: &Report) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+    }
+    for note in explanations(report) {
+        out.push_str(&format!("\n> [!NOTE]\n> {note}\n"));
     }
     out
 }

@@ -8,7 +8,8 @@ pub mod table;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::policy::BuildReport;
+use crate::policy::audit::AgeSource;
+use crate::policy::{BuildReport, Report};
 use crate::registry::Stats;
 
 /// What a run cost, printed with the report.
@@ -47,6 +48,83 @@ pub fn missing_summary(build: &BuildReport) -> Vec<String> {
         lines.push(format!("platforms: {}", shorten(&entries, MAX_NAMES)));
     }
     lines
+}
+
+/// The platforms a build could not verify, in a few words.
+pub fn unverified_summary(build: &BuildReport) -> Option<String> {
+    let n = build.unverified_platforms.len();
+    (n > 0).then(|| {
+        format!(
+            "? platforms unverified in {n} image{}",
+            if n == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// The newest push, and what it rests on when that is not the registry:
+/// `2026-11-20 10:00 UTC (declared)`.
+pub fn push_time(build: &BuildReport) -> String {
+    let time = short_time(build.newest_push);
+    match (build.age, build.newest_push) {
+        (AgeSource::Declared, Some(_)) => format!("{time} (declared)"),
+        (AgeSource::Unknown, Some(_)) => format!("{time} (partly unknown)"),
+        _ => time,
+    }
+}
+
+/// What a reader must know to read the report right, one paragraph each,
+/// plain text: what could not be checked, and what looks broken because the
+/// manifest changed. Every format shows them.
+pub fn explanations(report: &Report) -> Vec<String> {
+    let mut notes = Vec::new();
+    let unverified = report
+        .builds
+        .iter()
+        .filter(|b| !b.unverified_platforms.is_empty())
+        .count();
+    if unverified > 0 {
+        let why = if report.registry == "docker.io" {
+            "Docker Hub no longer states a tag's platforms (its API has answered `images: []` since August 2025, docker/hub-feedback #2484)"
+        } else {
+            "the registry does not state these tags' platforms"
+        };
+        notes.push(format!(
+            "? Platforms unverified in {unverified} build{}: {why}, so the required platforms could not be checked              there; they are not counted as missing. Run with --verify-platforms to read each tag's index from the              registry API (one manifest GET per image per build, cached by digest).",
+            if unverified == 1 { "" } else { "s" }
+        ));
+    }
+    if report
+        .builds
+        .iter()
+        .any(|b| b.age == AgeSource::Declared && b.newest_push.is_some())
+    {
+        notes.push(
+            "(declared): the registry reports no push time; the time shown is the one the images declare              (their `created`), which a reproducible build sets to its commit's time, days before the push.              prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace              (or with --trust-declared-times)."
+                .to_string(),
+        );
+    }
+    for late in &report.late_images {
+        notes.push(match &late.first_build {
+            Some(first) => format!(
+                "{} is in no build before {first}: it joined the set then, so older builds lack it because of                  the manifest, not a failed push. Add `from: {first}` to it in the manifest.",
+                late.image
+            ),
+            None => format!(
+                "{} is in no build yet: if it joins the set with a future build, give it `from:` that build                  in the manifest.",
+                late.image
+            ),
+        });
+    }
+    if !report.unverified_repositories.is_empty() {
+        let n = report.unverified_repositories.len();
+        notes.push(format!(
+            "{n} image{} of the manifest could not be confirmed to exist: {}. The registry answers no tags for              {} and does not let us read its catalog, so a typo cannot be told from an empty repository. Check              the names, or use credentials that may read the catalog. These images are left out of the counts.",
+            if n == 1 { "" } else { "s" },
+            report.unverified_repositories.join(", "),
+            if n == 1 { "it" } else { "them" }
+        ));
+    }
+    notes
 }
 
 /// `2026-11-20 10:00 UTC`, or `unknown`.

@@ -154,7 +154,7 @@ struct JsonTag<'a> {
 #[derive(Serialize)]
 struct JsonSkipped<'a> {
     tag: &'a str,
-    reason: &'a str,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -192,7 +192,7 @@ pub fn json(plan: &PrunePlan, dry_run: bool, results: Option<&[TagResult]>) -> S
             .iter()
             .map(|s| JsonSkipped {
                 tag: &s.tag,
-                reason: &s.reason,
+                reason: s.reason.to_string(),
             })
             .collect(),
         untouched: plan.untouched.iter().map(json_tag).collect(),

@@ -2,7 +2,9 @@
 
 use comfy_table::{presets, Cell, ContentArrangement, Table};
 
-use super::{missing_summary, short_time, summary_line};
+use super::{
+    explanations, missing_summary, push_time, short_time, summary_line, unverified_summary,
+};
 use crate::policy::{Report, Status};
 
 fn status_cell(status: Status) -> &'static str {
@@ -46,16 +48,20 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
         for b in &report.builds {
             let mark = if b.status == Status::Broken {
                 "✗"
+            } else if !b.unverified_platforms.is_empty() {
+                "?"
             } else {
                 ""
             };
+            let mut gaps = missing_summary(b);
+            gaps.extend(unverified_summary(b));
             table.add_row(vec![
                 Cell::new(mark),
                 Cell::new(&b.tag),
                 Cell::new(status_cell(b.status)),
                 Cell::new(format!("{}/{}", b.present, b.expected)),
-                Cell::new(short_time(b.newest_push)),
-                Cell::new(missing_summary(b).join("\n")),
+                Cell::new(push_time(b)),
+                Cell::new(gaps.join("\n")),
             ]);
         }
         out.push_str(&table.to_string());
@@ -79,6 +85,11 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
             report.namespace,
             report.missing_repositories.join(", ")
         ));
+    }
+    for note in explanations(report) {
+        out.push('\n');
+        out.push_str(&note);
+        out.push('\n');
     }
     out
 }

@@ -115,14 +115,14 @@ fn audit_reports_every_build_across_pages() {
     assert_eq!(
         build(&doc, "rocky-150"),
         &json!({"tag": "rocky-150", "status": "in_progress", "expected": 4, "present": 3,
-                "missing": ["debian-source-nova-api"], "missing_platforms": {},
-                "newest_push": "2026-11-20T11:30:00Z"})
+                "missing": ["debian-source-nova-api"], "missing_platforms": {}, "unverified_platforms": {},
+                "newest_push": "2026-11-20T11:30:00Z", "newest_push_source": "registry"})
     );
     assert_eq!(
         build(&doc, "rocky-140"),
         &json!({"tag": "rocky-140", "status": "broken", "expected": 4, "present": 3,
-                "missing": ["debian-source-glance-api"], "missing_platforms": {},
-                "newest_push": "2026-11-17T23:30:00Z"})
+                "missing": ["debian-source-glance-api"], "missing_platforms": {}, "unverified_platforms": {},
+                "newest_push": "2026-11-17T23:30:00Z", "newest_push_source": "registry"})
     );
     let b120 = build(&doc, "rocky-120");
     assert_eq!(
@@ -653,8 +653,8 @@ fn one_build_is_looked_up_tag_by_tag_when_that_is_cheaper() {
     assert_eq!(
         build(&doc, "rocky-140"),
         &json!({"tag": "rocky-140", "status": "broken", "expected": 4, "present": 3,
-                "missing": ["debian-source-glance-api"], "missing_platforms": {},
-                "newest_push": "2026-11-17T23:30:00Z"})
+                "missing": ["debian-source-glance-api"], "missing_platforms": {}, "unverified_platforms": {},
+                "newest_push": "2026-11-17T23:30:00Z", "newest_push_source": "registry"})
     );
     // 1 repository page + 1 tag count + 1 look-up in each of the 5 candidates,
     // instead of 2 pages for each of them.

@@ -371,19 +371,33 @@ fn prune_deletes_build_tags_and_spares_tags_sharing_their_digests() {
     let (index, children) = reg.push_index("kolla/base", "multi", &both(&old, "m"), None);
     let amd64 = Image::new("linux/amd64", &old, "m-amd64");
     assert_eq!(reg.push_image("kolla/base", "rocky-3", &amd64), children[0]);
-    // rocky-4: complete; stays.
+    // rocky-0 and rocky-4: complete; they stay. (Without rocky-0, nova
+    // would be in no build before rocky-4: an image that joined the set
+    // then, and rocky-1..3 not broken.)
     for repo in ["kolla/base", "kolla/nova"] {
-        reg.push_image(repo, "rocky-4", &Image::new("linux/amd64", &old, repo));
+        for build in ["rocky-0", "rocky-4"] {
+            reg.push_image(repo, build, &Image::new("linux/amd64", &old, repo));
+        }
     }
     let w = Workdir::new();
     let m = manifest(&w, &reg.url(), "base, nova", "");
+    // The images' `created` is their build time here (not a reproducible
+    // build's commit time): the user says so.
     let out = run(tagsweep()
-        .args(["prune", "--broken", "--yes", "--format", "json", "-m"])
+        .args([
+            "prune",
+            "--broken",
+            "--yes",
+            "--trust-declared-times",
+            "--format",
+            "json",
+            "-m",
+        ])
         .arg(&m));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         reg.tags("kolla/base").unwrap(),
-        ["latest", "multi", "rocky-4"],
+        ["latest", "multi", "rocky-0", "rocky-4"],
         "{}",
         out.stderr
     );
@@ -402,7 +416,7 @@ fn prune_deletes_build_tags_and_spares_tags_sharing_their_digests() {
             "the index keeps its children"
         );
     }
-    assert_eq!(reg.tags("kolla/nova").unwrap(), ["rocky-4"]);
+    assert_eq!(reg.tags("kolla/nova").unwrap(), ["rocky-0", "rocky-4"]);
 
     // Through the backend: a tag already gone, a repository that never was.
     let b = backend(&m, None);

@@ -11,22 +11,28 @@
 //!   repositories. A registry that refuses the catalog (401, 403, 404, 405:
 //!   most hosted ones) is no error: then only the manifest's images are
 //!   listed. The manifest's images are always listed, whatever the catalog
-//!   says; whether they exist is what their tag listing answers.
+//!   says. A readable catalog is complete: an image it does not list has no
+//!   repository. Without it, existence is what the tag listing answers (404
+//!   `NAME_UNKNOWN`: absent; tags: present; `"tags": null` or `[]`: unknown,
+//!   since distribution 2.0–2.1 answered that for repositories that do not
+//!   exist, distribution#1186).
 //! * **Tags**: `GET /v2/<name>/tags/list?n=1000`, following `Link` (relative,
 //!   absolute or with opaque parameters, as Quay sends them; never to another
 //!   origin), deduplicated. Distribution 2.8 ignores `n`/`last` and answers
-//!   everything at once, unsorted; `"tags": null` is no tags; 404
-//!   (`NAME_UNKNOWN`) is a missing repository.
-//! * **Push times**: registries record none. For each *build tag* (matching
-//!   `builds.pattern`, expected in that image) of the manifest's images, the
-//!   manifest is read (`GET` with every manifest type in `Accept`; its digest
-//!   is `Docker-Content-Digest`), and the time is its
+//!   everything at once, unsorted; `"tags": null` is no tags (see above for
+//!   what that says of existence); 404 (`NAME_UNKNOWN`) is a missing
+//!   repository.
+//! * **Push times**: registries record none, so a tag's `pushed` is never
+//!   set here. For each *build tag* (matching `builds.pattern`, expected in
+//!   that image) of the manifest's images, the manifest is read (`GET` with
+//!   every manifest type in `Accept`; its digest is `Docker-Content-Digest`),
+//!   and its *declared* time (`Tag::created`) is its
 //!   `org.opencontainers.image.created` annotation, else the image config's
-//!   `created` (for an index, of its first platform's image). That is the
-//!   build time: `grace` must cover build and push. A tag with neither (or a
-//!   reproducible build's epoch) has no time, so grace cannot apply to its
-//!   build, which is judged by its contents only (`-v` says so). Other tags
-//!   are never read. Everything read is cached by digest.
+//!   `created` (for an index, of its first platform's image). That is a
+//!   build time at best, and a reproducible build's commit time at worst
+//!   (`SOURCE_DATE_EPOCH`): it can make a build look in progress, never
+//!   prove it finished (see `policy::prune`). Other tags are never read.
+//!   Everything read is cached by digest.
 //! * **Platforms**: from the index (attestations left out), or from the
 //!   single image's config.
 //! * **Deleting one tag** (tag-safe: other tags on the same digest survive):
@@ -56,7 +62,7 @@ use url::Url;
 use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use super::http::{Answer, HttpClient, Request};
-use super::{DeleteOutcome, RegistryError, RegistryRepo, Stats};
+use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
 use crate::manifest::Manifest;
@@ -261,7 +267,8 @@ impl OciRegistry {
         Ok(Some(Tag {
             name: tag.into(),
             digest: fetched.digest,
-            pushed: facts.created,
+            pushed: None,
+            created: facts.created,
             platforms: facts.platforms.map(Into::into),
         }))
     }
@@ -553,23 +560,23 @@ impl super::Registry for OciRegistry {
             .to_string()
     }
 
-    async fn list_repositories(&self) -> Result<Vec<RegistryRepo>, RegistryError> {
-        let mut names: BTreeSet<String> = self
-            .manifest
-            .images
-            .iter()
-            .map(|i| i.name.clone())
-            .collect();
-        if let Some(listed) = self.catalog().await? {
-            names.extend(listed);
-        }
-        Ok(names
-            .into_iter()
-            .map(|name| RegistryRepo {
-                name,
-                private: None,
-            })
-            .collect())
+    /// The catalog's repositories under the namespace, complete; or, when
+    /// the registry refuses the catalog, none and not complete (the scan
+    /// then asks for each image's tags and judges existence from that).
+    async fn list_repositories(&self) -> Result<RepositoryList, RegistryError> {
+        Ok(match self.catalog().await? {
+            Some(listed) => RepositoryList {
+                repositories: listed
+                    .into_iter()
+                    .map(|name| RegistryRepo {
+                        name,
+                        private: None,
+                    })
+                    .collect(),
+                complete: true,
+            },
+            None => RepositoryList::default(),
+        })
     }
 
     async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {

@@ -19,14 +19,26 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// The built `tagsweep` binary, with none of the caller's environment (no
-/// credentials or hub URL can leak in from the developer's shell).
+/// credentials or hub URL can leak in from the developer's shell), and a
+/// cache directory of its own (`XDG_CACHE_HOME`, under cargo's test temp
+/// dir), so that no run sees what another test's run kept. A test that
+/// needs two runs to share what they keep sets `XDG_CACHE_HOME` (or
+/// `--state`) itself.
 pub fn tagsweep() -> Command {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
     let mut cmd = Command::cargo_bin("tagsweep").expect("binary built");
     cmd.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
     cmd.env("NO_COLOR", "1");
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "cache-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    cmd.env("XDG_CACHE_HOME", cache);
     cmd
 }
 
