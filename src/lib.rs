@@ -13,6 +13,7 @@ pub mod duration;
 pub mod inventory;
 pub mod journal;
 pub mod manifest;
+pub mod natural;
 pub mod net;
 pub mod platform;
 pub mod policy;
