@@ -14,6 +14,7 @@ pub mod duration;
 pub mod inventory;
 pub mod journal;
 pub mod manifest;
+pub mod natural;
 pub mod net;
 pub mod observations;
 pub mod platform;

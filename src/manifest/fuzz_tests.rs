@@ -42,6 +42,9 @@ const SEEDS: &[&str] = &[
     "\n\n\n",
     "#only a comment",
     "namespace: linaro\r\nbuilds:\r\n  pattern: x\r\nimages: [a]\r\n",
+    "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$'}\nimages:\n  - name: a\n    from: rocky-40\n  - name: b\n    until: 'rocky-12'\n  - {name: c, from: rocky-9, until: rocky-10, builds: '^rocky-1'}\n",
+    "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$'}\nimages:\n  - {name: a, from: 40, until: rocky-1}\n  - {name: b, from: [x], until: ~}\n  - {name: c, from: rocky-99999999999999999999999, until: rocky-}\n",
+    "namespace: linaro\nbuilds: {pattern: '('}\nfrom: rocky-1\nimages: [{name: a, from: !x y, until: 5.10}]\n",
 ];
 
 /// Bytes and snippets that matter to YAML, regexes, durations and names.
@@ -112,6 +115,8 @@ const TOKENS: &[&str] = &[
     "platforms: ",
     "registry: ",
     "name: ",
+    "from: ",
+    "until: ",
 ];
 
 fn next(state: &mut u64) -> u64 {
@@ -227,6 +232,8 @@ fn key(rng: &mut u64) -> &'static str {
         "platforms",
         "images",
         "name",
+        "from",
+        "until",
         "colour",
         "",
     ];

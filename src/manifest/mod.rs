@@ -20,6 +20,10 @@
 //!   - debian-source-base
 //!   - name: debian-source-ironic-pxe
 //!     builds: '^rocky-(1\d\d)$'  # optional: only expected in these builds
+//!   - name: debian-source-zun-compute
+//!     from: rocky-40             # optional: expected from this build on (inclusive)
+//!   - name: debian-source-old-thing
+//!     until: rocky-12            # optional: expected up to this build (inclusive)
 //! ```
 
 #[cfg(test)]
@@ -27,6 +31,7 @@ mod fuzz_tests;
 mod locate;
 mod parse;
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -34,6 +39,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::natural::natural_cmp;
 use crate::platform::Platform;
 
 pub use parse::parse_str;
@@ -92,15 +98,32 @@ pub struct ImageSpec {
     pub name: String,
     /// When set, the image is only expected in builds whose tag matches.
     pub builds: Option<Regex>,
+    /// When set, the first build the image is expected in: it is expected in
+    /// this build and every later one (inclusive), builds being ordered by the
+    /// natural order of their tags (`rocky-9` < `rocky-10`, see
+    /// [`natural_cmp`]). A build tag (it matches `builds.pattern`).
+    pub from: Option<String>,
+    /// When set, the last build the image is expected in: it is expected up
+    /// to and including this build, in the natural order of tags. A build tag.
+    pub until: Option<String>,
 }
 
 impl ImageSpec {
-    /// Whether this image should exist in the build tagged `build_tag`.
+    /// Whether this image should exist in the build tagged `build_tag`: the
+    /// tag matches the image's `builds` filter, if any, and lies between
+    /// `from` and `until`, both included, in natural order.
     pub fn expected_in(&self, build_tag: &str) -> bool {
-        match &self.builds {
-            Some(filter) => filter.is_match(build_tag),
-            None => true,
-        }
+        self.builds
+            .as_ref()
+            .is_none_or(|filter| filter.is_match(build_tag))
+            && self
+                .from
+                .as_deref()
+                .is_none_or(|from| natural_cmp(build_tag, from) != Ordering::Less)
+            && self
+                .until
+                .as_deref()
+                .is_none_or(|until| natural_cmp(build_tag, until) != Ordering::Greater)
     }
 }
 
@@ -291,6 +314,99 @@ mod tests {
         assert!(m.image("a").unwrap().expected_in("rocky-99"));
         assert!(m.image("c").is_none());
         assert!(m.platforms.is_empty());
+    }
+
+    /// An image with these optional keys.
+    fn spec(builds: Option<&str>, from: Option<&str>, until: Option<&str>) -> ImageSpec {
+        ImageSpec {
+            name: "a".into(),
+            builds: builds.map(|re| Regex::new(re).unwrap()),
+            from: from.map(str::to_string),
+            until: until.map(str::to_string),
+        }
+    }
+
+    /// The tags among `tags` that `image` is expected in.
+    fn expected<'t>(image: &ImageSpec, tags: &[&'t str]) -> Vec<&'t str> {
+        tags.iter()
+            .copied()
+            .filter(|tag| image.expected_in(tag))
+            .collect()
+    }
+
+    const ROCKY: &[&str] = &[
+        "rocky-1",
+        "rocky-5",
+        "rocky-9",
+        "rocky-10",
+        "rocky-12",
+        "rocky-13",
+        "rocky-39",
+        "rocky-40",
+        "rocky-41",
+        "rocky-100",
+    ];
+
+    #[test]
+    fn from_is_inclusive_in_natural_order() {
+        // Byte order would put rocky-5 after rocky-40, and rocky-100 before it.
+        assert_eq!(
+            expected(&spec(None, Some("rocky-40"), None), ROCKY),
+            ["rocky-40", "rocky-41", "rocky-100"]
+        );
+        assert_eq!(
+            expected(&spec(None, Some("rocky-10"), None), ROCKY),
+            [
+                "rocky-10",
+                "rocky-12",
+                "rocky-13",
+                "rocky-39",
+                "rocky-40",
+                "rocky-41",
+                "rocky-100"
+            ]
+        );
+    }
+
+    #[test]
+    fn until_is_inclusive_in_natural_order() {
+        // Byte order would put rocky-9 after rocky-12, and rocky-100 before it.
+        assert_eq!(
+            expected(&spec(None, None, Some("rocky-12")), ROCKY),
+            ["rocky-1", "rocky-5", "rocky-9", "rocky-10", "rocky-12"]
+        );
+    }
+
+    #[test]
+    fn from_and_until_together() {
+        assert_eq!(
+            expected(&spec(None, Some("rocky-9"), Some("rocky-12")), ROCKY),
+            ["rocky-9", "rocky-10", "rocky-12"]
+        );
+        assert_eq!(
+            expected(&spec(None, Some("rocky-40"), Some("rocky-40")), ROCKY),
+            ["rocky-40"]
+        );
+        let versions = ["5.0.2", "5.0.9", "5.0.10", "5.1.0", "5.10.0"];
+        assert_eq!(
+            expected(&spec(None, Some("5.0.9"), Some("5.1.0")), &versions),
+            ["5.0.9", "5.0.10", "5.1.0"]
+        );
+    }
+
+    #[test]
+    fn from_and_until_narrow_the_builds_filter() {
+        // Only odd builds, and only from rocky-5 to rocky-39.
+        let image = spec(
+            Some(r"^rocky-\d*[13579]$"),
+            Some("rocky-5"),
+            Some("rocky-39"),
+        );
+        assert_eq!(
+            expected(&image, ROCKY),
+            ["rocky-5", "rocky-9", "rocky-13", "rocky-39"]
+        );
+        assert_eq!(expected(&spec(None, None, None), ROCKY), ROCKY);
     }
 
     #[test]

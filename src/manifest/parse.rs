@@ -7,6 +7,7 @@
 //! walk moves on to its siblings, so one `tagsweep validate` run shows
 //! everything a pull request has to fix.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use regex::Regex;
@@ -14,11 +15,12 @@ use regex::Regex;
 use super::locate::{self, Entry, Node, Pos, Value};
 use super::{BuildRules, ImageSpec, Manifest, Problem, RegistryRef, DEFAULT_GRACE};
 use crate::duration::parse_duration;
+use crate::natural::natural_cmp;
 use crate::platform::{closest, Platform};
 
 const TOP_KEYS: &[&str] = &["registry", "namespace", "builds", "platforms", "images"];
 const BUILDS_KEYS: &[&str] = &["pattern", "grace", "protect"];
-const IMAGE_KEYS: &[&str] = &["name", "builds"];
+const IMAGE_KEYS: &[&str] = &["name", "builds", "from", "until"];
 
 /// Longest repository name (`namespace/name`) registries accept.
 const MAX_REPOSITORY_NAME: usize = 255;
@@ -27,7 +29,9 @@ const MAX_REPOSITORY_NAME: usize = 255;
 ///
 /// Returns every problem found (sorted by position), not just the first:
 /// YAML syntax, unknown or duplicate keys, wrong types, missing keys, invalid
-/// regexes, durations, platforms, namespace and image names, duplicates.
+/// regexes, durations, platforms, namespace and image names, duplicates,
+/// and per-image `from` / `until` values that are not build tags or are in
+/// the wrong order.
 pub fn parse_str(file: &str, src: &str) -> Result<Manifest, Vec<Problem>> {
     let document = locate::read(src);
     let mut lint = Lint {
@@ -167,7 +171,12 @@ impl Lint<'_> {
             None => Some(Vec::new()),
         };
         let images = match fields.get("images") {
-            Some(entry) => self.images(entry, naming, namespace.as_deref()),
+            Some(entry) => self.images(
+                entry,
+                naming,
+                namespace.as_deref(),
+                builds.as_ref().map(|rules| &rules.pattern),
+            ),
             None => {
                 self.at(
                     root.pos,
@@ -536,11 +545,14 @@ impl Lint<'_> {
         all
     }
 
+    /// The `images` list. `pattern` is `builds.pattern` when it is valid, to
+    /// check the tags given as `from` and `until`.
     fn images(
         &mut self,
         field: &Entry,
         naming: Naming,
         namespace: Option<&str>,
+        pattern: Option<&Regex>,
     ) -> Option<Vec<ImageSpec>> {
         let items = match &field.value.value {
             Value::Seq(items) => items,
@@ -583,11 +595,18 @@ impl Lint<'_> {
         let mut all = Some(Vec::with_capacity(items.len()));
         let mut seen: HashMap<&str, Pos> = HashMap::new();
         for item in items {
-            let Some((name, name_pos, builds)) = self.image(item) else {
+            let Some(ImageEntry {
+                name,
+                name_pos,
+                builds,
+                from,
+                until,
+            }) = self.image(item, pattern)
+            else {
                 all = None;
                 continue;
             };
-            let mut ok = builds.is_some();
+            let mut ok = builds.is_some() && from.is_some() && until.is_some();
             if let Some(message) = image_name_problem(name, naming, namespace) {
                 self.at(name_pos, message);
                 ok = false;
@@ -608,10 +627,12 @@ impl Lint<'_> {
                     seen.insert(name, name_pos);
                 }
             }
-            match (ok, all.as_mut(), builds) {
-                (true, Some(list), Some(builds)) => list.push(ImageSpec {
+            match (ok, all.as_mut(), builds, from, until) {
+                (true, Some(list), Some(builds), Some(from), Some(until)) => list.push(ImageSpec {
                     name: name.to_string(),
                     builds,
+                    from: from.map(str::to_string),
+                    until: until.map(str::to_string),
                 }),
                 _ => all = None,
             }
@@ -619,13 +640,18 @@ impl Lint<'_> {
         all
     }
 
-    /// One entry of `images`: its name, where the name is, and its optional
-    /// `builds` filter (`None` when the filter is invalid).
-    #[allow(clippy::type_complexity)]
-    fn image<'n>(&mut self, item: &'n Node) -> Option<(&'n str, Pos, Option<Option<Regex>>)> {
-        const EXPECTED: &str = "an image name, or a mapping with 'name' and optional 'builds'";
+    /// One entry of `images` (`None` when it has no usable name).
+    fn image<'n>(&mut self, item: &'n Node, pattern: Option<&Regex>) -> Option<ImageEntry<'n>> {
+        const EXPECTED: &str =
+            "an image name, or a mapping with 'name' and optional 'builds', 'from' and 'until'";
         match &item.value {
-            Value::Str(name) => Some((name, item.pos, Some(None))),
+            Value::Str(name) => Some(ImageEntry {
+                name,
+                name_pos: item.pos,
+                builds: Some(None),
+                from: Some(None),
+                until: Some(None),
+            }),
             Value::Map(entries) => {
                 let fields = self.fields(entries, Section::Image);
                 let builds = match fields.get("builds") {
@@ -634,12 +660,39 @@ impl Lint<'_> {
                         .regex(field, "the image's 'builds'", "'^rocky-(1\\d\\d)$'")
                         .map(Some),
                 };
+                let from_field = fields.get("from").copied();
+                let until_field = fields.get("until").copied();
+                let from = self.build_tag(from_field, "from", "rocky-40", pattern);
+                let mut until = self.build_tag(until_field, "until", "rocky-12", pattern);
+                if let (Some(Some(first)), Some(Some(last)), Some(from_field), Some(until_field)) =
+                    (from, until, from_field, until_field)
+                {
+                    if natural_cmp(first, last) == Ordering::Greater {
+                        self.at(
+                            until_field.value.pos,
+                            format!(
+                                "'until' value '{}' comes before 'from' value '{}' (line {}), so no build \
+                                 would expect this image; 'from' names the first build and 'until' the last",
+                                quote(last),
+                                quote(first),
+                                from_field.value.pos.line
+                            ),
+                        );
+                        until = None;
+                    }
+                }
                 let Some(field) = fields.get("name") else {
                     self.at(item.pos, "this image entry is missing 'name'");
                     return None;
                 };
                 let name = self.string(field.key.pos, &field.value, "'name'", "an image name")?;
-                Some((name, field.value.pos, builds))
+                Some(ImageEntry {
+                    name,
+                    name_pos: field.value.pos,
+                    builds,
+                    from,
+                    until,
+                })
             }
             Value::Null => {
                 self.at(item.pos, format!("empty image entry; expected {EXPECTED}"));
@@ -665,6 +718,62 @@ impl Lint<'_> {
             }
         }
     }
+
+    /// The image's `from` or `until` (`key`): a build tag, which must match
+    /// `builds.pattern` when that is valid. `Some(None)` when the key is
+    /// absent, `None` after reporting why the value is not a build tag.
+    fn build_tag<'n>(
+        &mut self,
+        field: Option<&'n Entry>,
+        key: &str,
+        example: &str,
+        pattern: Option<&Regex>,
+    ) -> Option<Option<&'n str>> {
+        let Some(field) = field else {
+            return Some(None);
+        };
+        if let Value::Number(text) = &field.value.value {
+            self.at(
+                field.value.pos,
+                format!(
+                    "'{key}' must be a build tag, not the number {text}; write the tag in quotes, \
+                     e.g. {key}: '{example}'"
+                ),
+            );
+            return None;
+        }
+        let tag = self.string(
+            field.key.pos,
+            &field.value,
+            &format!("'{key}'"),
+            &format!("a build tag such as '{example}'"),
+        )?;
+        if let Some(pattern) = pattern {
+            if !pattern.is_match(tag) {
+                self.at(
+                    field.value.pos,
+                    format!(
+                        "'{key}' value '{}' is not a build tag: it does not match builds.pattern '{}'",
+                        quote(tag),
+                        quote(pattern.as_str())
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(Some(tag))
+    }
+}
+
+/// One entry of `images` as read: each optional key is `None` when its value
+/// is invalid (the problem is already reported), `Some(None)` when absent.
+struct ImageEntry<'n> {
+    name: &'n str,
+    /// Where the name is written, for problems about the name.
+    name_pos: Pos,
+    builds: Option<Option<Regex>>,
+    from: Option<Option<&'n str>>,
+    until: Option<Option<&'n str>>,
 }
 
 fn unknown_key(key: &str, section: Section) -> String {
@@ -673,6 +782,9 @@ fn unknown_key(key: &str, section: Section) -> String {
         Section::Top if BUILDS_KEYS.contains(&key) => Some("under 'builds'"),
         Section::Builds if TOP_KEYS.contains(&key) => Some("at the top level"),
         Section::Image if key == "platforms" => Some("at the top level (for all images)"),
+        Section::Top | Section::Builds if key == "from" || key == "until" => {
+            Some("in an image entry")
+        }
         _ => None,
     };
     if let Some(place) = elsewhere {
@@ -1129,7 +1241,7 @@ mod tests {
         );
         assert_eq!(
             problem("namespace: linaro\nbuilds: {pattern: x}\nimages:\n  - {name: a, bulids: x}\n"),
-            "m.yaml:4:15: unknown key 'bulids' (did you mean 'builds'?); valid keys in an image entry are: name, builds"
+            "m.yaml:4:15: unknown key 'bulids' (did you mean 'builds'?); valid keys in an image entry are: name, builds, from, until"
         );
         assert_eq!(
             problem(&format!("{BASE}<<: {{registry: docker.io}}\n")),
@@ -1219,7 +1331,7 @@ mod tests {
         );
         assert_eq!(
             problem("namespace: linaro\nbuilds: {pattern: x}\nimages:\n  - a\n  -\n  - b\n"),
-            "m.yaml:5:4: empty image entry; expected an image name, or a mapping with 'name' and optional 'builds'"
+            "m.yaml:5:4: empty image entry; expected an image name, or a mapping with 'name' and optional 'builds', 'from' and 'until'"
         );
     }
 
@@ -1265,7 +1377,7 @@ mod tests {
             problems("namespace: linaro\nbuilds: {pattern: x}\nimages: [a, 42, [b], {name: 7}]\n"),
             vec![
                 "m.yaml:3:13: an image name must be a string, not the number 42; quote it ('42')",
-                "m.yaml:3:17: each image must be an image name, or a mapping with 'name' and optional 'builds', not a list",
+                "m.yaml:3:17: each image must be an image name, or a mapping with 'name' and optional 'builds', 'from' and 'until', not a list",
                 "m.yaml:3:29: 'name' must be an image name, not the number 7; quote it ('7') if you mean that text",
             ]
         );
@@ -1319,6 +1431,129 @@ mod tests {
         assert_eq!(
             problem("namespace: linaro\nbuilds:\n  pattern: ''\nimages: [a]\n"),
             "m.yaml:3:12: 'builds.pattern' is empty, so every tag would count as a build; write a regex such as '^rocky-\\d+$'"
+        );
+    }
+
+    /// A manifest with build tags `rocky-N` whose only image has `keys`
+    /// (lines 4 and 5 onwards: `  - name: a`, then the keys).
+    fn with_image_keys(keys: &str) -> String {
+        format!(
+            "namespace: linaro\nbuilds: {{pattern: '^rocky-\\d+$'}}\nimages:\n  - name: a\n{keys}"
+        )
+    }
+
+    #[test]
+    fn from_and_until_are_read() {
+        let m = valid(&with_image_keys(
+            "    from: rocky-40\n  - name: b\n    until: 'rocky-12'\n  - {name: c, from: rocky-9, until: rocky-10}\n  - d\n",
+        ));
+        let bounds: Vec<(Option<&str>, Option<&str>)> = m
+            .images
+            .iter()
+            .map(|i| (i.from.as_deref(), i.until.as_deref()))
+            .collect();
+        assert_eq!(
+            bounds,
+            [
+                (Some("rocky-40"), None),
+                (None, Some("rocky-12")),
+                (Some("rocky-9"), Some("rocky-10")),
+                (None, None),
+            ]
+        );
+        // The same build on both sides: expected in that build only.
+        let m = valid(&with_image_keys("    from: rocky-7\n    until: rocky-7\n"));
+        assert!(m.images[0].expected_in("rocky-7"));
+        assert!(!m.images[0].expected_in("rocky-8"));
+    }
+
+    #[test]
+    fn from_and_until_must_be_build_tags() {
+        assert_eq!(
+            problem(&with_image_keys("    from: rocky40\n")),
+            "m.yaml:5:11: 'from' value 'rocky40' is not a build tag: it does not match builds.pattern '^rocky-\\d+$'"
+        );
+        assert_eq!(
+            problem(&with_image_keys("    until: 'latest'\n")),
+            "m.yaml:5:12: 'until' value 'latest' is not a build tag: it does not match builds.pattern '^rocky-\\d+$'"
+        );
+        assert_eq!(
+            problem(&with_image_keys("    from: 40\n")),
+            "m.yaml:5:11: 'from' must be a build tag, not the number 40; write the tag in quotes, e.g. from: 'rocky-40'"
+        );
+        // YAML reads 5.10 as the number 5.1: the message shows it.
+        assert_eq!(
+            problem(&with_image_keys("    until: 5.10\n")),
+            "m.yaml:5:12: 'until' must be a build tag, not the number 5.1; write the tag in quotes, e.g. until: 'rocky-12'"
+        );
+        assert_eq!(
+            problem(&with_image_keys("    from:\n")),
+            "m.yaml:5:5: 'from' has no value; expected a build tag such as 'rocky-40'"
+        );
+        assert_eq!(
+            problem(&with_image_keys("    until: [rocky-12]\n")),
+            "m.yaml:5:12: 'until' must be a build tag such as 'rocky-12', not a list"
+        );
+        assert_eq!(
+            problem(&with_image_keys("    from: true\n")),
+            "m.yaml:5:11: 'from' must be a build tag such as 'rocky-40', not the boolean true; quote it ('true') if you mean that text"
+        );
+        // In a flow mapping, the position is the value's too.
+        assert_eq!(
+            problem("namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$'}\nimages: [{name: a, from: rocky_4}]\n"),
+            "m.yaml:3:26: 'from' value 'rocky_4' is not a build tag: it does not match builds.pattern '^rocky-\\d+$'"
+        );
+    }
+
+    #[test]
+    fn from_must_not_be_after_until() {
+        assert_eq!(
+            problem(&with_image_keys("    from: rocky-40\n    until: rocky-12\n")),
+            "m.yaml:6:12: 'until' value 'rocky-12' comes before 'from' value 'rocky-40' (line 5), so no build would expect this image; 'from' names the first build and 'until' the last"
+        );
+        // Natural order, not byte order: rocky-9 comes before rocky-10.
+        assert_eq!(
+            problem(&with_image_keys("    until: rocky-9\n    from: rocky-10\n")),
+            "m.yaml:5:12: 'until' value 'rocky-9' comes before 'from' value 'rocky-10' (line 6), so no build would expect this image; 'from' names the first build and 'until' the last"
+        );
+        valid(&with_image_keys("    from: rocky-9\n    until: rocky-10\n"));
+    }
+
+    #[test]
+    fn from_and_until_with_a_broken_pattern_report_only_the_pattern() {
+        // Without a valid builds.pattern the tags cannot be checked: one
+        // problem, not one per image.
+        assert_eq!(
+            problem("namespace: linaro\nbuilds: {pattern: '('}\nimages:\n  - {name: a, from: x, until: y}\n"),
+            "m.yaml:2:19: invalid regex '(' in 'builds.pattern': unclosed group (at character 1)"
+        );
+        // Their own types are still checked.
+        assert_eq!(
+            problems("namespace: linaro\nimages:\n  - {name: a, from: 4}\n"),
+            vec![
+                "m.yaml:1:1: missing 'builds': it needs at least 'pattern', the regex that build tags match, e.g. builds: {pattern: '^rocky-\\d+$'}",
+                "m.yaml:3:21: 'from' must be a build tag, not the number 4; write the tag in quotes, e.g. from: 'rocky-40'",
+            ]
+        );
+    }
+
+    #[test]
+    fn misplaced_or_misspelt_from_and_until() {
+        assert_eq!(
+            problem(&with_image_keys("    form: rocky-40\n")),
+            "m.yaml:5:5: unknown key 'form' (did you mean 'from'?); valid keys in an image entry are: name, builds, from, until"
+        );
+        assert_eq!(
+            problem(&with_image_keys("    untill: rocky-12\n")),
+            "m.yaml:5:5: unknown key 'untill' (did you mean 'until'?); valid keys in an image entry are: name, builds, from, until"
+        );
+        assert_eq!(
+            problem(&format!("{BASE}from: rocky-40\n")),
+            "m.yaml:6:1: unknown key 'from' (it belongs in an image entry); valid keys at the top level are: registry, namespace, builds, platforms, images"
+        );
+        assert_eq!(
+            problem("namespace: linaro\nbuilds:\n  pattern: x\n  until: x\nimages: [a]\n"),
+            "m.yaml:4:3: unknown key 'until' (it belongs in an image entry); valid keys under 'builds' are: pattern, grace, protect"
         );
     }
 

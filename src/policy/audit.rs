@@ -657,6 +657,42 @@ mod tests {
     }
 
     #[test]
+    fn from_and_until_limit_what_is_expected() {
+        let m = parse_str(
+            "test.yaml",
+            "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$'}\nimages:\n  - base\n  - {name: zun, from: rocky-40}\n  - {name: old, until: rocky-12}\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let builds = ["rocky-9", "rocky-12", "rocky-40", "rocky-100"];
+        let inv = inventory(vec![
+            ("base", builds.iter().map(|b| tag(b, t(10), None)).collect()),
+            (
+                "zun",
+                vec![tag("rocky-40", t(10), None), tag("rocky-100", t(10), None)],
+            ),
+            ("old", vec![tag("rocky-9", t(10), None)]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let seen: Vec<(&str, Status, usize, Vec<String>)> = builds
+            .iter()
+            .map(|b| {
+                let b = build(&r, b);
+                (b.tag.as_str(), b.status, b.expected, b.missing.clone())
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                // zun is not missing before rocky-40, nor old after rocky-12.
+                ("rocky-9", Status::Complete, 2, vec![]),
+                ("rocky-12", Status::Broken, 2, vec!["old".to_string()]),
+                ("rocky-40", Status::Complete, 2, vec![]),
+                ("rocky-100", Status::Complete, 2, vec![]),
+            ]
+        );
+    }
+
+    #[test]
     fn missing_platforms_make_a_build_incomplete() {
         let m = manifest("platforms: [linux/amd64, linux/arm64]\n");
         let inv = inventory(vec![

@@ -4,8 +4,7 @@
 //! the registries filled in, so every rule is unit-tested without HTTP.
 
 pub mod audit;
-mod natural;
 pub mod prune;
 
+pub use crate::natural::natural_cmp;
 pub use audit::{evaluate, BuildReport, BuildSelection, Report, Status, Summary};
-pub use natural::natural_cmp;

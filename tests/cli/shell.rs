@@ -41,6 +41,8 @@ fn the_schema_accepts_every_example_and_rejects_mistakes() {
     }
     let good = "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$', grace: 1h30m}\nimages: [base, {name: ironic-pxe, builds: '^rocky-1'}]\n";
     assert!(validator.is_valid(&yaml(good)));
+    let bounded = "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$'}\nimages: [{name: zun, from: rocky-40}, {name: old, until: rocky-12}]\n";
+    assert!(validator.is_valid(&yaml(bounded)));
     for bad in [
         "namespace: linaro\nbuilds: {pattern: x}\nimages: []\n",
         "namespace: linaro\nbuilds: {pattern: x}\nimages: [a]\ncolour: blue\n",
@@ -49,6 +51,8 @@ fn the_schema_accepts_every_example_and_rejects_mistakes() {
         "namespace: linaro\nbuilds: {pattern: x}\nplatforms: [linux]\nimages: [a]\n",
         "namespace: linaro\nimages: [a]\n",
         "namespace: linaro\nbuilds: {pattern: x}\nimages: [{name: a, tag: b}]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nimages: [{name: a, from: 40}]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nimages: [{name: a, until: ''}]\n",
     ] {
         assert!(!validator.is_valid(&yaml(bad)), "accepted: {bad}");
     }

@@ -139,3 +139,32 @@ fn files_that_are_not_manifests() {
 fn validate_needs_a_file() {
     assert_eq!(run(tagsweep().arg("validate")).code, 2);
 }
+
+#[test]
+fn a_from_that_is_not_a_build_tag_is_reported_at_its_value() {
+    let w = Workdir::new();
+    let manifest = w.write(
+        "zun.yaml",
+        "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nimages:\n  - debian-source-base\n  - name: debian-source-zun-compute\n    from: rocky40\n  - name: debian-source-old-thing\n    until: rocky-12\n",
+    );
+    let out = run(tagsweep().args(["validate", "-m"]).arg(&manifest));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{}:7:11: 'from' value 'rocky40' is not a build tag: it does not match builds.pattern '^rocky-\\d+$'\n",
+            manifest.display()
+        )
+    );
+
+    // Fixed, the same manifest is valid.
+    let fixed = w.write(
+        "fixed.yaml",
+        &std::fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("rocky40", "rocky-40"),
+    );
+    let out = run(tagsweep().args(["validate", "-m"]).arg(&fixed));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("valid (3 images)"), "{}", out.stdout);
+}

@@ -1,8 +1,18 @@
 //! Tag ordering that reads right to people: `rocky-9` < `rocky-10`.
+//!
+//! Build tags carry numbers of growing width, which byte order gets wrong
+//! (`rocky-10` < `rocky-9`). The audit sorts builds with this order, and the
+//! manifest's per-image `from` / `until` bounds compare tags with it, so it
+//! lives here rather than in either of them.
 
 use std::cmp::Ordering;
 
 /// Compares two strings so that runs of digits compare by value.
+///
+/// Other characters compare byte by byte. Numbers of any length are compared
+/// without overflow; of two equal values, the one written with fewer leading
+/// zeros comes first (`rocky-9` < `rocky-09`), so only identical strings are
+/// `Equal`.
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     loop {
@@ -69,5 +79,31 @@ mod tests {
                 "rocky-100"
             ]
         );
+    }
+
+    #[test]
+    fn pairs_of_tags() {
+        use Ordering::{Equal, Greater, Less};
+        for (a, b, expected) in [
+            ("rocky-9", "rocky-10", Less),
+            ("rocky-10", "rocky-9", Greater),
+            ("rocky-99", "rocky-100", Less),
+            ("rocky-40", "rocky-40", Equal),
+            ("5.0.0", "5.0.10", Less),
+            ("5.0.10", "5.0.9", Greater),
+            ("5.10.0", "5.9.99", Greater),
+            ("rocky-9", "rocky-09", Less),
+            ("rocky-1", "rocky-1a", Less),
+            ("rocky-", "rocky-1", Less),
+            ("", "", Equal),
+            // Wider than any integer type.
+            (
+                "v123456789012345678901234567890",
+                "v99999999999999999999999999999",
+                Greater,
+            ),
+        ] {
+            assert_eq!(natural_cmp(a, b), expected, "{a} vs {b}");
+        }
     }
 }
