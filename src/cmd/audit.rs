@@ -39,7 +39,9 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
         None => BuildSelection::All,
     };
     let report = evaluate(&manifest, &inventory, now, &selection);
-    if args.from.is_none() {
+    // What a snapshot, or a judgement as of another time, saw is not the
+    // registry now: only a live look is recorded.
+    if args.from.is_none() && args.now.is_none() {
         let mut seen = observations(
             &args.observations,
             &report.registry,

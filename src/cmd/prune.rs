@@ -89,7 +89,9 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         &request,
         seen.unchanged(&report).as_ref(),
     );
-    if args.from.is_none() {
+    // Only a live look at the registry now is recorded (not a snapshot, not
+    // a judgement as of another time).
+    if args.from.is_none() && args.now.is_none() {
         seen.record(&report, true);
         save_observations(&seen, global);
     }

@@ -10,6 +10,12 @@
 //! Optionally ([`PagingProxy::start_deleting_by_digest`]) it also plays a
 //! registry whose tag `DELETE` "succeeds" by deleting the tag's digest —
 //! taking every tag that shares it — to test that tagsweep notices.
+//!
+//! [`PagingProxy::start_with`] adds other registries' known answers
+//! ([`Quirks`], `oci-registry-lab.md` §7): distribution 2.0–2.1's
+//! `200 {"tags": null}` for a repository that does not exist
+//! (distribution#1186), and a catalog refused to this caller, as most hosted
+//! registries do.
 
 #![allow(dead_code)]
 
@@ -40,6 +46,17 @@ pub struct PagingProxy {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// Answers of other registries the proxy plays (see the module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// `GET /v2/<unknown>/tags/list` → `200 {"name": "<unknown>", "tags": null}`
+    /// instead of 404 `NAME_UNKNOWN` (distribution 2.0–2.1).
+    pub unknown_repositories_have_null_tags: bool,
+    /// `GET /v2/_catalog` → `404 page not found` (text/plain), as registries
+    /// without a catalog answer.
+    pub no_catalog: bool,
+}
+
 #[derive(Clone)]
 struct Shared {
     upstream: String,
@@ -47,6 +64,7 @@ struct Shared {
     page: usize,
     port: u16,
     tag_delete_by_digest: bool,
+    quirks: Quirks,
     client: reqwest::Client,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -59,13 +77,26 @@ impl PagingProxy {
         style: LinkStyle,
         page: usize,
     ) -> PagingProxy {
-        PagingProxy::spawn(rt, upstream, style, page, false)
+        PagingProxy::spawn(rt, upstream, style, page, false, Quirks::default())
+    }
+
+    /// Starts the proxy in front of `upstream` playing `quirks`, paging tags
+    /// by 1000 (that is, not at all for the tests' sizes).
+    pub fn start_with(rt: &tokio::runtime::Runtime, upstream: &str, quirks: Quirks) -> PagingProxy {
+        PagingProxy::spawn(rt, upstream, LinkStyle::Relative, 1000, false, quirks)
     }
 
     /// The same, answering `DELETE /v2/<name>/manifests/<tag>` by deleting
     /// the tag's digest (every tag on it goes), then 202.
     pub fn start_deleting_by_digest(rt: &tokio::runtime::Runtime, upstream: &str) -> PagingProxy {
-        PagingProxy::spawn(rt, upstream, LinkStyle::Relative, 1000, true)
+        PagingProxy::spawn(
+            rt,
+            upstream,
+            LinkStyle::Relative,
+            1000,
+            true,
+            Quirks::default(),
+        )
     }
 
     fn spawn(
@@ -74,6 +105,7 @@ impl PagingProxy {
         style: LinkStyle,
         page: usize,
         tag_delete_by_digest: bool,
+        quirks: Quirks,
     ) -> PagingProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).unwrap();
@@ -85,6 +117,7 @@ impl PagingProxy {
             page: page.max(1),
             port,
             tag_delete_by_digest,
+            quirks,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -141,6 +174,14 @@ async fn handle(
         "{method} {}",
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     ));
+    if method == Method::GET && uri.path() == "/v2/_catalog" && s.quirks.no_catalog {
+        return (
+            StatusCode::NOT_FOUND,
+            [("content-type", "text/plain; charset=utf-8")],
+            "404 page not found\n",
+        )
+            .into_response();
+    }
     if method == Method::GET && uri.path().ends_with("/tags/list") {
         return tags_page(&s, &uri, &headers).await;
     }
@@ -200,6 +241,13 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
+    if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_have_null_tags {
+        let name = path
+            .strip_prefix("/v2/")
+            .and_then(|p| p.strip_suffix("/tags/list"))
+            .unwrap_or_default();
+        return axum::Json(json!({"name": name, "tags": null})).into_response();
+    }
     if resp.status() != StatusCode::OK {
         let status = resp.status();
         let mut out = HeaderMap::new();

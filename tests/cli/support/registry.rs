@@ -458,6 +458,21 @@ impl TestRegistry {
         })
     }
 
+    /// `DELETE /v2/<repo>/manifests/<digest>`: every tag on it goes (the
+    /// registry must allow deletes, as [`TestRegistry::start`]'s does).
+    pub fn delete_manifest(&self, repo: &str, digest: &str) {
+        self.block(async {
+            let url = format!("{}/v2/{repo}/manifests/{digest}", self.url());
+            let resp = self
+                .authorize(self.http.delete(&url), repo)
+                .await
+                .send()
+                .await
+                .expect("DELETE manifest");
+            assert_eq!(resp.status().as_u16(), 202, "DELETE {url}");
+        })
+    }
+
     /// The digest `repo:reference` resolves to (full Accept list), or `None`.
     pub fn digest(&self, repo: &str, reference: &str) -> Option<String> {
         self.block(async {
