@@ -210,7 +210,7 @@ fn an_image_that_joined_the_set_later_is_named_with_its_fix_and_spares_old_build
     assert_eq!(build(&doc, "rocky-39")["missing"], json!([ZUN]));
     let table = on_hub(&hub, &["audit"], &m).stdout;
     assert!(
-        table.contains(&format!("Add `from: rocky-40` to it in the manifest")),
+        table.contains("Add `from: rocky-40` to it in the manifest"),
         "{table}"
     );
 
