@@ -202,3 +202,26 @@ mod platform_strings {
         .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_1_oci_times_are_read_as_declared() {
+        let old = r#"{"format":1,"registry":"https://registry.example","namespace":"acme",
+            "repositories":{"app":{"tags":[{"name":"rocky-1","pushed":"2026-11-20T10:00:00Z"}]}}}"#;
+        let mut inv: Inventory = serde_json::from_str(old).unwrap();
+        inv.upgrade();
+        let tag = &inv.tags("app").unwrap()[0];
+        assert_eq!(tag.pushed, None);
+        assert_eq!(tag.created, Some("2026-11-20T10:00:00Z".parse().unwrap()));
+        assert_eq!(inv.format, SNAPSHOT_FORMAT);
+
+        // Docker Hub's were push times all along.
+        let hub = old.replace("https://registry.example", "docker.io");
+        let mut inv: Inventory = serde_json::from_str(&hub).unwrap();
+        inv.upgrade();
+        assert!(inv.tags("app").unwrap()[0].pushed.is_some());
+    }
+}
