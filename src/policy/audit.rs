@@ -130,9 +130,10 @@ pub struct BuildReport {
     pub newest_push: Option<DateTime<Utc>>,
     /// What `newest_push` rests on.
     pub age: AgeSource,
-    /// A digest of what the build holds now (each present image and its
-    /// digest): equal between two runs when nothing was pushed to or deleted
-    /// from the build in between. 64 hex characters.
+    /// A digest of what the build holds now (the sha256 of each present
+    /// image and its digest, in manifest order): equal between two runs when
+    /// nothing was pushed to or deleted from the build in between (and the
+    /// manifest's image order did not change). 64 hex characters.
     pub contents: String,
 }
 
@@ -214,8 +215,9 @@ struct Acc<'a> {
     unverified_platforms: BTreeMap<&'a str, Vec<Platform>>,
     newest: Option<DateTime<Utc>>,
     age: AgeSource,
-    /// `image@digest` of every present image.
-    contents: Vec<String>,
+    /// `image@digest` of every present image, in manifest order (the
+    /// images are read in that order).
+    contents: Sha256,
 }
 
 impl Acc<'_> {
@@ -226,7 +228,7 @@ impl Acc<'_> {
             unverified_platforms: BTreeMap::new(),
             newest: None,
             age: AgeSource::Registry,
-            contents: Vec::new(),
+            contents: Sha256::new(),
         }
     }
 
@@ -293,11 +295,14 @@ pub fn evaluate(
                 .or_insert_with(|| Acc::new(existing.len()));
             acc.present[index] = true;
             acc.time(tag);
-            acc.contents.push(format!(
-                "{}@{}",
-                image.name,
-                tag.digest.as_deref().unwrap_or("?")
-            ));
+            for part in [
+                image.name.as_bytes(),
+                b"@",
+                tag.digest.as_deref().unwrap_or("?").as_bytes(),
+                b"\n",
+            ] {
+                acc.contents.update(part);
+            }
             match platform_gaps(&manifest.platforms, tag) {
                 Gaps::None => {}
                 Gaps::Missing(gaps) => {
@@ -343,7 +348,12 @@ pub fn evaluate(
                 } else {
                     acc.age
                 },
-                contents: fingerprint(acc.contents),
+                contents: acc
+                    .contents
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
             };
             report.status = judge(&report, now, rules.grace);
             report
@@ -397,17 +407,6 @@ fn judge(report: &BuildReport, now: DateTime<Utc>, grace: std::time::Duration) -
         Some(newest) if now.signed_duration_since(newest) < grace => Status::InProgress,
         _ => Status::Broken,
     }
-}
-
-/// The sha256 of the sorted `image@digest` lines.
-fn fingerprint(mut contents: Vec<String>) -> String {
-    contents.sort();
-    let mut hash = Sha256::new();
-    for line in &contents {
-        hash.update(line.as_bytes());
-        hash.update(b"\n");
-    }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a present tag's platforms say of the required ones.
