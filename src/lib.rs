@@ -5,6 +5,7 @@
 //! `registry` (backends behind one trait) and `scan` (building the
 //! inventory) → `policy` (pure decisions) → `render` (pure output).
 
+pub mod cache_dir;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod journal;
 pub mod manifest;
 pub mod net;
 pub mod platform;
+pub mod platform_cache;
 pub mod policy;
 pub mod progress;
 pub mod registry;
