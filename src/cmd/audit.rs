@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{check_build_tags, connect, list, load_manifest, Global, Outcome};
+use super::{check_build_tags, connect, list, load_manifest, verify, Global, Outcome};
 use crate::cli::{AuditArgs, ReportFormat};
 use crate::config::open_registry;
 use crate::policy::{evaluate, BuildSelection};
@@ -30,7 +30,18 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
         None => Scope::All,
     };
     let scanned = list(registry.as_ref(), &manifest, &connection, global, &scope).await?;
-    let inventory = scanned.inventory;
+    let mut inventory = scanned.inventory;
+    if args.verify_platforms {
+        verify(
+            registry.as_ref(),
+            &manifest,
+            &mut inventory,
+            scanned.builds.as_deref(),
+            &connection,
+            global,
+        )
+        .await?;
+    }
     let selection = match scanned.builds {
         Some(builds) => BuildSelection::Named(builds),
         None => BuildSelection::All,
