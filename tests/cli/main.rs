@@ -12,3 +12,4 @@ mod shell;
 mod snapshot;
 mod support;
 mod validate;
+mod verify;
