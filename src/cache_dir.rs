@@ -1,10 +1,22 @@
-//! Where tagsweep keeps what it may reuse between runs.
+//! Where tagsweep keeps what it may remember between runs.
+//!
+//! Some answers never change — a manifest named by its digest is immutable,
+//! so the platforms it lists are the same forever — and some cost something
+//! to ask again (each manifest GET counts against Docker Hub's pull limit).
+//! They live in one per-user directory, which every feature that keeps such
+//! files shares: `--no-cache` turns all of them off.
 
 use std::path::PathBuf;
 
-/// The user's cache directory plus `tagsweep` (`$XDG_CACHE_HOME/tagsweep`,
-/// else `~/.cache/tagsweep` on Linux; `~/Library/Caches/tagsweep` on macOS);
-/// `None` when the platform has none (no home directory).
+/// The name of tagsweep's directory inside the user's cache directory.
+pub const APP_DIR: &str = "tagsweep";
+
+/// The user's cache directory + `tagsweep`: `$XDG_CACHE_HOME/tagsweep`
+/// (when set to an absolute path), else `$HOME/.cache/tagsweep` on Linux;
+/// `~/Library/Caches/tagsweep` on macOS; `%LOCALAPPDATA%\tagsweep` on
+/// Windows (the `dirs` crate's `cache_dir`). `None` when the system names
+/// none (no home directory): then nothing is cached. The directory may not
+/// exist yet; writers create it.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    dirs::cache_dir().map(|d| d.join("tagsweep"))
+    dirs::cache_dir().map(|dir| dir.join(APP_DIR))
 }

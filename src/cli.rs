@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::registry::dockerhub::DEFAULT_HUB_URL;
+use crate::registry::dockerhub::{DEFAULT_HUB_URL, DEFAULT_REGISTRY_API_URL};
 
 /// Tells which container image builds are complete on Docker Hub, and removes the broken ones.
 ///
@@ -79,6 +79,10 @@ pub struct AuditArgs {
     /// Judge builds as of this time (RFC 3339) instead of now; a snapshot is judged as of when it was taken
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+
+    /// Read the platforms the registry does not list from each build tag's manifest (Docker Hub: one manifest GET per image and build, counted against the pull limit, then cached)
+    #[arg(long, conflicts_with = "from")]
+    pub verify_platforms: bool,
 
     #[command(flatten)]
     pub observations: ObservationArgs,
@@ -210,6 +214,14 @@ pub struct ConnectionArgs {
     /// Read the password or access token from the first line of stdin
     #[arg(long)]
     pub password_stdin: bool,
+
+    /// Docker Hub's registry API address, where manifests (platforms) are read (plain http only for loopback hosts)
+    #[arg(long, env = "TAGSWEEP_REGISTRY_API_URL", value_name = "URL", default_value = DEFAULT_REGISTRY_API_URL)]
+    pub registry_api_url: String,
+
+    /// Neither read nor write tagsweep's cache (platforms of manifests already read): ask the registry again
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 fn parse_window(s: &str) -> Result<std::time::Duration, String> {
@@ -257,6 +269,51 @@ mod tests {
         assert_eq!(a.format, ReportFormat::Json);
         assert_eq!(a.builds, ["rocky-1", "rocky-2"]);
         assert_eq!(a.connection.concurrency, 4);
+    }
+
+    #[test]
+    fn every_command_that_connects_takes_the_cache_and_registry_api_flags() {
+        for sub in ["audit", "prune --broken", "snapshot -o s.json"] {
+            let mut argv = vec!["tagsweep"];
+            argv.extend(sub.split(' '));
+            argv.extend([
+                "-m",
+                "m.yaml",
+                "--no-cache",
+                "--registry-api-url",
+                "http://127.0.0.1:5000",
+            ]);
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{sub}: {e}"));
+            let c = match cli.command {
+                Command::Audit(a) => a.connection,
+                Command::Prune(p) => p.connection,
+                Command::Snapshot(s) => s.connection,
+                _ => panic!(),
+            };
+            assert!(c.no_cache, "{sub}");
+            assert_eq!(c.registry_api_url, "http://127.0.0.1:5000", "{sub}");
+        }
+        let cli = Cli::try_parse_from(["tagsweep", "audit", "-m", "m.yaml", "--verify-platforms"])
+            .unwrap();
+        let Command::Audit(a) = cli.command else {
+            panic!()
+        };
+        assert!(a.verify_platforms);
+        assert!(!a.connection.no_cache);
+        assert_eq!(a.connection.registry_api_url, DEFAULT_REGISTRY_API_URL);
+        assert!(
+            Cli::try_parse_from([
+                "tagsweep",
+                "audit",
+                "-m",
+                "m.yaml",
+                "--verify-platforms",
+                "--from",
+                "s.json"
+            ])
+            .is_err(),
+            "a snapshot has no manifests to read"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::credentials::{
     REGISTRY_USERNAME_ENV,
 };
 use crate::manifest::{Manifest, RegistryRef};
-use crate::registry::dockerhub::DockerHub;
+use crate::registry::dockerhub::{DockerHub, DEFAULT_REGISTRY_API_URL};
 use crate::registry::http::{HttpClient, HttpOptions};
 use crate::registry::snapshot::SnapshotRegistry;
 use crate::registry::Registry;
@@ -34,6 +34,11 @@ type Resolved = Vec<(Target, Option<(Credentials, Source)>)>;
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub hub_url: Url,
+    /// Docker Hub's registry API, where manifests (platforms) are read
+    /// (`--registry-api-url`; default [`DEFAULT_REGISTRY_API_URL`]).
+    pub registry_api_url: Url,
+    /// `--no-cache`: tagsweep's cache is neither read nor written.
+    pub no_cache: bool,
     pub concurrency: usize,
     pub verbose: bool,
     /// `--username`, and the secret `--password-stdin` read.
@@ -46,7 +51,8 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection from checked parts (for library callers and tests).
+    /// A connection from checked parts (for library callers and tests), with
+    /// Docker Hub's registry API at its default address and the cache on.
     pub fn new(
         hub_url: Url,
         concurrency: usize,
@@ -56,6 +62,8 @@ impl Connection {
     ) -> Self {
         Connection {
             hub_url,
+            registry_api_url: Url::parse(DEFAULT_REGISTRY_API_URL).expect("a valid URL"),
+            no_cache: false,
             concurrency,
             verbose,
             inputs,
@@ -72,6 +80,8 @@ impl Connection {
         stdin: impl FnOnce() -> std::io::Result<String>,
     ) -> Result<Self> {
         let hub_url = api_url(&args.hub_url).context("--hub-url / TAGSWEEP_HUB_URL")?;
+        let registry_api_url = api_url(&args.registry_api_url)
+            .context("--registry-api-url / TAGSWEEP_REGISTRY_API_URL")?;
         let env = Environment::capture(env);
         let username_flag = args.username.clone().filter(|u| !u.is_empty());
         let stdin_secret = if args.password_stdin {
@@ -92,16 +102,20 @@ impl Connection {
         } else {
             None
         };
-        Ok(Connection::new(
-            hub_url,
-            usize::from(args.concurrency),
-            verbose,
-            Inputs {
-                username_flag,
-                stdin_secret,
-            },
-            env,
-        ))
+        Ok(Connection {
+            registry_api_url,
+            no_cache: args.no_cache,
+            ..Connection::new(
+                hub_url,
+                usize::from(args.concurrency),
+                verbose,
+                Inputs {
+                    username_flag,
+                    stdin_secret,
+                },
+                env,
+            )
+        })
     }
 
     /// The credentials for `target`, and where they came from; `None` for
@@ -178,17 +192,27 @@ pub fn open_registry(
     match &manifest.registry {
         RegistryRef::DockerHub => {
             let credentials = connection.credentials(&Target::DockerHub)?;
-            let http = HttpClient::new(HttpOptions {
+            let options = HttpOptions {
                 concurrency: connection.concurrency,
                 verbose: connection.verbose,
                 ..HttpOptions::default()
-            })?;
-            Ok(Box::new(DockerHub::new(
-                http,
-                connection.hub_url.clone(),
-                &manifest.namespace,
-                credentials.map(|(c, _)| c),
-            )))
+            };
+            let http = HttpClient::new(options.clone())?;
+            // Its own client: the registry's limits are not the Hub API's.
+            let registry_http = HttpClient::new(options)?;
+            Ok(Box::new(
+                DockerHub::new(
+                    http,
+                    connection.hub_url.clone(),
+                    &manifest.namespace,
+                    credentials.clone().map(|(c, _)| c),
+                )
+                .with_registry_api(
+                    registry_http,
+                    connection.registry_api_url.clone(),
+                    credentials,
+                ),
+            ))
         }
         RegistryRef::Oci { url } => {
             let credentials = connection.credentials(&Target::oci(url))?;
@@ -218,6 +242,8 @@ mod tests {
             concurrency: 8,
             username: username.map(Into::into),
             password_stdin,
+            registry_api_url: "https://registry-1.docker.io".into(),
+            no_cache: false,
         }
     }
 
@@ -367,6 +393,26 @@ mod tests {
         assert_eq!(
             who(c.clone().credentials(&Target::DockerHub).unwrap()),
             first
+        );
+    }
+
+    #[test]
+    fn the_registry_api_address_is_checked_like_the_hub_address() {
+        let c = Connection::resolve(&args(None, false), false, env(&[]), no_stdin).unwrap();
+        assert_eq!(c.registry_api_url.as_str(), "https://registry-1.docker.io/");
+        assert!(!c.no_cache);
+        let mut a = args(None, false);
+        a.registry_api_url = "http://127.0.0.1:5000".into();
+        a.no_cache = true;
+        let c = Connection::resolve(&a, false, env(&[]), no_stdin).unwrap();
+        assert_eq!(c.registry_api_url.as_str(), "http://127.0.0.1:5000/");
+        assert!(c.no_cache);
+        a.registry_api_url = "http://registry.example".into();
+        let e = Connection::resolve(&a, false, env(&[]), no_stdin).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--registry-api-url")
+                && format!("{e:#}").contains("loopback"),
+            "{e:#}"
         );
     }
 

@@ -3,7 +3,8 @@
 //! The layers, from the outside in: `cli` (arguments as data) → `config`
 //! (checked settings, credentials) → `cmd` (one module per subcommand) →
 //! `registry` (backends behind one trait) and `scan` (building the
-//! inventory) → `policy` (pure decisions) → `render` (pure output).
+//! inventory), then `verify` (platforms the listing left out, remembered
+//! in `platform_cache`) → `policy` (pure decisions) → `render` (pure output).
 
 pub mod cache_dir;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod natural;
 pub mod net;
 pub mod observations;
 pub mod platform;
+pub mod platform_cache;
 pub mod policy;
 pub mod progress;
 pub mod registry;
@@ -25,6 +27,7 @@ pub mod render;
 pub mod scan;
 pub mod secret;
 pub mod text;
+pub mod verify;
 
 pub use cmd::Outcome;
 

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{
-    check_build_tags, connect, list, load_manifest, observations, save_observations, Global,
-    Outcome,
+    check_build_tags, connect, list, load_manifest, observations, save_observations, verify,
+    Global, Outcome,
 };
 use crate::cli::{AuditArgs, ReportFormat};
 use crate::config::open_registry;
@@ -33,7 +33,18 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
         None => Scope::All,
     };
     let scanned = list(registry.as_ref(), &manifest, &connection, global, &scope).await?;
-    let inventory = scanned.inventory;
+    let mut inventory = scanned.inventory;
+    if args.verify_platforms {
+        verify(
+            registry.as_ref(),
+            &manifest,
+            &mut inventory,
+            scanned.builds.as_deref(),
+            &connection,
+            global,
+        )
+        .await?;
+    }
     let selection = match scanned.builds {
         Some(builds) => BuildSelection::Named(builds),
         None => BuildSelection::All,
@@ -44,6 +55,7 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
     if args.from.is_none() && args.now.is_none() {
         let mut seen = observations(
             &args.observations,
+            &connection,
             &report.registry,
             &manifest.namespace,
             global,

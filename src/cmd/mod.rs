@@ -12,9 +12,13 @@ use anyhow::{Context, Result};
 
 use crate::cli::{ConnectionArgs, ObservationArgs};
 use crate::config::{read_stdin_line, Connection};
+use crate::inventory::Inventory;
+use crate::manifest::RegistryRef;
 use crate::observations::Observations;
+use crate::platform_cache::{self, PlatformCache};
 use crate::registry::Registry;
 use crate::scan::{scan, Scanned, Scope};
+use crate::verify::verify_platforms;
 
 use crate::manifest::{self, Manifest, ManifestError};
 
@@ -73,16 +77,20 @@ pub async fn list(
     .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))
 }
 
-/// The observations of incomplete builds kept for `manifest`'s registry and
-/// namespace: `--state FILE`, else the user's cache directory. A run from a
-/// snapshot reads them but never records (`read_only`): what it saw is not
-/// the registry now. A file that cannot be used is ignored with a note.
+/// The observations of incomplete builds kept for a registry and namespace:
+/// `--state FILE`, else the user's cache directory (nothing with
+/// `--no-cache` and no `--state`). A file that cannot be used is ignored
+/// with a note.
 pub fn observations(
     args: &ObservationArgs,
+    connection: &Connection,
     registry: &str,
     namespace: &str,
     global: Global,
 ) -> Observations {
+    if args.state.is_none() && connection.no_cache {
+        return Observations::disabled();
+    }
     let path = args.state.clone().or_else(|| {
         crate::cache_dir::default_cache_dir().map(|dir| {
             dir.join("observations")
@@ -126,6 +134,116 @@ pub fn save_observations(observations: &Observations, global: Global) {
                 .unwrap_or_default()
         ),
     }
+}
+
+/// The platform cache (`<cache dir>/platforms.json`): disabled with
+/// `--no-cache` or when the system names no cache directory. A file that
+/// cannot be used is a note on stderr (unless `-q`), never an error.
+pub fn open_platform_cache(connection: &Connection, global: Global) -> PlatformCache {
+    if connection.no_cache {
+        return PlatformCache::disabled();
+    }
+    let Some(dir) = crate::cache_dir::default_cache_dir() else {
+        if global.verbose {
+            eprintln!("tagsweep: no cache directory (neither XDG_CACHE_HOME nor HOME is set): platforms read now are not kept");
+        }
+        return PlatformCache::new();
+    };
+    let (cache, note) = PlatformCache::load(dir.join(platform_cache::FILE_NAME));
+    if let Some(note) = note {
+        if !global.quiet {
+            eprintln!("tagsweep: {note}");
+        }
+    }
+    cache
+}
+
+/// Saves the platform cache; a failure is a note on stderr, not an error
+/// (the results stand without it).
+pub fn save_platform_cache(cache: &PlatformCache, global: Global) {
+    if let Err(e) = cache.save() {
+        if !global.quiet {
+            eprintln!(
+                "tagsweep: could not save the platform cache {}: {e} (the next run will read those manifests again)",
+                cache.path().map_or(String::new(), |p| p.display().to_string())
+            );
+        }
+    }
+}
+
+/// Reads the platforms `inventory` does not list for the `builds` judged
+/// (all when `None`), from `cache` or the registry's manifests (see
+/// [`crate::verify`]); saves the cache, also after a failure; with `-v`,
+/// says what it cost.
+pub async fn verify(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    inventory: &mut Inventory,
+    builds: Option<&[String]>,
+    connection: &Connection,
+    global: Global,
+) -> Result<()> {
+    if manifest.platforms.is_empty() {
+        if global.verbose {
+            eprintln!(
+                "tagsweep: {} requires no platforms: nothing to verify",
+                manifest.source
+            );
+        }
+        return Ok(());
+    }
+    let mut cache = open_platform_cache(connection, global);
+    let verified = verify_platforms(
+        registry,
+        manifest,
+        inventory,
+        builds,
+        &mut cache,
+        connection.concurrency,
+    )
+    .await;
+    save_platform_cache(&cache, global);
+    let stats = verified.with_context(|| {
+        format!(
+            "reading the platforms of {}'s build tags from their manifests",
+            manifest.namespace
+        )
+    })?;
+    if global.verbose {
+        let cost = match &manifest.registry {
+            RegistryRef::DockerHub => format!(
+                "{} manifest GET{} to {} (each counts against Docker Hub's pull limit)",
+                stats.fetched,
+                if stats.fetched == 1 { "" } else { "s" },
+                connection.registry_api_url.as_str().trim_end_matches('/')
+            ),
+            RegistryRef::Oci { .. } => format!(
+                "{} manifest{} looked up in {}",
+                stats.fetched,
+                if stats.fetched == 1 { "" } else { "s" },
+                registry.name()
+            ),
+        };
+        let cached = if cache.is_enabled() {
+            format!("{} from the cache", stats.from_cache)
+        } else {
+            "no cache (--no-cache)".to_string()
+        };
+        let unknown = if stats.unknown > 0 {
+            format!(
+                "; {} still unknown (the registry does not say)",
+                stats.unknown
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "tagsweep: verifying platforms of {} tag{}: {cached}, {cost}{unknown}",
+            stats.needed,
+            if stats.needed == 1 { "" } else { "s" },
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a `--build TAG` that is not a build tag of the manifest (a typo,

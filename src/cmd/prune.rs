@@ -78,6 +78,7 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
     };
     let mut seen = observations(
         &args.observations,
+        &connection,
         &report.registry,
         &manifest.namespace,
         global,

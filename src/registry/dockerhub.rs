@@ -31,6 +31,17 @@
 //! * **Secrets**: `next` links must stay on the API's origin (scheme, host
 //!   and port), so the token never goes elsewhere; errors are scrubbed of the
 //!   credentials and of every token issued, in case a server echoes them.
+//!
+//! **Platforms.** Since 2025-08-11 every tag's `images` is `[]` (digest and
+//! `media_type` still there; docker/hub-feedback #2484, notes §11), so a tag
+//! listed here has unknown platforms. [`Registry::manifest_platforms`]
+//! reads them from the *registry API* (`registry-1.docker.io`, the OCI
+//! distribution API, [`DEFAULT_REGISTRY_API_URL`]) with the OCI backend's
+//! client and parser: a Bearer token from the `WWW-Authenticate` challenge
+//! (`auth.docker.io`, scope `repository:<namespace>/<repo>:pull`, the same
+//! credentials as the Hub API), then `GET /v2/<namespace>/<repo>/manifests/
+//! <digest>` with every manifest type accepted. Each such GET counts against
+//! Docker Hub's pull limit (notes §6); listings never make one.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -43,14 +54,25 @@ use serde::Deserialize;
 use url::Url;
 
 use super::http::{Answer, HttpClient, Request};
-use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
-use crate::credentials::Credentials;
+use super::oci::client::Client as RegistryApiClient;
+use super::{DeleteOutcome, Registry, RegistryError, RegistryRepo, RepositoryList, Stats};
+use crate::credentials::{Credentials, Source};
 use crate::inventory::{intern_platforms, Tag};
 use crate::platform::Platform;
 use crate::secret::Secret;
 
 /// Docker Hub's API address.
 pub const DEFAULT_HUB_URL: &str = "https://hub.docker.com";
+
+/// Docker Hub's registry API (the OCI distribution API), where manifests —
+/// and so platforms — are read (notes §11).
+pub const DEFAULT_REGISTRY_API_URL: &str = "https://registry-1.docker.io";
+
+/// What to do when Docker Hub wants credentials we do not have.
+const NEEDS_CREDENTIALS: &str = "this needs credentials: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN, or pass --username with --password-stdin, or `docker login`";
+
+/// What to do when the registry API's pull limit is reached (notes §6).
+const PULL_LIMIT_HINT: &str = "Docker Hub's pull limit is reached: every manifest GET counts (100 per 6 hours anonymously, 200 for a personal account, more on paid plans); log in, or run again later (the platforms already read are kept in the cache, so the next run picks up where this one stopped)";
 
 /// Largest page Docker Hub serves.
 const PAGE_SIZE: u32 = 100;
@@ -78,6 +100,9 @@ pub struct DockerHub {
     token: tokio::sync::Mutex<Option<AccessToken>>,
     /// Every token issued this run, to scrub from errors.
     issued: std::sync::Mutex<Vec<Secret>>,
+    /// The registry API, for manifests (platforms); `None`: platforms stay
+    /// unknown.
+    registry_api: Option<RegistryApiClient>,
 }
 
 /// The current access token and when to renew it.
@@ -324,7 +349,26 @@ impl DockerHub {
             credentials,
             token: tokio::sync::Mutex::new(None),
             issued: std::sync::Mutex::new(Vec::new()),
+            registry_api: None,
         }
+    }
+
+    /// Reads manifests (for [`Registry::manifest_platforms`]) from the
+    /// registry API at `url` (default [`DEFAULT_REGISTRY_API_URL`]), through
+    /// `http` (its own pacing: the registry's limits are not the Hub API's),
+    /// logged in with `credentials` — Docker Hub's, as for the Hub API — or
+    /// anonymously. Nothing is sent until a manifest is asked for.
+    pub fn with_registry_api(
+        mut self,
+        http: HttpClient,
+        url: Url,
+        credentials: Option<(Credentials, Source)>,
+    ) -> Self {
+        self.registry_api = Some(
+            RegistryApiClient::new(http, url, credentials)
+                .with_credentials_hint(NEEDS_CREDENTIALS.to_string()),
+        );
+        self
     }
 
     fn url(&self, segments: &[&str], trailing_slash: bool) -> Url {
@@ -654,7 +698,7 @@ impl DockerHub {
             "tagsweep: {}/{repo}: the listing changed while we read it ({why}); listing every tag",
             self.namespace
         );
-        super::Registry::list_tags(self, repo).await
+        Registry::list_tags(self, repo).await
     }
 
     /// `…/repositories/{repo}/tags?page_size=N`.
@@ -718,6 +762,29 @@ impl DockerHub {
             500..=599 if answer.attempts > 1 => Some(format!(
                 "Docker Hub failed {} times in a row; it may be having an incident (https://www.dockerstatus.com): try again later",
                 answer.attempts
+            )),
+            _ => None,
+        };
+        self.redact(answer.error(hint))
+    }
+}
+
+impl DockerHub {
+    /// Turns an error answer of the registry API into an error that says
+    /// what to do (credentials and tokens scrubbed).
+    fn explain_registry(&self, answer: &Answer, name: &str) -> RegistryError {
+        let hint = match answer.status.as_u16() {
+            401 | 403 if self.anonymous() => Some(format!(
+                "Docker Hub's registry refused anonymous access to {name} (a private repository?): set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN"
+            )),
+            401 | 403 => Some(format!(
+                "Docker Hub's registry refused {} access to {name}: check that the account and its token may pull it (Read permission)",
+                self.credentials.as_ref().map_or("", |c| c.username.as_str())
+            )),
+            429 => Some(PULL_LIMIT_HINT.to_string()),
+            300..=399 => Some(format!(
+                "the registry redirects to {}; tagsweep follows no redirect for manifests: check --registry-api-url",
+                answer.location().unwrap_or("(no Location)")
             )),
             _ => None,
         };
@@ -911,8 +978,54 @@ impl super::Registry for DockerHub {
         }
     }
 
+    /// From the registry API (see the module documentation); `Ok(None)`
+    /// without one.
+    async fn manifest_platforms(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Vec<Platform>>, RegistryError> {
+        let Some(client) = &self.registry_api else {
+            return Ok(None);
+        };
+        let name = format!("{}/{repo}", self.namespace);
+        super::oci::read_platforms(client, &name, reference, |a| {
+            self.explain_registry(a, &name)
+        })
+        .await
+        .map_err(|e| {
+            self.redact(match e {
+                // Still limited after the HTTP layer's waits.
+                RegistryError::Status {
+                    method,
+                    url,
+                    status: 429,
+                    message,
+                    hint: _,
+                } => RegistryError::Status {
+                    method,
+                    url,
+                    status: 429,
+                    message,
+                    hint: Some(PULL_LIMIT_HINT.to_string()),
+                },
+                other => other,
+            })
+        })
+    }
+
+    /// Hub API and registry API requests together.
     fn stats(&self) -> Stats {
-        self.http.stats()
+        let hub = self.http.stats();
+        let Some(api) = &self.registry_api else {
+            return hub;
+        };
+        let registry = api.stats();
+        Stats {
+            requests: hub.requests + registry.requests,
+            retries: hub.retries + registry.retries,
+            rate_limited: hub.rate_limited + registry.rate_limited,
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! Where the inventory comes from, and where deletions go.
 //!
 //! The audit and prune commands see only the [`Registry`] trait. Each backend
-//! (Docker Hub's API, a snapshot file; OCI registries later) implements it;
+//! (Docker Hub's API, OCI registries, a snapshot file) implements it;
 //! HTTP concerns shared by the network backends (retries, rate-limit pacing,
 //! error mapping, request counting) live once, in [`http`].
 
 pub mod dockerhub;
 pub mod error;
 pub mod http;
+#[cfg(test)]
+pub mod memory;
 pub mod oci;
 pub mod snapshot;
 
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 pub use error::RegistryError;
 
 use crate::inventory::Tag;
+use crate::platform::Platform;
 
 /// A repository as listed by the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,32 @@ pub trait Registry: Send + Sync {
 
     /// One tag looked up afresh (prune re-checks with it); `None` when absent.
     async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError>;
+
+    /// The platforms of the manifest `reference` (a digest `sha256:…`, or a
+    /// tag) of `repo` (a name inside the namespace), as the registry's own
+    /// manifest says: an index's `manifests[].platform` (attestations left
+    /// out), or a single image's config. Sorted, without duplicates.
+    ///
+    /// `Ok(None)` when the registry cannot say: the manifest is not found,
+    /// is neither an image nor an index, or carries no platform. Errors are
+    /// failures to ask (refused credentials, a registry that is down).
+    ///
+    /// Docker Hub's tag endpoints list no platforms since August 2025
+    /// (`"images": []`, docker/hub-feedback #2484; Docker Hub notes §11), so
+    /// its backend reads the manifest from the registry API
+    /// (`registry-1.docker.io`). There each GET of a manifest counts against
+    /// the pull limit, a HEAD does not (notes §6, §11): call this once per
+    /// digest and remember the answer (see `crate::platform_cache`).
+    ///
+    /// The default (the snapshot backend): `Ok(None)`.
+    async fn manifest_platforms(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Vec<Platform>>, RegistryError> {
+        let _ = (repo, reference);
+        Ok(None)
+    }
 
     /// Removes one tag (and only that tag).
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError>;

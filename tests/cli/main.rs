@@ -13,3 +13,4 @@ mod shell;
 mod snapshot;
 mod support;
 mod validate;
+mod verify;

@@ -145,6 +145,8 @@ pub struct Client {
     pinged: OnceCell<()>,
     scheme: Mutex<Scheme>,
     tokens: Mutex<HashMap<String, TokenSlot>>,
+    /// What to tell a user whom the token server refuses for lack of credentials.
+    credentials_hint: String,
 }
 
 /// Token lifetime when the token server does not say (the spec's default).
@@ -161,7 +163,17 @@ impl Client {
             pinged: OnceCell::new(),
             scheme: Mutex::new(Scheme::Anonymous),
             tokens: Mutex::new(HashMap::new()),
+            credentials_hint: needs_credentials_hint(),
         }
+    }
+
+    /// Replaces the hint given when the registry wants credentials we do
+    /// not have (default: [`needs_credentials_hint`], which names the OCI
+    /// variables): a backend whose credentials come from elsewhere names
+    /// its own.
+    pub fn with_credentials_hint(mut self, hint: String) -> Self {
+        self.credentials_hint = hint;
+        self
     }
 
     pub fn base(&self) -> &Url {
@@ -485,7 +497,7 @@ impl Client {
                     ),
                 },
                 _ => reply.error(Some(if creds.is_none() {
-                    needs_credentials_hint()
+                    self.credentials_hint.clone()
                 } else {
                     "the token server failed; try again later".to_string()
                 })),

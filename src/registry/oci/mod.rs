@@ -40,11 +40,11 @@
 //!
 //! Authentication and sending: see [`client`]; credentials: [`credentials`].
 
-mod client;
+pub(crate) mod client;
 pub mod credentials;
 mod delete;
 mod headers;
-mod image;
+pub(crate) mod image;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -91,7 +91,7 @@ struct Facts {
 
 /// A manifest as the registry served it.
 #[derive(Debug, Clone)]
-struct Fetched {
+pub(crate) struct Fetched {
     digest: Option<String>,
     content_type: Option<String>,
     body: Vec<u8>,
@@ -164,10 +164,7 @@ impl OciRegistry {
 
     /// `/v2/<name>/<rest…>`.
     fn repo_url(&self, name: &str, rest: &[&str]) -> Url {
-        let mut segments = vec!["v2"];
-        segments.extend(name.split('/'));
-        segments.extend_from_slice(rest);
-        self.client.url(&segments)
+        repo_url(&self.client, name, rest)
     }
 
     async fn send(&self, req: Request<'_>, scope: Scope) -> Result<Answer, RegistryError> {
@@ -204,25 +201,7 @@ impl OciRegistry {
         name: &str,
         reference: &str,
     ) -> Result<Option<Fetched>, RegistryError> {
-        let url = self.repo_url(name, &["manifests", reference]);
-        let reply = self
-            .send(
-                Request::new(Method::GET, url).accept(image::ACCEPT_MANIFESTS),
-                Scope::repo(name, Access::Pull),
-            )
-            .await?;
-        match reply.status.as_u16() {
-            404 => Ok(None),
-            200..=299 => Ok(Some(Fetched {
-                digest: reply
-                    .header("docker-content-digest")
-                    .map(|d| d.trim().to_string())
-                    .filter(|d| !d.is_empty()),
-                content_type: reply.content_type(),
-                body: reply.body,
-            })),
-            _ => Err(self.explain(&reply)),
-        }
+        fetch_manifest(&self.client, name, reference, |a| self.explain(a)).await
     }
 
     /// Reads one tag in full: digest, platforms, creation time. `None` when
@@ -234,27 +213,7 @@ impl OciRegistry {
         if let Some(d) = &fetched.digest {
             self.remember_tag(name, tag, d);
         }
-        let cached = fetched
-            .digest
-            .as_ref()
-            .and_then(|d| self.facts.lock().expect("lock").get(d).cloned());
-        let facts = match cached {
-            Some(f) => f,
-            None => {
-                let f = self.describe(name, &fetched).await?;
-                if let Some(d) = &fetched.digest {
-                    self.children
-                        .lock()
-                        .expect("lock")
-                        .insert(d.clone(), f.children.clone());
-                    self.facts
-                        .lock()
-                        .expect("lock")
-                        .insert(d.clone(), f.clone());
-                }
-                f
-            }
-        };
+        let facts = self.facts_of(name, &fetched).await?;
         if facts.created.is_none()
             && self.client.verbose()
             && !self.said_no_time.swap(true, Ordering::Relaxed)
@@ -271,6 +230,30 @@ impl OciRegistry {
             created: facts.created,
             platforms: facts.platforms.map(Into::into),
         }))
+    }
+
+    /// The facts of a fetched manifest: from the cache when its digest was
+    /// described before, else described now and cached by digest.
+    async fn facts_of(&self, name: &str, fetched: &Fetched) -> Result<Facts, RegistryError> {
+        let cached = fetched
+            .digest
+            .as_ref()
+            .and_then(|d| self.facts.lock().expect("lock").get(d).cloned());
+        if let Some(f) = cached {
+            return Ok(f);
+        }
+        let f = self.describe(name, fetched).await?;
+        if let Some(d) = &fetched.digest {
+            self.children
+                .lock()
+                .expect("lock")
+                .insert(d.clone(), f.children.clone());
+            self.facts
+                .lock()
+                .expect("lock")
+                .insert(d.clone(), f.clone());
+        }
+        Ok(f)
     }
 
     fn remember_tag(&self, name: &str, tag: &str, digest: &str) {
@@ -293,11 +276,8 @@ impl OciRegistry {
                     (None, Some((_, child))) => self.child_created(name, child).await?,
                     (None, None) => None,
                 };
-                let mut list: Vec<Platform> = platforms.into_iter().map(|(p, _)| p).collect();
-                list.sort();
-                list.dedup();
                 Ok(Facts {
-                    platforms: (!list.is_empty()).then_some(list),
+                    platforms: platform_list(platforms),
                     created,
                     children,
                 })
@@ -348,51 +328,12 @@ impl OciRegistry {
         Ok(created)
     }
 
-    /// An image config's facts (cached by digest). Blobs are often served by
-    /// a redirect to storage: followed for GET only, without credentials
-    /// when it leaves the registry's origin.
+    /// An image config's facts (cached by digest; see [`fetch_config`]).
     async fn config(&self, name: &str, d: &Descriptor) -> Result<ConfigFacts, RegistryError> {
         if let Some(c) = self.configs.lock().expect("lock").get(&d.digest) {
             return Ok(c.clone());
         }
-        if d.size.is_some_and(|s| s > image::MAX_CONFIG_BYTES) {
-            return Ok(ConfigFacts::default());
-        }
-        let mut url = self.repo_url(name, &["blobs", &d.digest]);
-        let mut reply = self
-            .send(
-                Request::new(Method::GET, url.clone()).accept(image::ACCEPT_CONFIG),
-                Scope::repo(name, Access::Pull),
-            )
-            .await?;
-        for _ in 0..5 {
-            if !matches!(reply.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
-                break;
-            }
-            let Some(location) = reply.header("location") else {
-                break;
-            };
-            let next = url.join(location).map_err(|e| {
-                RegistryError::Refused(format!("{url}: redirect to {location:?}: {e}"))
-            })?;
-            let out = Request::new(Method::GET, next.clone()).accept(image::ACCEPT_CONFIG);
-            reply = if next.origin() == self.client.base().origin() {
-                self.send(out, Scope::repo(name, Access::Pull)).await?
-            } else if next.scheme() == "https" {
-                self.client.send_unauthenticated(&out).await?
-            } else {
-                return Err(RegistryError::Refused(format!(
-                    "{url}: the blob redirects to {}, not https; refusing to follow it",
-                    next.origin().ascii_serialization()
-                )));
-            };
-            url = next;
-        }
-        let facts = match reply.status.as_u16() {
-            200..=299 => image::parse_config(&reply.body),
-            404 => ConfigFacts::default(),
-            _ => return Err(self.explain(&reply)),
-        };
+        let facts = fetch_config(&self.client, name, d, |a| self.explain(a)).await?;
         self.configs
             .lock()
             .expect("lock")
@@ -550,6 +491,138 @@ impl OciRegistry {
     }
 }
 
+/// `/v2/<name>/<rest…>` on `client`'s registry.
+fn repo_url(client: &Client, name: &str, rest: &[&str]) -> Url {
+    let mut segments = vec!["v2"];
+    segments.extend(name.split('/'));
+    segments.extend_from_slice(rest);
+    client.url(&segments)
+}
+
+/// `GET /v2/<name>/manifests/<reference>` (a tag or a digest) in the scope
+/// `repository:<name>:pull`, with every manifest type in `Accept` (without
+/// it, distribution 2.8 answers another digest or a 404: registry lab notes
+/// §3.3). `None` on 404; any other failure is `explain`ed. Its digest is
+/// `Docker-Content-Digest`. On Docker Hub each such GET counts against the
+/// pull limit (Docker Hub notes §6, §11).
+pub(crate) async fn fetch_manifest(
+    client: &Client,
+    name: &str,
+    reference: &str,
+    explain: impl Fn(&Answer) -> RegistryError,
+) -> Result<Option<Fetched>, RegistryError> {
+    let url = repo_url(client, name, &["manifests", reference]);
+    let reply = client
+        .send(
+            &Request::new(Method::GET, url).accept(image::ACCEPT_MANIFESTS),
+            &Scope::repo(name, Access::Pull),
+        )
+        .await?;
+    match reply.status.as_u16() {
+        404 => Ok(None),
+        200..=299 => Ok(Some(Fetched {
+            digest: reply
+                .header("docker-content-digest")
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty()),
+            content_type: reply.content_type(),
+            body: reply.body,
+        })),
+        _ => Err(explain(&reply)),
+    }
+}
+
+/// An image config's facts (`GET /v2/<name>/blobs/<digest>`; a config
+/// larger than [`image::MAX_CONFIG_BYTES`], or a 404, says nothing). Blobs
+/// are often served by a redirect to storage: followed for GET only, at
+/// most five hops, without credentials when it leaves the registry's origin,
+/// and only to https there. Other failures are `explain`ed.
+pub(crate) async fn fetch_config(
+    client: &Client,
+    name: &str,
+    d: &Descriptor,
+    explain: impl Fn(&Answer) -> RegistryError,
+) -> Result<ConfigFacts, RegistryError> {
+    if d.size.is_some_and(|s| s > image::MAX_CONFIG_BYTES) {
+        return Ok(ConfigFacts::default());
+    }
+    let scope = Scope::repo(name, Access::Pull);
+    let mut url = repo_url(client, name, &["blobs", &d.digest]);
+    let mut reply = client
+        .send(
+            &Request::new(Method::GET, url.clone()).accept(image::ACCEPT_CONFIG),
+            &scope,
+        )
+        .await?;
+    for _ in 0..5 {
+        if !matches!(reply.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            break;
+        }
+        let Some(location) = reply.header("location") else {
+            break;
+        };
+        let next = url
+            .join(location)
+            .map_err(|e| RegistryError::Refused(format!("{url}: redirect to {location:?}: {e}")))?;
+        let out = Request::new(Method::GET, next.clone()).accept(image::ACCEPT_CONFIG);
+        reply = if next.origin() == client.base().origin() {
+            client.send(&out, &scope).await?
+        } else if next.scheme() == "https" {
+            client.send_unauthenticated(&out).await?
+        } else {
+            return Err(RegistryError::Refused(format!(
+                "{url}: the blob redirects to {}, not https; refusing to follow it",
+                next.origin().ascii_serialization()
+            )));
+        };
+        url = next;
+    }
+    match reply.status.as_u16() {
+        200..=299 => Ok(image::parse_config(&reply.body)),
+        404 => Ok(ConfigFacts::default()),
+        _ => Err(explain(&reply)),
+    }
+}
+
+/// An index's platforms, sorted and deduplicated; `None` when it names none.
+fn platform_list(platforms: Vec<(Platform, String)>) -> Option<Vec<Platform>> {
+    let mut list: Vec<Platform> = platforms.into_iter().map(|(p, _)| p).collect();
+    list.sort();
+    list.dedup();
+    (!list.is_empty()).then_some(list)
+}
+
+/// The platforms of `name`'s manifest `reference` (a digest or a tag),
+/// reading as little as possible: one manifest GET, and for an index
+/// nothing more (its `manifests[].platform`, attestations left out; no child
+/// is read); for a single image, its config blob too (blob GETs do not count
+/// against Docker Hub's pull limit, notes §6). `None` when the manifest is
+/// missing (404), is something else (schema 1, an artifact) or names no
+/// platform. Failures are `explain`ed.
+pub(crate) async fn read_platforms(
+    client: &Client,
+    name: &str,
+    reference: &str,
+    explain: impl Fn(&Answer) -> RegistryError,
+) -> Result<Option<Vec<Platform>>, RegistryError> {
+    let Some(fetched) = fetch_manifest(client, name, reference, &explain).await? else {
+        return Ok(None);
+    };
+    Ok(
+        match image::parse_manifest(fetched.content_type.as_deref(), &fetched.body) {
+            Parsed::Index { platforms, .. } => platform_list(platforms),
+            Parsed::Image {
+                config: Some(config),
+                ..
+            } => fetch_config(client, name, &config, &explain)
+                .await?
+                .platform
+                .map(|p| vec![p]),
+            Parsed::Image { config: None, .. } | Parsed::Other => None,
+        },
+    )
+}
+
 #[async_trait]
 impl super::Registry for OciRegistry {
     fn name(&self) -> String {
@@ -607,6 +680,23 @@ impl super::Registry for OciRegistry {
 
     async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError> {
         self.inspect(&self.full(repo), tag).await
+    }
+
+    /// From what the listing already read (facts cached by digest); a
+    /// manifest not read yet is read and described like a listed build tag.
+    async fn manifest_platforms(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Vec<Platform>>, RegistryError> {
+        if let Some(f) = self.facts.lock().expect("lock").get(reference) {
+            return Ok(f.platforms.clone());
+        }
+        let name = self.full(repo);
+        let Some(fetched) = self.fetch_manifest(&name, reference).await? else {
+            return Ok(None);
+        };
+        Ok(self.facts_of(&name, &fetched).await?.platforms)
     }
 
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError> {

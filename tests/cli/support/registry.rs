@@ -36,6 +36,8 @@ pub struct Options {
     pub deletes_disabled: bool,
     /// `catalog.maxentries`.
     pub catalog_max: Option<u32>,
+    /// Write the access log (one line per request) into [`TestRegistry::log`].
+    pub access_log: bool,
 }
 
 /// A running registry (see the module documentation).
@@ -193,7 +195,7 @@ impl TestRegistry {
             let port = free_port();
             let config = format!(
                 "version: 0.1\n\
-                 log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
+                 log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: {no_access_log}\n\
                  storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: {delete}\n  \
                  cache:\n    blobdescriptor: inmemory\n  maintenance:\n    uploadpurging:\n      enabled: false\n  \
                  redirect:\n    disable: true\n\
@@ -202,6 +204,7 @@ impl TestRegistry {
                  {catalog}{auth_yaml}",
                 data = data.display(),
                 delete = !options.deletes_disabled,
+                no_access_log = !options.access_log,
                 catalog = options
                     .catalog_max
                     .map(|n| format!("catalog:\n  maxentries: {n}\n"))
@@ -250,7 +253,8 @@ impl TestRegistry {
         self.token_server.as_ref().expect("a token-auth registry")
     }
 
-    /// The registry's own log (warnings and errors).
+    /// The registry's own log (warnings and errors; with
+    /// [`Options::access_log`], a line per request too).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
