@@ -139,6 +139,10 @@ pub struct PruneArgs {
     #[arg(long, value_name = "TIME", requires = "dry_run")]
     pub now: Option<String>,
 
+    /// Read the platforms the registry does not list from each build tag's manifest before planning, so that builds short of a platform can be pruned (Docker Hub: one manifest GET per image and build, counted against the pull limit, then cached)
+    #[arg(long, conflicts_with = "from")]
+    pub verify_platforms: bool,
+
     /// Take the time an image declares (its `created`) as proof of a build's age; only if your builds are not reproducible (SOURCE_DATE_EPOCH declares the commit's time, not the push)
     #[arg(long)]
     pub trust_declared_times: bool,

@@ -9,6 +9,22 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// What became of one planned tag. Serialized as `deleted`,
+/// `already_gone`, `skipped` or `failed` in the journal and the JSON plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionResult {
+    /// The registry removed the tag.
+    Deleted,
+    /// It was gone already (404): a rerun, or someone else removed it.
+    AlreadyGone,
+    /// Not attempted: the re-check found the build changed, or the run
+    /// stopped on a permission error.
+    Skipped,
+    /// The registry refused or failed; `detail` says how.
+    Failed,
+}
+
 /// One line of the journal.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry<'a> {
@@ -19,8 +35,7 @@ pub struct Entry<'a> {
     pub tag: &'a str,
     pub build: &'a str,
     pub digest: Option<&'a str>,
-    /// `deleted`, `already_gone`, `skipped` or `failed`.
-    pub result: &'a str,
+    pub result: DeletionResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'a str>,
 }

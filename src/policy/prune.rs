@@ -93,6 +93,9 @@ pub struct PlannedBuild {
     /// What the build held when planned (`BuildReport::contents`): the
     /// re-check deletes nothing if it changed since.
     pub contents: String,
+    /// Every expected image is there: the build is planned only because
+    /// images lack required platforms, so the re-check must see platforms.
+    pub platforms_only: bool,
     /// Its tags in the manifest's repositories, sorted by repository.
     pub tags: Vec<PlannedTag>,
 }
@@ -408,6 +411,7 @@ pub fn plan(
             status: build.status,
             reason,
             contents: build.contents.clone(),
+            platforms_only: build.missing.is_empty() && !build.missing_platforms.is_empty(),
             tags,
         });
     }

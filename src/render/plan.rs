@@ -4,6 +4,7 @@ use comfy_table::{presets, Cell, ContentArrangement, Table};
 use serde::Serialize;
 
 use super::shorten;
+use crate::journal::DeletionResult;
 use crate::policy::prune::{PlannedTag, PrunePlan};
 
 /// What happened to one planned tag.
@@ -13,8 +14,7 @@ pub struct TagResult {
     pub repository: String,
     pub tag: String,
     pub digest: Option<String>,
-    /// `deleted`, `already_gone`, `skipped` or `failed`.
-    pub result: &'static str,
+    pub result: DeletionResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -33,10 +33,10 @@ impl Totals {
         let mut t = Totals::default();
         for r in results {
             match r.result {
-                "deleted" => t.deleted += 1,
-                "already_gone" => t.already_gone += 1,
-                "skipped" => t.skipped += 1,
-                _ => t.failed += 1,
+                DeletionResult::Deleted => t.deleted += 1,
+                DeletionResult::AlreadyGone => t.already_gone += 1,
+                DeletionResult::Skipped => t.skipped += 1,
+                DeletionResult::Failed => t.failed += 1,
             }
         }
         t
@@ -111,7 +111,10 @@ pub fn summary(results: &[TagResult]) -> String {
         t.skipped,
         t.failed
     );
-    for r in results.iter().filter(|r| r.result == "failed") {
+    for r in results
+        .iter()
+        .filter(|r| r.result == DeletionResult::Failed)
+    {
         out.push_str(&format!(
             "  failed {}:{}: {}\n",
             r.repository,

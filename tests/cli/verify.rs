@@ -436,3 +436,54 @@ fn a_registry_that_refuses_anonymous_pulls_asks_for_docker_hub_credentials() {
         out.stderr
     );
 }
+
+/// `prune --broken` deletes a build for a platform only on the manifest's
+/// word: a listing that says base:rocky-2 is amd64-only is checked against
+/// the index (both platforms: nothing deleted); platforms the listing does
+/// not state are read with `--verify-platforms`, and nova's amd64-only
+/// rocky-1 then goes.
+#[test]
+fn prune_deletes_a_build_short_of_a_platform_only_on_the_manifests_word() {
+    let s = setup();
+    let stated = Tag::new("rocky-2", now() - TimeDelta::hours(24))
+        .with_platforms(&["linux/amd64"])
+        .with_digest(Some(&s.rocky2[0]))
+        .with_media_type(MT_OCI_INDEX);
+    let hub = FakeHub::builder()
+        .account(USER, SECRET, true)
+        .repo("linaro", "base")
+        .tag_with(hub_tag("rocky-1", 48, &s.rocky1[0]))
+        .tag_with(stated)
+        .done()
+        .repo("linaro", "nova")
+        .tag_with(hub_tag("rocky-1", 48, &s.rocky1[1]))
+        .tag_with(hub_tag("rocky-2", 24, &s.rocky2[1]))
+        .done()
+        .start();
+    let prune = |extra: &[&str]| {
+        run(tagsweep()
+            .args(["prune", "--broken", "--yes", "--registry-api-url"])
+            .arg(s.reg.url())
+            .args(extra)
+            .arg("-m")
+            .arg(&s.manifest)
+            .env("TAGSWEEP_HUB_URL", hub.url())
+            .env("DOCKERHUB_USERNAME", USER)
+            .env("DOCKERHUB_TOKEN", SECRET)
+            .env("XDG_CACHE_HOME", s.cache_home()))
+    };
+    let out = prune(&[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Nothing to prune"), "{}", out.stdout);
+    assert_eq!(hub.count("DELETE"), 0);
+    assert!(
+        s.manifest_gets().iter().any(|g| g.contains(&s.rocky2[0])),
+        "base:rocky-2's index was read: {:?}",
+        s.manifest_gets()
+    );
+
+    let out = prune(&["--verify-platforms"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(hub.tag_names("linaro", "base"), ["rocky-2"]);
+    assert_eq!(hub.tag_names("linaro", "nova"), ["rocky-2"]);
+}

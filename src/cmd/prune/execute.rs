@@ -1,0 +1,578 @@
+//! Carrying out a confirmed prune plan: for each build, a fresh look (the
+//! re-check), then its deletions, each recorded as it completes.
+//!
+//! * A `--broken` build is looked up again in every expected repository just
+//!   before its deletion and judged again ([`recheck`]); one that changed
+//!   since the plan is skipped. A build planned only for platforms its
+//!   images lack has them read again from the manifests (through the
+//!   platform cache, so a digest already read costs nothing): a tag listing
+//!   that no longer states platforms must not turn it "complete".
+//! * Deletions run `delete_concurrency` at a time. One failure does not stop
+//!   the others; a permission error (401/403) stops the run, since every
+//!   further delete would fail the same way, and the rest is recorded as
+//!   skipped.
+//! * Each result goes to the journal, on disk, before the next is recorded.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use futures::StreamExt;
+
+use crate::inventory::{Inventory, Repository, Tag};
+use crate::journal::{self, DeletionResult, Journal};
+use crate::manifest::Manifest;
+use crate::platform_cache::PlatformCache;
+use crate::policy::prune::{recheck, PlannedBuild, PlannedTag, PrunePlan, Recheck};
+use crate::registry::{DeleteOutcome, Registry, RegistryError};
+use crate::render::plan::TagResult;
+use crate::verify::verify_platforms;
+
+/// Why a tag was not attempted after a permission error.
+const STOPPED: &str = "not attempted: the run stopped on a permission error";
+
+/// What carrying out a plan needs.
+pub struct Execution<'a> {
+    pub registry: &'a dyn Registry,
+    pub manifest: &'a Manifest,
+    /// What the plan was made from: which repositories exist.
+    pub inventory: &'a Inventory,
+    /// Platforms already read, by digest (see the module documentation).
+    pub platforms: tokio::sync::Mutex<PlatformCache>,
+    /// Reads in flight during a re-check.
+    pub read_concurrency: usize,
+    /// Deletions in flight.
+    pub delete_concurrency: usize,
+    /// Called with each tag's result as it is recorded (the command prints it).
+    pub report: &'a (dyn Fn(&TagResult) + Sync),
+}
+
+/// What carrying out a plan did.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// One result per planned tag, in the order they completed.
+    pub results: Vec<TagResult>,
+    /// The permission error that stopped the run, if one did.
+    pub fatal: Option<RegistryError>,
+    /// Why each build that was re-checked and skipped was skipped.
+    pub skipped: Vec<(String, String)>,
+}
+
+impl Execution<'_> {
+    /// Carries out every build of `plan`, in order.
+    pub async fn run(&self, plan: &PrunePlan, journal: &mut Option<Journal>) -> Executed {
+        let aborted = AtomicBool::new(false);
+        let mut done = Executed::default();
+        for build in &plan.builds {
+            self.build(plan, build, journal, &aborted, &mut done).await;
+        }
+        done
+    }
+
+    async fn build(
+        &self,
+        plan: &PrunePlan,
+        build: &PlannedBuild,
+        journal: &mut Option<Journal>,
+        aborted: &AtomicBool,
+        done: &mut Executed,
+    ) {
+        if aborted.load(Ordering::SeqCst) {
+            for t in &build.tags {
+                self.keep(
+                    plan,
+                    done,
+                    journal,
+                    result(build, t, DeletionResult::Skipped, Some(STOPPED.into())),
+                );
+            }
+            return;
+        }
+        match self.fresh_look(build).await {
+            Err(why) => {
+                done.skipped.push((
+                    build.tag.clone(),
+                    format!("cannot re-check before deleting ({why})"),
+                ));
+                for t in &build.tags {
+                    let detail = Some(format!("re-check failed: {why}"));
+                    self.keep(
+                        plan,
+                        done,
+                        journal,
+                        result(build, t, DeletionResult::Failed, detail),
+                    );
+                }
+                return;
+            }
+            Ok(fresh) => {
+                if let Recheck::Skip(why) = recheck(self.manifest, build, &fresh, Utc::now()) {
+                    done.skipped.push((build.tag.clone(), why.clone()));
+                    for t in &build.tags {
+                        let detail = Some(why.clone());
+                        self.keep(
+                            plan,
+                            done,
+                            journal,
+                            result(build, t, DeletionResult::Skipped, detail),
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        let mut deletions = futures::stream::iter(&build.tags)
+            .map(|t| async move {
+                if aborted.load(Ordering::SeqCst) {
+                    return (t, Err(None));
+                }
+                let outcome = self.registry.delete_tag(&t.repository, &t.tag).await;
+                (t, outcome.map_err(Some))
+            })
+            .buffer_unordered(self.delete_concurrency.max(1));
+        while let Some((t, outcome)) = deletions.next().await {
+            let r = match outcome {
+                Ok(DeleteOutcome::Deleted) => result(build, t, DeletionResult::Deleted, None),
+                Ok(DeleteOutcome::AlreadyGone) => {
+                    result(build, t, DeletionResult::AlreadyGone, None)
+                }
+                Err(None) => result(build, t, DeletionResult::Skipped, Some(STOPPED.into())),
+                Err(Some(e)) => {
+                    let detail = e.to_string();
+                    if matches!(e.status(), Some(401 | 403))
+                        && !aborted.swap(true, Ordering::SeqCst)
+                    {
+                        done.fatal = Some(e);
+                    }
+                    result(build, t, DeletionResult::Failed, Some(detail))
+                }
+            };
+            self.keep(plan, done, journal, r);
+        }
+    }
+
+    /// Records one result: in the journal at once (on disk before the next
+    /// result, so a crash loses nothing done), then for the caller.
+    fn keep(
+        &self,
+        plan: &PrunePlan,
+        done: &mut Executed,
+        journal: &mut Option<Journal>,
+        r: TagResult,
+    ) {
+        if let Some(j) = journal.as_mut() {
+            let entry = journal::Entry {
+                time: journal::timestamp(Utc::now()),
+                registry: &plan.registry,
+                namespace: &plan.namespace,
+                repository: &r.repository,
+                tag: &r.tag,
+                build: &r.build,
+                digest: r.digest.as_deref(),
+                result: r.result,
+                detail: r.detail.as_deref(),
+            };
+            if let Err(e) = j.record(&entry) {
+                eprintln!("tagsweep: cannot write the journal: {e}");
+            }
+        }
+        (self.report)(&r);
+        done.results.push(r);
+    }
+
+    /// Looks the build's tag up again in every repository expected to carry
+    /// it; for a build planned only for missing platforms, reads their
+    /// platforms again too.
+    async fn fresh_look(&self, build: &PlannedBuild) -> Result<Vec<(String, Option<Tag>)>, String> {
+        let repos: Vec<&str> = self
+            .manifest
+            .images
+            .iter()
+            .filter(|i| {
+                i.expected_in(&build.tag) && self.inventory.repositories.contains_key(&i.name)
+            })
+            .map(|i| i.name.as_str())
+            .collect();
+        let looked: Vec<Result<(String, Option<Tag>), RegistryError>> =
+            futures::stream::iter(repos)
+                .map(|repo| async move {
+                    self.registry
+                        .get_tag(repo, &build.tag)
+                        .await
+                        .map(|t| (repo.to_string(), t))
+                })
+                .buffer_unordered(self.read_concurrency.max(1))
+                .collect()
+                .await;
+        let fresh: Vec<(String, Option<Tag>)> = looked
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        if !build.platforms_only {
+            return Ok(fresh);
+        }
+        let mut inventory = Inventory::new(self.registry.name(), &self.manifest.namespace);
+        for (repo, tag) in fresh {
+            inventory.repositories.insert(
+                repo,
+                Repository {
+                    tags: Some(tag.into_iter().collect()),
+                    ..Repository::default()
+                },
+            );
+        }
+        let mut cache = self.platforms.lock().await;
+        verify_platforms(
+            self.registry,
+            self.manifest,
+            &mut inventory,
+            Some(std::slice::from_ref(&build.tag)),
+            &mut cache,
+            self.read_concurrency,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(inventory
+            .repositories
+            .into_iter()
+            .map(|(repo, r)| (repo, r.tags.and_then(|t| t.into_iter().next())))
+            .collect())
+    }
+}
+
+fn result(
+    build: &PlannedBuild,
+    t: &PlannedTag,
+    result: DeletionResult,
+    detail: Option<String>,
+) -> TagResult {
+    TagResult {
+        build: build.tag.clone(),
+        repository: t.repository.clone(),
+        tag: t.tag.clone(),
+        digest: t.digest.clone(),
+        result,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use chrono::{DateTime, TimeDelta};
+
+    use super::*;
+    use crate::manifest::parse_str;
+    use crate::policy::prune::{plan, PruneRequest};
+    use crate::policy::{evaluate, BuildSelection};
+    use crate::registry::memory::MemoryRegistry;
+
+    fn manifest(platforms: &str) -> Manifest {
+        parse_str(
+            "m.yaml",
+            &format!(
+                "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\n  grace: 2h\n{platforms}images: [base, nova, glance]\n"
+            ),
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"))
+    }
+
+    fn tag(name: &str, hours_ago: i64, digest: &str) -> Tag {
+        Tag {
+            digest: Some(digest.into()),
+            pushed: Some(Utc::now() - TimeDelta::hours(hours_ago)),
+            ..Tag::new(name)
+        }
+    }
+
+    /// rocky-1 complete; rocky-2 and rocky-3 broken (glance lacks them).
+    fn registry() -> MemoryRegistry {
+        MemoryRegistry::new()
+            .repo(
+                "base",
+                vec![
+                    tag("rocky-1", 50, "b1"),
+                    tag("rocky-2", 40, "b2"),
+                    tag("rocky-3", 30, "b3"),
+                ],
+            )
+            .repo(
+                "nova",
+                vec![
+                    tag("rocky-1", 50, "n1"),
+                    tag("rocky-2", 40, "n2"),
+                    tag("rocky-3", 30, "n3"),
+                ],
+            )
+            .repo("glance", vec![tag("rocky-1", 50, "g1")])
+    }
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// Plans `--broken` from what `registry` holds now, then carries it out.
+    fn prune(
+        registry: &MemoryRegistry,
+        m: &Manifest,
+        journal: &mut Option<Journal>,
+    ) -> (PrunePlan, Executed) {
+        block(async {
+            let mut inventory = Inventory::new("memory", "linaro");
+            for r in registry.list_repositories().await.unwrap().repositories {
+                let tags = registry.list_tags(&r.name).await.unwrap();
+                inventory.repositories.insert(
+                    r.name,
+                    Repository {
+                        tags,
+                        ..Repository::default()
+                    },
+                );
+            }
+            let now: DateTime<Utc> = Utc::now();
+            let report = evaluate(m, &inventory, now, &BuildSelection::All);
+            let request = PruneRequest {
+                broken: true,
+                max_builds: 5,
+                ..PruneRequest::default()
+            };
+            let planned = plan(m, &inventory, &report, &request, None).unwrap();
+            let execution = Execution {
+                registry,
+                manifest: m,
+                inventory: &inventory,
+                platforms: tokio::sync::Mutex::new(PlatformCache::new()),
+                read_concurrency: 2,
+                delete_concurrency: 1,
+                report: &|_| {},
+            };
+            let done = execution.run(&planned, journal).await;
+            (planned, done)
+        })
+    }
+
+    fn outcomes(done: &Executed) -> Vec<(String, String, DeletionResult)> {
+        let mut all: Vec<_> = done
+            .results
+            .iter()
+            .map(|r| (r.build.clone(), r.repository.clone(), r.result))
+            .collect();
+        all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        all
+    }
+
+    #[test]
+    fn broken_builds_are_deleted_tag_by_tag() {
+        let registry = registry();
+        let (_, done) = prune(&registry, &manifest(""), &mut None);
+        let mut deleted = registry.deleted();
+        deleted.sort();
+        assert_eq!(
+            deleted,
+            [
+                ("base".to_string(), "rocky-2".to_string()),
+                ("base".to_string(), "rocky-3".to_string()),
+                ("nova".to_string(), "rocky-2".to_string()),
+                ("nova".to_string(), "rocky-3".to_string()),
+            ]
+        );
+        assert!(done
+            .results
+            .iter()
+            .all(|r| r.result == DeletionResult::Deleted));
+        assert!(done.fatal.is_none());
+    }
+
+    #[test]
+    fn a_build_that_changed_after_planning_is_skipped() {
+        // Between the plan and the deletion, glance gets rocky-3 (complete
+        // now) and base's rocky-2 is re-pushed (changed).
+        let registry = registry();
+        let pushed = Arc::new(Mutex::new(false));
+        let late = {
+            let pushed = pushed.clone();
+            registry.on_delete(Box::new(move |_, _| {
+                *pushed.lock().unwrap() = true;
+            }))
+        };
+        let m = manifest("");
+        let (planned, done) = block(async {
+            let mut inventory = Inventory::new("memory", "linaro");
+            for r in late.list_repositories().await.unwrap().repositories {
+                let tags = late.list_tags(&r.name).await.unwrap();
+                inventory.repositories.insert(
+                    r.name,
+                    Repository {
+                        tags,
+                        ..Repository::default()
+                    },
+                );
+            }
+            let report = evaluate(&m, &inventory, Utc::now(), &BuildSelection::All);
+            let request = PruneRequest {
+                broken: true,
+                max_builds: 5,
+                ..PruneRequest::default()
+            };
+            let planned = plan(&m, &inventory, &report, &request, None).unwrap();
+            late.push("glance", tag("rocky-3", 0, "g3"));
+            late.push("base", tag("rocky-2", 40, "b2-again"));
+            let execution = Execution {
+                registry: &late,
+                manifest: &m,
+                inventory: &inventory,
+                platforms: tokio::sync::Mutex::new(PlatformCache::new()),
+                read_concurrency: 2,
+                delete_concurrency: 1,
+                report: &|_| {},
+            };
+            let done = execution.run(&planned, &mut None).await;
+            (planned, done)
+        });
+        assert_eq!(planned.builds.len(), 2);
+        assert!(late.deleted().is_empty(), "{:?}", late.deleted());
+        assert!(!*pushed.lock().unwrap(), "no DELETE was even sent");
+        let why: Vec<&str> = done.skipped.iter().map(|(_, w)| w.as_str()).collect();
+        assert!(
+            why.iter().any(|w| w.starts_with("changed since the audit")),
+            "{why:?}"
+        );
+        assert!(why.iter().any(|w| w.starts_with("complete now")), "{why:?}");
+        assert!(done
+            .results
+            .iter()
+            .all(|r| r.result == DeletionResult::Skipped));
+    }
+
+    #[test]
+    fn a_permission_error_stops_the_run_and_the_rest_is_skipped() {
+        let registry = registry().refusing_deletes(403);
+        let (_, done) = prune(&registry, &manifest(""), &mut None);
+        assert_eq!(
+            done.fatal.as_ref().and_then(RegistryError::status),
+            Some(403)
+        );
+        let asked_deletes = registry
+            .asked()
+            .into_iter()
+            .filter(|a| a.starts_with("delete"))
+            .count();
+        assert_eq!(asked_deletes, 1, "one refusal is enough to stop");
+        let results = outcomes(&done);
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| r.2 == DeletionResult::Failed)
+                .count(),
+            1
+        );
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| r.2 == DeletionResult::Skipped)
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn each_result_is_in_the_journal_before_the_next_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let registry = {
+            let (path, seen) = (path.clone(), seen.clone());
+            registry().on_delete(Box::new(move |_, _| {
+                let lines = std::fs::read_to_string(&path)
+                    .map(|s| s.lines().count())
+                    .unwrap_or(0);
+                seen.lock().unwrap().push(lines);
+            }))
+        };
+        let mut journal = Some(Journal::open(&path).unwrap());
+        let (_, done) = prune(&registry, &manifest(""), &mut journal);
+        assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), done.results.len());
+        assert!(lines.iter().all(|l| l["result"] == "deleted"), "{lines:?}");
+    }
+
+    #[test]
+    fn a_platform_short_build_has_its_platforms_read_again_before_deletion() {
+        // base:rocky-2 is listed as amd64 only; the re-check's look-up (as
+        // Docker Hub now answers) states no platforms: without reading the
+        // manifest it would look complete.
+        let m = manifest("platforms: [linux/amd64, linux/arm64]\n");
+        let both = |name: &str, digest: &str| {
+            let mut t = tag(name, 40, digest);
+            t.platforms = Some(crate::inventory::intern_platforms(vec![
+                "linux/amd64".parse().unwrap(),
+                "linux/arm64".parse().unwrap(),
+            ]));
+            t
+        };
+        let mut short = tag("rocky-2", 40, "b2");
+        short.platforms = Some(crate::inventory::intern_platforms(vec!["linux/amd64"
+            .parse()
+            .unwrap()]));
+        let registry = MemoryRegistry::new()
+            .repo("base", vec![short])
+            .repo("nova", vec![both("rocky-2", "n2")])
+            .repo("glance", vec![both("rocky-2", "g2")])
+            // The fixtures' digests are not sha256 digests: looked up by tag.
+            .manifest("base", "rocky-2", &["linux/amd64"])
+            .manifest("nova", "rocky-2", &["linux/amd64", "linux/arm64"])
+            .manifest("glance", "rocky-2", &["linux/amd64", "linux/arm64"]);
+        let (planned, done) = block(async {
+            let mut inventory = Inventory::new("memory", "linaro");
+            for r in registry.list_repositories().await.unwrap().repositories {
+                let tags = registry.list_tags(&r.name).await.unwrap();
+                inventory.repositories.insert(
+                    r.name,
+                    Repository {
+                        tags,
+                        ..Repository::default()
+                    },
+                );
+            }
+            let report = evaluate(&m, &inventory, Utc::now(), &BuildSelection::All);
+            let request = PruneRequest {
+                broken: true,
+                max_builds: 5,
+                ..PruneRequest::default()
+            };
+            let planned = plan(&m, &inventory, &report, &request, None).unwrap();
+            // What the look-ups answer now: no platforms stated.
+            for repo in ["base", "nova", "glance"] {
+                let mut t = registry.get_tag(repo, "rocky-2").await.unwrap().unwrap();
+                t.platforms = None;
+                registry.push(repo, t);
+            }
+            let execution = Execution {
+                registry: &registry,
+                manifest: &m,
+                inventory: &inventory,
+                platforms: tokio::sync::Mutex::new(PlatformCache::new()),
+                read_concurrency: 2,
+                delete_concurrency: 1,
+                report: &|_| {},
+            };
+            let done = execution.run(&planned, &mut None).await;
+            (planned, done)
+        });
+        assert!(planned.builds[0].platforms_only);
+        assert!(done.skipped.is_empty(), "{:?}", done.skipped);
+        assert_eq!(registry.deleted().len(), 3);
+        assert!(registry
+            .asked()
+            .contains(&"manifest base rocky-2".to_string()));
+    }
+}
