@@ -112,3 +112,125 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixture;
+
+    #[test]
+    fn every_kind_of_finding() {
+        let stats = RunStats {
+            requests: crate::registry::Stats {
+                requests: 7,
+                retries: 1,
+                rate_limited: 0,
+            },
+            elapsed_ms: 1234,
+        };
+        insta::assert_snapshot!(render(&fixture::report(), &stats), @r#"
+        {
+          "registry": "docker.io",
+          "namespace": "linaro",
+          "as_of": "2026-11-20T12:00:00Z",
+          "builds": [
+            {
+              "tag": "rocky-5",
+              "status": "in_progress",
+              "expected": 3,
+              "present": 2,
+              "missing": [
+                "nova"
+              ],
+              "missing_platforms": {},
+              "unverified_platforms": {},
+              "newest_push": "2026-11-20T11:00:00Z",
+              "newest_push_source": "registry"
+            },
+            {
+              "tag": "rocky-4",
+              "status": "complete",
+              "expected": 3,
+              "present": 3,
+              "missing": [],
+              "missing_platforms": {},
+              "unverified_platforms": {
+                "nova": [
+                  "linux/amd64",
+                  "linux/arm64"
+                ]
+              },
+              "newest_push": "2026-11-19T12:00:00Z",
+              "newest_push_source": "registry"
+            },
+            {
+              "tag": "rocky-3",
+              "status": "broken",
+              "expected": 3,
+              "present": 3,
+              "missing": [],
+              "missing_platforms": {
+                "base": [
+                  "linux/arm64"
+                ]
+              },
+              "unverified_platforms": {},
+              "newest_push": "2026-11-18T12:00:00Z",
+              "newest_push_source": "declared"
+            },
+            {
+              "tag": "rocky-2",
+              "status": "broken",
+              "expected": 3,
+              "present": 2,
+              "missing": [
+                "zun"
+              ],
+              "missing_platforms": {},
+              "unverified_platforms": {},
+              "newest_push": "2026-11-17T12:00:00Z",
+              "newest_push_source": "registry"
+            },
+            {
+              "tag": "rocky-1",
+              "status": "broken",
+              "expected": 3,
+              "present": 2,
+              "missing": [
+                "zun"
+              ],
+              "missing_platforms": {},
+              "unverified_platforms": {},
+              "newest_push": "2026-11-16T12:00:00Z",
+              "newest_push_source": "registry"
+            }
+          ],
+          "summary": {
+            "builds": 5,
+            "complete": 1,
+            "broken": 3,
+            "in_progress": 1
+          },
+          "unexpected_repositories": [
+            "extra"
+          ],
+          "missing_repositories": [
+            "typo"
+          ],
+          "unverified_repositories": [],
+          "late_images": [
+            {
+              "image": "zun",
+              "first_build": "rocky-3"
+            }
+          ],
+          "stats": {
+            "requests": 7,
+            "retries": 1,
+            "rate_limited": 0,
+            "elapsed_ms": 1234
+          }
+        }
+        "#);
+    }
+}

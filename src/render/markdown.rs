@@ -84,3 +84,41 @@ pub fn render(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixture;
+
+    #[test]
+    fn every_kind_of_finding() {
+        insta::assert_snapshot!(render(&fixture::report()), @"
+        ### tagsweep audit: `linaro` on docker.io
+
+        **5 builds: 1 complete, 3 broken, 1 in progress** (as of 2026-11-20 12:00 UTC)
+
+        | Build | Status | Images | Newest push | Missing |
+        |---|---|---|---|---|
+        | `rocky-5` | ⏳ in progress | 2/3 | 2026-11-20 11:00 UTC | nova |
+        | `rocky-4` | ✅ complete | 3/3 | 2026-11-19 12:00 UTC | ? platforms unverified in 1 image |
+        | `rocky-3` | ❌ **broken** | 3/3 | 2026-11-18 12:00 UTC (declared) | platforms: base (linux/arm64) |
+        | `rocky-2` | ❌ **broken** | 2/3 | 2026-11-17 12:00 UTC | zun |
+        | `rocky-1` | ❌ **broken** | 2/3 | 2026-11-16 12:00 UTC | zun |
+
+        **Not in the manifest, but carrying build tags:** `extra`
+
+        > [!CAUTION]
+        > 1 image of the manifest has no repository in `linaro`: `typo`.
+        > A typo in the manifest, or a private repository seen without credentials.
+
+        > [!NOTE]
+        > ? Platforms unverified in 1 build: Docker Hub no longer states a tag's platforms (its API has answered `images: []` since August 2025, docker/hub-feedback #2484), so the required platforms could not be checked there; they are not counted as missing. Run with --verify-platforms to read each tag's index from the registry API (one manifest GET per image per build, cached by digest).
+
+        > [!NOTE]
+        > (declared): the registry reports no push time; the time shown is the one the images declare (their `created`), which a reproducible build sets to its commit's time, days before the push. prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace (or with --trust-declared-times).
+
+        > [!NOTE]
+        > zun is in no build before rocky-3: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-3` to it in the manifest.
+        ");
+    }
+}

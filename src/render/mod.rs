@@ -89,7 +89,7 @@ pub fn explanations(report: &Report) -> Vec<String> {
             "the registry does not state these tags' platforms"
         };
         notes.push(format!(
-            "? Platforms unverified in {unverified} build{}: {why}, so the required platforms could not be checked              there; they are not counted as missing. Run with --verify-platforms to read each tag's index from the              registry API (one manifest GET per image per build, cached by digest).",
+            "? Platforms unverified in {unverified} build{}: {why}, so the required platforms could not be checked there; they are not counted as missing. Run with --verify-platforms to read each tag's index from the registry API (one manifest GET per image per build, cached by digest).",
             if unverified == 1 { "" } else { "s" }
         ));
     }
@@ -99,18 +99,18 @@ pub fn explanations(report: &Report) -> Vec<String> {
         .any(|b| b.age == AgeSource::Declared && b.newest_push.is_some())
     {
         notes.push(
-            "(declared): the registry reports no push time; the time shown is the one the images declare              (their `created`), which a reproducible build sets to its commit's time, days before the push.              prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace              (or with --trust-declared-times)."
+            "(declared): the registry reports no push time; the time shown is the one the images declare (their `created`), which a reproducible build sets to its commit's time, days before the push. prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace (or with --trust-declared-times)."
                 .to_string(),
         );
     }
     for late in &report.late_images {
         notes.push(match &late.first_build {
             Some(first) => format!(
-                "{} is in no build before {first}: it joined the set then, so older builds lack it because of                  the manifest, not a failed push. Add `from: {first}` to it in the manifest.",
+                "{} is in no build before {first}: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: {first}` to it in the manifest.",
                 late.image
             ),
             None => format!(
-                "{} is in no build yet: if it joins the set with a future build, give it `from:` that build                  in the manifest.",
+                "{} is in no build yet: if it joins the set with a future build, give it `from:` that build in the manifest.",
                 late.image
             ),
         });
@@ -118,7 +118,7 @@ pub fn explanations(report: &Report) -> Vec<String> {
     if !report.unverified_repositories.is_empty() {
         let n = report.unverified_repositories.len();
         notes.push(format!(
-            "{n} image{} of the manifest could not be confirmed to exist: {}. The registry answers no tags for              {} and does not let us read its catalog, so a typo cannot be told from an empty repository. Check              the names, or use credentials that may read the catalog. These images are left out of the counts.",
+            "{n} image{} of the manifest could not be confirmed to exist: {}. The registry answers no tags for {} and does not let us read its catalog, so a typo cannot be told from an empty repository. Check the names, or use credentials that may read the catalog. These images are left out of the counts.",
             if n == 1 { "" } else { "s" },
             report.unverified_repositories.join(", "),
             if n == 1 { "it" } else { "them" }
@@ -150,6 +150,95 @@ pub fn summary_line(summary: &crate::policy::Summary) -> String {
         summary.broken,
         summary.in_progress
     )
+}
+
+/// One report that shows every kind of finding, for the renderers' snapshot
+/// tests: judged by the policy itself from a small inventory, so it is
+/// always a report the audit can produce.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use chrono::{DateTime, Duration, Utc};
+
+    use crate::inventory::{intern_platforms, Inventory, Repository, Tag};
+    use crate::manifest::{parse_str, Manifest};
+    use crate::policy::{evaluate, BuildSelection, Report};
+
+    pub fn now() -> DateTime<Utc> {
+        "2026-11-20T12:00:00Z".parse().unwrap()
+    }
+
+    pub fn manifest() -> Manifest {
+        parse_str(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\n  grace: 2h\nplatforms: [linux/amd64, linux/arm64]\nimages: [base, nova, zun, typo]\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"))
+    }
+
+    fn tag(name: &str, hours_ago: i64, platforms: Option<&[&str]>, declared: bool) -> Tag {
+        let at = now() - Duration::hours(hours_ago);
+        Tag {
+            digest: Some(format!("sha256:{name}")),
+            pushed: (!declared).then_some(at),
+            created: declared.then_some(at),
+            platforms: platforms
+                .map(|ps| intern_platforms(ps.iter().map(|p| p.parse().unwrap()).collect())),
+            ..Tag::new(name)
+        }
+    }
+
+    /// rocky-5 in progress (nova missing); rocky-4 complete, platforms
+    /// unverified in nova; rocky-3 broken (base short of arm64, declared
+    /// time); rocky-2 and rocky-1 lack zun, which joined at rocky-3; `typo`
+    /// has no repository; `extra` carries build tags outside the manifest.
+    pub fn inventory() -> Inventory {
+        let both: &[&str] = &["linux/amd64", "linux/arm64"];
+        let mut inv = Inventory::new("docker.io", "linaro");
+        inv.taken_at = Some(now());
+        for (name, tags) in [
+            (
+                "base",
+                vec![
+                    tag("rocky-1", 96, Some(both), false),
+                    tag("rocky-2", 72, Some(both), false),
+                    tag("rocky-3", 48, Some(&["linux/amd64"]), true),
+                    tag("rocky-4", 24, Some(both), false),
+                    tag("rocky-5", 1, Some(both), false),
+                ],
+            ),
+            (
+                "nova",
+                vec![
+                    tag("rocky-1", 96, Some(both), false),
+                    tag("rocky-2", 72, Some(both), false),
+                    tag("rocky-3", 48, Some(both), true),
+                    tag("rocky-4", 24, None, false),
+                ],
+            ),
+            (
+                "zun",
+                vec![
+                    tag("rocky-3", 48, Some(both), true),
+                    tag("rocky-4", 24, Some(both), false),
+                    tag("rocky-5", 1, Some(both), false),
+                ],
+            ),
+            ("extra", vec![tag("rocky-4", 24, None, false)]),
+        ] {
+            inv.repositories.insert(
+                name.to_string(),
+                Repository {
+                    tags: Some(tags),
+                    ..Repository::default()
+                },
+            );
+        }
+        inv
+    }
+
+    pub fn report() -> Report {
+        evaluate(&manifest(), &inventory(), now(), &BuildSelection::All)
+    }
 }
 
 #[cfg(test)]

@@ -208,3 +208,164 @@ pub fn json(plan: &PrunePlan, dry_run: bool, results: Option<&[TagResult]>) -> S
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::prune::{plan, PruneRequest};
+    use crate::render::fixture;
+
+    fn the_plan() -> PrunePlan {
+        let request = PruneRequest {
+            broken: true,
+            builds: vec!["rocky-4".into()],
+            max_builds: 5,
+            trust_declared_times: false,
+        };
+        let (m, inv) = (fixture::manifest(), fixture::inventory());
+        let mut report = fixture::report();
+        // The missing repository would refuse --broken; judge without it.
+        report.missing_repositories.clear();
+        plan(&m, &inv, &report, &request, Some(&Default::default())).unwrap()
+    }
+
+    fn results(plan: &PrunePlan) -> Vec<TagResult> {
+        plan.builds
+            .iter()
+            .flat_map(|b| b.tags.iter().map(move |t| (b, t)))
+            .enumerate()
+            .map(|(i, (b, t))| TagResult {
+                build: b.tag.clone(),
+                repository: t.repository.clone(),
+                tag: t.tag.clone(),
+                digest: t.digest.clone(),
+                result: if i == 0 {
+                    DeletionResult::Failed
+                } else {
+                    DeletionResult::Deleted
+                },
+                detail: (i == 0).then(|| "DELETE …: 503 Service Unavailable".to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_plan_as_a_table() {
+        insta::assert_snapshot!(table(&the_plan(), true), @"
+        Prune plan for linaro on docker.io: 1 build, 3 tags in 3 repositories (dry run: nothing will be deleted)
+        ┌─────────┬──────────┬───────┬──────┬─────────────────┐
+        │ BUILD   ┆ STATUS   ┆ WHY   ┆ TAGS ┆ REPOSITORIES    │
+        ╞═════════╪══════════╪═══════╪══════╪═════════════════╡
+        │ rocky-4 ┆ complete ┆ named ┆ 3    ┆ base, nova, zun │
+        └─────────┴──────────┴───────┴──────┴─────────────────┘
+        Skipped rocky-5: in progress: pushed within the grace period
+        Skipped rocky-3: its age rests only on the times its images declare (a reproducible build declares its commit's time, not its push): it is deleted once tagsweep has seen it unchanged for builds.grace (2h), by a run at or after 2026-11-20 14:00 UTC that keeps the observations; or pass --trust-declared-times if your images' created time is their build time
+        Skipped rocky-2: only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
+        Skipped rocky-1: only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
+        Left alone (not in the manifest): extra:rocky-4
+        ");
+    }
+
+    #[test]
+    fn the_summary_after_deleting() {
+        let plan = the_plan();
+        insta::assert_snapshot!(summary(&results(&plan)), @"
+        Deleted 2 tags, 0 already gone, 0 skipped, 1 failed.
+          failed base:rocky-4: DELETE …: 503 Service Unavailable
+        Run the same command again to finish: tags already deleted count as done.
+        ");
+    }
+
+    #[test]
+    fn the_plan_and_its_results_as_json() {
+        let plan = the_plan();
+        insta::assert_snapshot!(json(&plan, false, Some(&results(&plan))), @r#"
+        {
+          "registry": "docker.io",
+          "namespace": "linaro",
+          "dry_run": false,
+          "builds": [
+            {
+              "tag": "rocky-4",
+              "status": "complete",
+              "reason": "named",
+              "tags": [
+                {
+                  "repository": "base",
+                  "tag": "rocky-4",
+                  "digest": "sha256:rocky-4"
+                },
+                {
+                  "repository": "nova",
+                  "tag": "rocky-4",
+                  "digest": "sha256:rocky-4"
+                },
+                {
+                  "repository": "zun",
+                  "tag": "rocky-4",
+                  "digest": "sha256:rocky-4"
+                }
+              ]
+            }
+          ],
+          "skipped": [
+            {
+              "tag": "rocky-5",
+              "reason": "in progress: pushed within the grace period"
+            },
+            {
+              "tag": "rocky-3",
+              "reason": "its age rests only on the times its images declare (a reproducible build declares its commit's time, not its push): it is deleted once tagsweep has seen it unchanged for builds.grace (2h), by a run at or after 2026-11-20 14:00 UTC that keeps the observations; or pass --trust-declared-times if your images' created time is their build time"
+            },
+            {
+              "tag": "rocky-2",
+              "reason": "only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build"
+            },
+            {
+              "tag": "rocky-1",
+              "reason": "only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build"
+            }
+          ],
+          "untouched": [
+            {
+              "repository": "extra",
+              "tag": "rocky-4",
+              "digest": "sha256:rocky-4"
+            }
+          ],
+          "result": {
+            "totals": {
+              "deleted": 2,
+              "already_gone": 0,
+              "skipped": 0,
+              "failed": 1
+            },
+            "tags": [
+              {
+                "build": "rocky-4",
+                "repository": "base",
+                "tag": "rocky-4",
+                "digest": "sha256:rocky-4",
+                "result": "failed",
+                "detail": "DELETE …: 503 Service Unavailable"
+              },
+              {
+                "build": "rocky-4",
+                "repository": "nova",
+                "tag": "rocky-4",
+                "digest": "sha256:rocky-4",
+                "result": "deleted"
+              },
+              {
+                "build": "rocky-4",
+                "repository": "zun",
+                "tag": "rocky-4",
+                "digest": "sha256:rocky-4",
+                "result": "deleted"
+              }
+            ]
+          }
+        }
+        "#);
+    }
+}

@@ -487,3 +487,72 @@ fn prune_deletes_a_build_short_of_a_platform_only_on_the_manifests_word() {
     assert_eq!(hub.tag_names("linaro", "base"), ["rocky-2"]);
     assert_eq!(hub.tag_names("linaro", "nova"), ["rocky-2"]);
 }
+
+/// What `--verify-platforms` costs on a set the size of Linaro's Kolla
+/// build (250 images): one manifest GET per image on the first run, none on
+/// the second. The numbers are printed (`--nocapture`) for the record.
+#[test]
+fn a_250_image_build_costs_250_manifest_gets_once() {
+    const IMAGES: usize = 250;
+    let reg = TestRegistry::start_with(Options {
+        token: Some(TokenPolicy {
+            user: USER.into(),
+            password: SECRET.into(),
+            anonymous_pull: false,
+            deny_catalog: true,
+        }),
+        access_log: true,
+        ..Options::default()
+    });
+    let mut hub = FakeHub::builder().account(USER, SECRET, false);
+    let names: Vec<String> = (0..IMAGES).map(|i| format!("image-{i:03}")).collect();
+    for name in &names {
+        let (digest, _) =
+            reg.push_index(&format!("linaro/{name}"), "rocky-1", &both(48, name), None);
+        hub = hub
+            .repo("linaro", name)
+            .tag_with(hub_tag("rocky-1", 48, &digest))
+            .done();
+    }
+    let hub = hub.start();
+    let w = Workdir::new();
+    let manifest = w.write(
+        "m.yaml",
+        &format!(
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nplatforms: [linux/amd64, linux/arm64]\nimages: [{}]\n",
+            names.join(", ")
+        ),
+    );
+    let audit = || {
+        run(tagsweep()
+            .args([
+                "audit",
+                "--verify-platforms",
+                "--format",
+                "json",
+                "--now",
+                NOW,
+            ])
+            .args(["--registry-api-url", &reg.url(), "-m"])
+            .arg(&manifest)
+            .env("TAGSWEEP_HUB_URL", hub.url())
+            .env("DOCKERHUB_USERNAME", USER)
+            .env("DOCKERHUB_TOKEN", SECRET)
+            .env("XDG_CACHE_HOME", w.path().join("cache")))
+    };
+    let first = audit();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let doc = first.json();
+    assert_eq!(build(&doc, "rocky-1")["status"], "complete");
+    assert_eq!(build(&doc, "rocky-1")["unverified_platforms"], json!({}));
+    let after_first = manifest_gets(&reg.log()).len();
+    let second = audit();
+    assert_eq!(second.json()["builds"], doc["builds"]);
+    let after_second = manifest_gets(&reg.log()).len();
+    println!(
+        "--verify-platforms on {IMAGES} images: first run {after_first} manifest GETs, second run {} (cache)",
+        after_second - after_first
+    );
+    assert_eq!(after_first, IMAGES);
+    assert_eq!(after_second, after_first);
+}
