@@ -827,13 +827,9 @@ fn delay_faults_answer_late_but_normally() {
             (r.status, names(&r.json())),
             (200, vec!["rocky-1".to_string()])
         );
-        let started = Instant::now();
         assert_eq!(get(&c, &url, None).await.status, 200);
-        assert!(
-            started.elapsed() < Duration::from_millis(300),
-            "only the first"
-        );
     });
+    assert_eq!(hub.state().faults[0].fired, 1, "only the first");
 }
 
 #[test]

