@@ -45,16 +45,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use anyhow::{bail, Result};
-use serde::Deserialize;
-use serde_json::Value;
 use url::Url;
 
 use crate::secret::Secret;
+
+mod docker_config;
+mod helper;
+
+use self::docker_config::from_docker_config;
+use self::helper::run_helper;
+pub use self::helper::HelperAnswer;
 
 /// A username (or organisation name) and its password or access token.
 #[derive(Debug, Clone)]
@@ -385,278 +388,6 @@ fn from_flags_or_environment(
     }
 }
 
-/// Step 3: Docker's `config.json` (`text`, read from `path`).
-fn from_docker_config(
-    target: &Target,
-    path: &std::path::Path,
-    text: &str,
-    note: &mut dyn FnMut(String),
-    helper: &dyn Fn(&str, &str) -> HelperAnswer,
-) -> Option<(Credentials, Source)> {
-    let shown = path.display();
-    // Never serde's message: for a value of the wrong type it quotes the value.
-    let config: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            note(format!(
-                "{shown}: not valid JSON (line {}, column {}); ignored",
-                e.line(),
-                e.column()
-            ));
-            return None;
-        }
-    };
-    let Some(config) = config.as_object() else {
-        note(format!("{shown}: not a JSON object; ignored"));
-        return None;
-    };
-    let ask = |name: &str, via: &'static str, note: &mut dyn FnMut(String)| {
-        ask_helper(target, path, name, via, note, helper)
-    };
-
-    match config.get("credHelpers") {
-        Some(Value::Object(helpers)) => {
-            let best = helpers
-                .iter()
-                .filter_map(|(key, name)| target.key_rank(key).map(|rank| (rank, key, name)))
-                .min_by_key(|(rank, key, _)| (*rank, key.as_str()));
-            if let Some((_, key, name)) = best {
-                match name.as_str() {
-                    Some(name) => {
-                        if let Some(found) = ask(name, "credHelpers", note) {
-                            return Some(found);
-                        }
-                    }
-                    None => note(format!(
-                        "{shown}: credHelpers[{key:?}] is not a string; ignored"
-                    )),
-                }
-            }
-        }
-        None | Some(Value::Null) => {}
-        Some(_) => note(format!("{shown}: credHelpers is not an object; ignored")),
-    }
-
-    match config.get("credsStore") {
-        Some(Value::String(name)) if !name.is_empty() => {
-            if let Some(found) = ask(name, "credsStore", note) {
-                return Some(found);
-            }
-        }
-        None | Some(Value::Null) => {}
-        Some(Value::String(_)) => {}
-        Some(_) => note(format!("{shown}: credsStore is not a string; ignored")),
-    }
-
-    match config.get("auths") {
-        Some(Value::Object(auths)) => {
-            let mut entries: Vec<(usize, &String, &Value)> = auths
-                .iter()
-                .filter_map(|(key, entry)| target.key_rank(key).map(|rank| (rank, key, entry)))
-                .collect();
-            entries.sort_by_key(|(rank, key, _)| (*rank, key.as_str()));
-            for (_, key, entry) in entries {
-                let mut entry_note = |why: String| note(format!("{shown}: auths[{key:?}] {why}"));
-                if let Some(creds) = auth_entry(target, entry, &mut entry_note) {
-                    return Some((creds, Source::DockerConfig(path.to_path_buf())));
-                }
-            }
-        }
-        None | Some(Value::Null) => {}
-        Some(_) => note(format!("{shown}: auths is not an object; ignored")),
-    }
-    None
-}
-
-/// Asks the credential helper `name` (named by `via` in `path`).
-fn ask_helper(
-    target: &Target,
-    path: &std::path::Path,
-    name: &str,
-    via: &'static str,
-    note: &mut dyn FnMut(String),
-    helper: &dyn Fn(&str, &str) -> HelperAnswer,
-) -> Option<(Credentials, Source)> {
-    let shown = path.display();
-    if name.is_empty() || name.contains(['/', '\\']) {
-        note(format!(
-            "{shown}: {via} names no usable credential helper ({name:?}); ignored"
-        ));
-        return None;
-    }
-    let server = target.server_url();
-    let why = match helper(name, &server) {
-        HelperAnswer::Found(creds) => {
-            return Some((
-                creds,
-                Source::Helper {
-                    name: name.to_string(),
-                    via,
-                    config: path.to_path_buf(),
-                },
-            ))
-        }
-        HelperAnswer::NotFound => format!("has no credentials for {server}"),
-        HelperAnswer::IdentityToken => format!(
-            "holds an identity token for {server}, {}",
-            identity_token_use(target)
-        ),
-        HelperAnswer::Missing => "is not installed (not found on PATH)".to_string(),
-        HelperAnswer::Failed(why) => format!("failed ({why})"),
-    };
-    note(format!(
-        "{shown}: docker-credential-{name} (the {via}) {why}; skipped"
-    ));
-    None
-}
-
-/// The credentials of one `auths` entry; `note` says why there are none
-/// (an empty entry, as `docker login` writes with a credential store, is
-/// silently nothing).
-fn auth_entry(target: &Target, entry: &Value, note: &mut dyn FnMut(String)) -> Option<Credentials> {
-    let Some(entry) = entry.as_object() else {
-        note("is not an object; ignored".into());
-        return None;
-    };
-    let text = |field: &str| {
-        entry
-            .get(field)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    if let Some(auth) = text("auth") {
-        match base64_decode(auth).and_then(|b| String::from_utf8(b).ok()) {
-            Some(decoded) => match decoded.split_once(':') {
-                Some((username, password)) if !username.is_empty() && !password.is_empty() => {
-                    return Some(Credentials {
-                        username: username.to_string(),
-                        secret: Secret::new(password),
-                    })
-                }
-                _ => {} // `user:` beside an identity token, or nothing usable
-            },
-            None => note("has an auth field that is not base64 of user:password; ignored".into()),
-        }
-    }
-    if let (Some(username), Some(password)) = (text("username"), text("password")) {
-        return Some(Credentials {
-            username: username.to_string(),
-            secret: Secret::new(password),
-        });
-    }
-    if text("identitytoken").is_some() {
-        note(format!(
-            "holds an identity token (an OAuth refresh token), {}; skipped",
-            identity_token_use(target)
-        ));
-    } else if ["auth", "username", "password"]
-        .iter()
-        .any(|f| text(f).is_some())
-    {
-        note("holds no complete username and password; ignored".into());
-    }
-    None
-}
-
-/// Why an identity token is of no use, and what to do instead.
-fn identity_token_use(target: &Target) -> String {
-    let what = match target {
-        Target::DockerHub => "which Docker Hub's /v2/auth/token does not take",
-        Target::Oci { .. } => "which tagsweep does not exchange",
-    };
-    format!(
-        "{what} (set {} and {} instead)",
-        target.username_env(),
-        target.secret_env()
-    )
-}
-
-/// What a credential helper answered.
-#[derive(Debug)]
-enum HelperAnswer {
-    Found(Credentials),
-    /// It answered "credentials not found".
-    NotFound,
-    /// It holds an identity token (`"Username": "<token>"`), not a password.
-    IdentityToken,
-    /// `docker-credential-NAME` is not on `PATH`.
-    Missing,
-    /// It failed, or answered something else; why (never its output).
-    Failed(String),
-}
-
-/// The JSON a helper prints for `get`.
-#[derive(Deserialize)]
-struct HelperReply {
-    #[serde(rename = "Username", default)]
-    username: String,
-    #[serde(rename = "Secret", default)]
-    secret: String,
-}
-
-/// Runs `docker-credential-NAME get` with `server` on stdin, looking the
-/// program up on `path` (the process's `PATH` when `None`). Its stderr is
-/// discarded and its stdout only parsed.
-fn run_helper(name: &str, server: &str, path: Option<&str>) -> HelperAnswer {
-    let program = format!("docker-credential-{name}");
-    let mut command = Command::new(&program);
-    command
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(path) = path {
-        command.env("PATH", path);
-    }
-    let mut attempt = 0;
-    let mut child = loop {
-        match command.spawn() {
-            Ok(child) => break child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HelperAnswer::Missing,
-            // Being replaced (or just written) as we start it: try again shortly.
-            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempt < 5 => {
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => return HelperAnswer::Failed(format!("cannot be started: {e}")),
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading closes the pipe: not our error.
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    match child.wait_with_output() {
-        Ok(out) => parse_helper_output(out.status.success(), &out.status.to_string(), &out.stdout),
-        Err(e) => HelperAnswer::Failed(format!("could not be waited for: {e}")),
-    }
-}
-
-/// Reads a helper's answer: `ok` is whether it exited successfully.
-fn parse_helper_output(ok: bool, status: &str, stdout: &[u8]) -> HelperAnswer {
-    if !ok {
-        // Helpers print their error message on stdout.
-        let said = String::from_utf8_lossy(stdout);
-        return if said.to_ascii_lowercase().contains("credentials not found") {
-            HelperAnswer::NotFound
-        } else {
-            HelperAnswer::Failed(status.to_string())
-        };
-    }
-    let Ok(reply) = serde_json::from_slice::<HelperReply>(stdout) else {
-        return HelperAnswer::Failed("its answer is not the credential helper JSON".into());
-    };
-    if reply.username == "<token>" {
-        return HelperAnswer::IdentityToken;
-    }
-    if reply.username.is_empty() || reply.secret.is_empty() {
-        return HelperAnswer::NotFound;
-    }
-    HelperAnswer::Found(Credentials {
-        username: reply.username,
-        secret: Secret::new(reply.secret),
-    })
-}
-
 /// Standard base64 with padding (for `Authorization: Basic`).
 pub fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
@@ -685,6 +416,7 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::helper::parse_helper_output;
     use super::*;
 
     const HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -1329,37 +1061,6 @@ mod tests {
         );
         assert_eq!(found.unwrap().unwrap().0, "env-user");
         assert!(asked.lock().unwrap().is_empty());
-    }
-
-    #[test]
-    fn helper_answers() {
-        let ok = |out: &[u8]| parse_helper_output(true, "exit status: 0", out);
-        match ok(br#"{"ServerURL":"quay.io","Username":"robot","Secret":"pw"}"#) {
-            HelperAnswer::Found(c) => {
-                assert_eq!((c.username.as_str(), c.secret.expose()), ("robot", "pw"))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            ok(br#"{"Username":"","Secret":""}"#),
-            HelperAnswer::NotFound
-        ));
-        match ok(b"not json, maybe the s3cret") {
-            HelperAnswer::Failed(why) => assert!(!why.contains("s3cret"), "{why}"),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            parse_helper_output(
-                false,
-                "exit status: 1",
-                b"credentials not found in native keychain\n"
-            ),
-            HelperAnswer::NotFound
-        ));
-        match parse_helper_output(false, "exit status: 2", b"oops: s3cret in the error\n") {
-            HelperAnswer::Failed(why) => assert_eq!(why, "exit status: 2"),
-            other => panic!("{other:?}"),
-        }
     }
 
     /// A real helper, found on the `PATH` given through `env`.
