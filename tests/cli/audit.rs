@@ -1,10 +1,10 @@
 //! `tagsweep audit` end to end against the fake Docker Hub.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::fakehub::{FakeHub, FakeHubBuilder};
-use crate::support::{now, run, tagsweep, Workdir, NOW};
+use crate::support::{build, now, run, tagsweep, Workdir, NOW};
 
 const SET: &str = "\
 namespace: linaro
@@ -69,15 +69,6 @@ fn audit_json(hub: &FakeHub, manifest: &std::path::Path) -> crate::support::Run 
         .args(["audit", "--format", "json", "--now", NOW, "-m"])
         .arg(manifest)
         .env("TAGSWEEP_HUB_URL", hub.url()))
-}
-
-fn build<'a>(doc: &'a Value, tag: &str) -> &'a Value {
-    doc["builds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["tag"] == tag)
-        .unwrap_or_else(|| panic!("no build {tag}"))
 }
 
 #[test]

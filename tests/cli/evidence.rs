@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::support::fakehub::{FakeHub, Tag};
 use crate::support::registry::oci_paging::{PagingProxy, Quirks};
 use crate::support::registry::{Image, TestRegistry};
-use crate::support::{run, tagsweep, Run, Workdir};
+use crate::support::{build, run, tagsweep, Run, Workdir};
 
 const NS: &str = "linaro";
 const BASE: &str = "debian-source-base";
@@ -42,15 +42,6 @@ fn on_hub(hub: &FakeHub, args: &[&str], manifest: &std::path::Path) -> Run {
         .env("TAGSWEEP_HUB_URL", hub.url())
         .env("DOCKERHUB_USERNAME", "ci-bot")
         .env("DOCKERHUB_TOKEN", "dckr_pat_delete"))
-}
-
-fn build<'a>(doc: &'a Value, tag: &str) -> &'a Value {
-    doc["builds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["tag"] == tag)
-        .unwrap_or_else(|| panic!("no build {tag} in {doc:#}"))
 }
 
 /// A tag as Docker Hub answers for the schema-1 era (docker/hub-feedback

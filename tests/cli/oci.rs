@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::support::registry::oci_paging::{LinkStyle, PagingProxy};
 use crate::support::registry::{Image, Options, TestRegistry, TokenPolicy};
-use crate::support::{now, run, tagsweep, Run, Workdir, NOW};
+use crate::support::{build, now, run, tagsweep, Run, Workdir, NOW};
 use tagsweep::registry::{DeleteOutcome, Registry};
 
 /// `minutes` before the fixed NOW, as RFC 3339.
@@ -42,15 +42,6 @@ fn audit(m: &std::path::Path) -> Run {
     run(tagsweep()
         .args(["audit", "--format", "json", "--now", NOW, "-m"])
         .arg(m))
-}
-
-fn build<'a>(doc: &'a Value, tag: &str) -> &'a Value {
-    doc["builds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["tag"] == tag)
-        .unwrap_or_else(|| panic!("no build {tag} in {doc:#}"))
 }
 
 /// The backend itself, as `prune` gets it, for `delete_tag` and `get_tag`.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::support::fakehub::{FakeHub, Tag, MT_OCI_INDEX};
 use crate::support::registry::{Image, Options, TestRegistry, TokenPolicy};
-use crate::support::{now, run, tagsweep, Run, Workdir, NOW};
+use crate::support::{build, now, run, tagsweep, Run, Workdir, NOW};
 
 /// One account for both APIs, as on Docker Hub.
 const USER: &str = "ci-bot";
@@ -171,15 +171,6 @@ fn paths(repo_digests: &[(&str, &String)]) -> Vec<String> {
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-fn build<'a>(doc: &'a Value, tag: &str) -> &'a Value {
-    doc["builds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["tag"] == tag)
-        .unwrap_or_else(|| panic!("no build {tag} in {doc:#}"))
 }
 
 /// rocky-1 short of linux/arm64 in nova, hence broken; rocky-2 complete.

@@ -259,7 +259,7 @@ fn result(
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use chrono::{DateTime, TimeDelta};
+    use chrono::TimeDelta;
 
     use super::*;
     use crate::manifest::parse_str;
@@ -315,6 +315,50 @@ mod tests {
             .block_on(f)
     }
 
+    /// What `registry` holds now, as a scan lists it.
+    async fn inventory_of(registry: &MemoryRegistry) -> Inventory {
+        let mut inventory = Inventory::new("memory", "linaro");
+        for r in registry.list_repositories().await.unwrap().repositories {
+            let tags = registry.list_tags(&r.name).await.unwrap();
+            inventory.repositories.insert(
+                r.name,
+                Repository {
+                    tags,
+                    ..Repository::default()
+                },
+            );
+        }
+        inventory
+    }
+
+    /// The `--broken` plan for `inventory`, judged now.
+    fn plan_broken(m: &Manifest, inventory: &Inventory) -> PrunePlan {
+        let report = evaluate(m, inventory, Utc::now(), &BuildSelection::All);
+        let request = PruneRequest {
+            broken: true,
+            max_builds: 5,
+            ..PruneRequest::default()
+        };
+        plan(m, inventory, &report, &request, None).unwrap()
+    }
+
+    /// An execution with an empty platform cache, one deletion at a time.
+    fn execution<'a>(
+        registry: &'a MemoryRegistry,
+        m: &'a Manifest,
+        inventory: &'a Inventory,
+    ) -> Execution<'a> {
+        Execution {
+            registry,
+            manifest: m,
+            inventory,
+            platforms: tokio::sync::Mutex::new(PlatformCache::new()),
+            read_concurrency: 2,
+            delete_concurrency: 1,
+            report: &|_| {},
+        }
+    }
+
     /// Plans `--broken` from what `registry` holds now, then carries it out.
     fn prune(
         registry: &MemoryRegistry,
@@ -322,34 +366,9 @@ mod tests {
         journal: &mut Option<Journal>,
     ) -> (PrunePlan, Executed) {
         block(async {
-            let mut inventory = Inventory::new("memory", "linaro");
-            for r in registry.list_repositories().await.unwrap().repositories {
-                let tags = registry.list_tags(&r.name).await.unwrap();
-                inventory.repositories.insert(
-                    r.name,
-                    Repository {
-                        tags,
-                        ..Repository::default()
-                    },
-                );
-            }
-            let now: DateTime<Utc> = Utc::now();
-            let report = evaluate(m, &inventory, now, &BuildSelection::All);
-            let request = PruneRequest {
-                broken: true,
-                max_builds: 5,
-                ..PruneRequest::default()
-            };
-            let planned = plan(m, &inventory, &report, &request, None).unwrap();
-            let execution = Execution {
-                registry,
-                manifest: m,
-                inventory: &inventory,
-                platforms: tokio::sync::Mutex::new(PlatformCache::new()),
-                read_concurrency: 2,
-                delete_concurrency: 1,
-                report: &|_| {},
-            };
+            let inventory = inventory_of(registry).await;
+            let planned = plan_broken(m, &inventory);
+            let execution = execution(registry, m, &inventory);
             let done = execution.run(&planned, journal).await;
             (planned, done)
         })
@@ -401,35 +420,11 @@ mod tests {
         };
         let m = manifest("");
         let (planned, done) = block(async {
-            let mut inventory = Inventory::new("memory", "linaro");
-            for r in late.list_repositories().await.unwrap().repositories {
-                let tags = late.list_tags(&r.name).await.unwrap();
-                inventory.repositories.insert(
-                    r.name,
-                    Repository {
-                        tags,
-                        ..Repository::default()
-                    },
-                );
-            }
-            let report = evaluate(&m, &inventory, Utc::now(), &BuildSelection::All);
-            let request = PruneRequest {
-                broken: true,
-                max_builds: 5,
-                ..PruneRequest::default()
-            };
-            let planned = plan(&m, &inventory, &report, &request, None).unwrap();
+            let inventory = inventory_of(&late).await;
+            let planned = plan_broken(&m, &inventory);
             late.push("glance", tag("rocky-3", 0, "g3"));
             late.push("base", tag("rocky-2", 40, "b2-again"));
-            let execution = Execution {
-                registry: &late,
-                manifest: &m,
-                inventory: &inventory,
-                platforms: tokio::sync::Mutex::new(PlatformCache::new()),
-                read_concurrency: 2,
-                delete_concurrency: 1,
-                report: &|_| {},
-            };
+            let execution = execution(&late, &m, &inventory);
             let done = execution.run(&planned, &mut None).await;
             (planned, done)
         });
@@ -532,39 +527,15 @@ mod tests {
             .manifest("nova", "rocky-2", &["linux/amd64", "linux/arm64"])
             .manifest("glance", "rocky-2", &["linux/amd64", "linux/arm64"]);
         let (planned, done) = block(async {
-            let mut inventory = Inventory::new("memory", "linaro");
-            for r in registry.list_repositories().await.unwrap().repositories {
-                let tags = registry.list_tags(&r.name).await.unwrap();
-                inventory.repositories.insert(
-                    r.name,
-                    Repository {
-                        tags,
-                        ..Repository::default()
-                    },
-                );
-            }
-            let report = evaluate(&m, &inventory, Utc::now(), &BuildSelection::All);
-            let request = PruneRequest {
-                broken: true,
-                max_builds: 5,
-                ..PruneRequest::default()
-            };
-            let planned = plan(&m, &inventory, &report, &request, None).unwrap();
+            let inventory = inventory_of(&registry).await;
+            let planned = plan_broken(&m, &inventory);
             // What the look-ups answer now: no platforms stated.
             for repo in ["base", "nova", "glance"] {
                 let mut t = registry.get_tag(repo, "rocky-2").await.unwrap().unwrap();
                 t.platforms = None;
                 registry.push(repo, t);
             }
-            let execution = Execution {
-                registry: &registry,
-                manifest: &m,
-                inventory: &inventory,
-                platforms: tokio::sync::Mutex::new(PlatformCache::new()),
-                read_concurrency: 2,
-                delete_concurrency: 1,
-                report: &|_| {},
-            };
+            let execution = execution(&registry, &m, &inventory);
             let done = execution.run(&planned, &mut None).await;
             (planned, done)
         });

@@ -94,6 +94,17 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
+/// The build `tag` of an audit's JSON report; fails the test, showing the
+/// report, when there is none.
+pub fn build<'a>(doc: &'a serde_json::Value, tag: &str) -> &'a serde_json::Value {
+    doc["builds"]
+        .as_array()
+        .expect("a report with builds")
+        .iter()
+        .find(|b| b["tag"] == tag)
+        .unwrap_or_else(|| panic!("no build {tag} in {doc:#}"))
+}
+
 /// The repository's own file (manifests/, …).
 pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
