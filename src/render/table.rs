@@ -78,12 +78,17 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
         out.push_str(&format!(
             "\nERROR: {} image{} of the manifest {} no repository in {}: {}\n  \
              A typo in the manifest, or a private repository seen without credentials \
-             (set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN). These images are left out of the counts above.\n",
+             ({}). These images are left out of the counts above.\n",
             report.missing_repositories.len(),
             if report.missing_repositories.len() == 1 { "" } else { "s" },
             if report.missing_repositories.len() == 1 { "has" } else { "have" },
             report.namespace,
-            report.missing_repositories.join(", ")
+            report.missing_repositories.join(", "),
+            if report.registry == "docker.io" {
+                "set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN"
+            } else {
+                "set TAGSWEEP_REGISTRY_USERNAME and TAGSWEEP_REGISTRY_PASSWORD"
+            }
         ));
     }
     for note in explanations(report) {
