@@ -21,6 +21,8 @@ use crate::credentials::{
     REGISTRY_USERNAME_ENV,
 };
 use crate::manifest::{Manifest, RegistryRef};
+use crate::notes::Notes;
+use crate::progress::Terminal;
 use crate::registry::dockerhub::{DockerHub, DEFAULT_REGISTRY_API_URL};
 use crate::registry::http::{HttpClient, HttpOptions};
 use crate::registry::snapshot::SnapshotRegistry;
@@ -48,6 +50,10 @@ pub struct Connection {
     /// What [`Connection::credentials`] found: each registry's sources are
     /// consulted once (credential helpers run once, `-v` says it once).
     resolved: Arc<Mutex<Resolved>>,
+    /// Stderr, where notes are shown (around the progress bar it draws).
+    pub terminal: Arc<Terminal>,
+    /// What the backends say goes there (`-v` shows [`crate::notes::Level::Info`]).
+    pub notes: Notes,
 }
 
 impl Connection {
@@ -60,7 +66,10 @@ impl Connection {
         inputs: Inputs,
         env: Environment,
     ) -> Self {
+        let terminal = Arc::new(Terminal::default());
         Connection {
+            notes: Notes::new(verbose, terminal.clone()),
+            terminal,
             hub_url,
             registry_api_url: Url::parse(DEFAULT_REGISTRY_API_URL).expect("a valid URL"),
             no_cache: false,
@@ -194,7 +203,7 @@ pub fn open_registry(
             let credentials = connection.credentials(&Target::DockerHub)?;
             let options = HttpOptions {
                 concurrency: connection.concurrency,
-                verbose: connection.verbose,
+                notes: connection.notes.clone(),
                 ..HttpOptions::default()
             };
             let http = HttpClient::new(options.clone())?;
@@ -218,7 +227,7 @@ pub fn open_registry(
             let credentials = connection.credentials(&Target::oci(url))?;
             let http = HttpClient::new(HttpOptions {
                 concurrency: connection.concurrency,
-                verbose: connection.verbose,
+                notes: connection.notes.clone(),
                 ..HttpOptions::default()
             })?;
             Ok(Box::new(crate::registry::oci::OciRegistry::new(

@@ -409,9 +409,9 @@ impl DockerHub {
             if Instant::now() < current.renew_at {
                 return Ok(Some(current.secret.clone()));
             }
-            if self.http.verbose() {
-                eprintln!("tagsweep: the access token is about to expire; logging in again");
-            }
+            self.http
+                .notes()
+                .info(|| "the access token is about to expire; logging in again".into());
         }
         let token = self.login(creds).await?;
         *slot = Some(AccessToken {
@@ -436,9 +436,9 @@ impl DockerHub {
             Some(current) if current.after_refusal => return Ok(None),
             _ => {}
         }
-        if self.http.verbose() {
-            eprintln!("tagsweep: Docker Hub refused the access token (401); logging in again");
-        }
+        self.http
+            .notes()
+            .info(|| "Docker Hub refused the access token (401); logging in again".into());
         let token = self.login(creds).await?;
         *slot = Some(AccessToken {
             renew_at: renew_at(token.expose(), Instant::now()),
@@ -672,10 +672,12 @@ impl DockerHub {
                     if attempt < RELIST_ATTEMPTS {
                         let wait = self.http.backoff(attempt as u32);
                         // Said even without -v: it costs requests and time.
-                        eprintln!(
-                            "tagsweep: {what}: the listing changed while we read it ({why}); reading it again in {:.1}s",
-                            wait.as_secs_f64()
-                        );
+                        self.http.notes().warn(|| {
+                            format!(
+                                "{what}: the listing changed while we read it ({why}); reading it again in {:.1}s",
+                                wait.as_secs_f64()
+                            )
+                        });
                         tokio::time::sleep(wait).await;
                     }
                     last_why = why;
@@ -694,10 +696,12 @@ impl DockerHub {
         repo: &str,
         why: &str,
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
-        eprintln!(
-            "tagsweep: {}/{repo}: the listing changed while we read it ({why}); listing every tag",
-            self.namespace
-        );
+        self.http.notes().warn(|| {
+            format!(
+                "{}/{repo}: the listing changed while we read it ({why}); listing every tag",
+                self.namespace
+            )
+        });
         Registry::list_tags(self, repo).await
     }
 
@@ -896,12 +900,12 @@ impl super::Registry for DockerHub {
                     (None, Some(_)) => true,
                 };
                 if !in_order {
-                    if self.http.verbose() {
-                        eprintln!(
-                            "tagsweep: {}/{repo}: not listed newest first; listing every tag",
+                    self.http.notes().info(|| {
+                        format!(
+                            "{}/{repo}: not listed newest first; listing every tag",
                             self.namespace
-                        );
-                    }
+                        )
+                    });
                     return self.list_tags(repo).await;
                 }
                 previous = tag.pushed;

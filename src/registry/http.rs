@@ -32,7 +32,9 @@
 //! DELETE included: a DELETE whose answer was lost is sent again, and the
 //! backend treats the 404 it then gets as done.
 //!
-//! Waits are said on stderr with `-v`, or when they are long (10 s or more).
+//! Nothing is printed here: waits, retries and (at [`Level::Info`], shown
+//! with `-v`) every request are said through [`HttpOptions::notes`]; a wait
+//! is said without `-v` when it is long ([`Notes::wait`]).
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -48,10 +50,8 @@ use url::Url;
 use super::error::{html_text, looks_like_html, snippet, RegistryError};
 use super::Stats;
 use crate::credentials::base64_encode;
+use crate::notes::{Level, Notes};
 use crate::secret::Secret;
-
-/// A wait this long is announced even without `-v`.
-const LONG_WAIT: Duration = Duration::from_secs(10);
 
 /// The longest we believe a rate-limit window lasts: a reset announced further
 /// away than this (a skewed clock) is not waited for in full.
@@ -76,8 +76,9 @@ pub struct HttpOptions {
     pub max_rate_limited: u32,
     /// Longest single wait we accept for a rate limit before giving up.
     pub max_rate_limit_wait: Duration,
-    /// Print one line per request on stderr.
-    pub verbose: bool,
+    /// Where this client, and the backend built on it, say what happens:
+    /// one line per request (with `-v`), retries, waits.
+    pub notes: Notes,
 }
 
 impl Default for HttpOptions {
@@ -91,7 +92,7 @@ impl Default for HttpOptions {
             backoff_max: Duration::from_secs(16),
             max_rate_limited: 10,
             max_rate_limit_wait: Duration::from_secs(15 * 60),
-            verbose: false,
+            notes: Notes::default(),
         }
     }
 }
@@ -340,8 +341,9 @@ struct Pacer {
 enum Turn {
     /// Go, with the number of requests answered so far.
     Go(u64),
-    /// Not before this instant; with a message to show, if any.
-    Wait(Instant, Option<String>),
+    /// Not before this instant; with a note to show (already judged to
+    /// be shown), if any.
+    Wait(Instant, Option<(Level, String)>),
 }
 
 impl Pacer {
@@ -351,7 +353,7 @@ impl Pacer {
 
     /// Decides whether one more request may start at `now`, and if so counts
     /// it; `Go` carries how many requests were answered by then.
-    fn turn(&mut self, now: Instant, verbose: bool) -> Turn {
+    fn turn(&mut self, now: Instant, notes: &Notes) -> Turn {
         if let Some(until) = self.paused_until {
             if until > now {
                 return Turn::Wait(until, None);
@@ -367,7 +369,7 @@ impl Pacer {
                 let left = self.left(&b);
                 let to_reset = b.reset - now;
                 if left <= 0 {
-                    let note = self.announce(&b, to_reset, verbose, || {
+                    let note = self.announce(&b, to_reset, notes, || {
                         format!(
                             "no request left of the server's rate limit{}; waiting {:.1}s for it to reset",
                             b.limit.map(|l| format!(" ({l} per window)")).unwrap_or_default(),
@@ -383,13 +385,15 @@ impl Pacer {
                     }
                     let interval = to_reset / u32::try_from(left).unwrap_or(u32::MAX);
                     self.next_slot = Some(now + interval);
-                    if verbose && self.announced_pacing != Some(b.reset_unix) {
+                    if notes.shows(Level::Info) && self.announced_pacing != Some(b.reset_unix) {
                         self.announced_pacing = Some(b.reset_unix);
-                        eprintln!(
-                            "tagsweep: rate limit: about {left} requests left for {:.1}s; pacing them one every {} ms",
-                            to_reset.as_secs_f64(),
-                            interval.as_millis()
-                        );
+                        notes.info(|| {
+                            format!(
+                                "rate limit: about {left} requests left for {:.1}s; pacing them one every {} ms",
+                                to_reset.as_secs_f64(),
+                                interval.as_millis()
+                            )
+                        });
                     }
                 }
             }
@@ -398,18 +402,19 @@ impl Pacer {
         Turn::Go(self.done)
     }
 
-    /// A message for the wait for `b`'s reset, once per window, when it is
-    /// long or the user asked for `-v`.
+    /// A note for the wait for `b`'s reset, once per window, when `notes`
+    /// shows it (a long wait, or `-v`: [`Notes::wait_level`]).
     fn announce(
         &mut self,
         b: &Budget,
         wait: Duration,
-        verbose: bool,
+        notes: &Notes,
         text: impl FnOnce() -> String,
-    ) -> Option<String> {
-        if (verbose || wait >= LONG_WAIT) && self.announced_wait != Some(b.reset_unix) {
+    ) -> Option<(Level, String)> {
+        let level = Notes::wait_level(wait);
+        if notes.shows(level) && self.announced_wait != Some(b.reset_unix) {
             self.announced_wait = Some(b.reset_unix);
-            Some(text())
+            Some((level, text()))
         } else {
             None
         }
@@ -529,8 +534,9 @@ impl HttpClient {
         }
     }
 
-    pub fn verbose(&self) -> bool {
-        self.options.verbose
+    /// Where this client says what happens (see [`HttpOptions::notes`]).
+    pub fn notes(&self) -> &Notes {
+        &self.options.notes
     }
 
     fn pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {
@@ -609,15 +615,16 @@ impl HttpClient {
                     ))));
                 }
                 let extended = self.pacer().pause(Instant::now() + wait);
-                let say = extended && (self.options.verbose || wait >= LONG_WAIT);
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                if say {
-                    eprintln!(
-                        "tagsweep: {} {}: rate limited (429); waiting {:.1}s ({why})",
-                        answer.method,
-                        answer.url,
-                        wait.as_secs_f64()
-                    );
+                if extended {
+                    self.options.notes.wait(wait, || {
+                        format!(
+                            "{} {}: rate limited (429); waiting {:.1}s ({why})",
+                            answer.method,
+                            answer.url,
+                            wait.as_secs_f64()
+                        )
+                    });
                 }
                 // The pause holds this request too: wait_turn sleeps it out.
                 continue;
@@ -649,7 +656,7 @@ impl HttpClient {
     /// Waits until the pacing lets one more request start, and counts it in flight.
     async fn wait_turn(&self) -> InFlight<'_> {
         loop {
-            let turn = self.pacer().turn(Instant::now(), self.options.verbose);
+            let turn = self.pacer().turn(Instant::now(), &self.options.notes);
             match turn {
                 Turn::Go(done_before) => {
                     return InFlight {
@@ -658,8 +665,8 @@ impl HttpClient {
                     }
                 }
                 Turn::Wait(until, note) => {
-                    if let Some(note) = note {
-                        eprintln!("tagsweep: {note}");
+                    if let Some((level, text)) = note {
+                        self.options.notes.say(level, || text);
                     }
                     tokio::time::sleep_until(until.into()).await;
                 }
@@ -693,14 +700,14 @@ impl HttpClient {
             }
         }
         let transport = |e: reqwest::Error| {
-            if self.options.verbose {
-                eprintln!(
-                    "tagsweep: {} {} -> no answer ({} ms)",
+            self.options.notes.info(|| {
+                format!(
+                    "{} {} -> no answer ({} ms)",
                     req.method,
                     req.url,
                     started.elapsed().as_millis()
-                );
-            }
+                )
+            });
             RegistryError::Transport {
                 method: req.method.to_string(),
                 url: req.url.to_string(),
@@ -711,9 +718,9 @@ impl HttpClient {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(transport)?.to_vec();
-        if self.options.verbose {
-            eprintln!(
-                "tagsweep: {} {} -> {} ({} ms{})",
+        self.options.notes.info(|| {
+            format!(
+                "{} {} -> {} ({} ms{})",
                 req.method,
                 req.url,
                 status.as_u16(),
@@ -723,8 +730,8 @@ impl HttpClient {
                 } else {
                     String::new()
                 }
-            );
-        }
+            )
+        });
         Ok(Answer {
             method: req.method.clone(),
             url: req.url.clone(),
@@ -737,9 +744,7 @@ impl HttpClient {
 
     async fn retry_after(&self, wait: Duration, why: impl FnOnce() -> String) {
         self.counters.retries.fetch_add(1, Ordering::Relaxed);
-        if self.options.verbose || wait >= LONG_WAIT {
-            eprintln!("tagsweep: {}", why());
-        }
+        self.options.notes.wait(wait, why);
         tokio::time::sleep(wait).await;
     }
 
@@ -955,7 +960,7 @@ mod tests {
     }
 
     fn go(p: &mut Pacer, now: Instant) -> bool {
-        matches!(p.turn(now, false), Turn::Go(_))
+        matches!(p.turn(now, &Notes::silent()), Turn::Go(_))
     }
 
     #[test]
@@ -979,7 +984,7 @@ mod tests {
         p.observe(&budget_headers(180, 10, 20), now, 0);
         p.done += 1;
         assert!(go(&mut p, now));
-        let Turn::Wait(next, _) = p.turn(now, false) else {
+        let Turn::Wait(next, _) = p.turn(now, &Notes::silent()) else {
             panic!("must wait for the next slot")
         };
         let gap = next - now;
@@ -1001,14 +1006,14 @@ mod tests {
         // counted: nothing is left for sure.
         p.observe(&budget_headers(10, 4, 5), now, 0);
         p.done += 1;
-        let Turn::Wait(until, _) = p.turn(now, false) else {
+        let Turn::Wait(until, _) = p.turn(now, &Notes::silent()) else {
             panic!("the budget is spent")
         };
         assert!(until > now + Duration::from_secs(3));
         // A later answer of the same window cannot make it worse…
         p.observe(&budget_headers(10, 0, 5), now, 0);
         p.done += 1;
-        assert!(matches!(p.turn(now, false), Turn::Wait(..)));
+        assert!(matches!(p.turn(now, &Notes::silent()), Turn::Wait(..)));
         // …and after the reset, requests go again.
         assert!(go(&mut p, until));
     }
@@ -1019,8 +1024,8 @@ mod tests {
         let now = Instant::now();
         // A and B are sent together; the server counts A (5 left) then B (4
         // left), but B's answer is read first.
-        assert!(matches!(p.turn(now, false), Turn::Go(0)));
-        assert!(matches!(p.turn(now, false), Turn::Go(0)));
+        assert!(matches!(p.turn(now, &Notes::silent()), Turn::Go(0)));
+        assert!(matches!(p.turn(now, &Notes::silent()), Turn::Go(0)));
         p.observe(&budget_headers(10, 4, 5), now, 0);
         p.done += 1;
         p.observe(&budget_headers(10, 5, 5), now, 0);
@@ -1126,7 +1131,7 @@ mod tests {
         assert!(p.pause(now + Duration::from_secs(2)));
         assert!(!p.pause(now + Duration::from_secs(1)), "not shortened");
         assert!(
-            matches!(p.turn(now, false), Turn::Wait(t, _) if t == now + Duration::from_secs(2))
+            matches!(p.turn(now, &Notes::silent()), Turn::Wait(t, _) if t == now + Duration::from_secs(2))
         );
         assert!(go(&mut p, now + Duration::from_secs(2)));
     }

@@ -36,6 +36,7 @@ use url::Url;
 use super::credentials::Source;
 use super::headers::{challenges, Challenge};
 use crate::credentials::Credentials;
+use crate::notes::Notes;
 use crate::registry::error::{error_message, snippet};
 use crate::registry::http::{Answer, Auth, HttpClient, Request};
 use crate::registry::{RegistryError, Stats};
@@ -141,7 +142,6 @@ pub struct Client {
     base: Url,
     http: HttpClient,
     credentials: Option<(Credentials, Source)>,
-    verbose: bool,
     pinged: OnceCell<()>,
     scheme: Mutex<Scheme>,
     tokens: Mutex<HashMap<String, TokenSlot>>,
@@ -154,12 +154,10 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 impl Client {
     pub fn new(http: HttpClient, base: Url, credentials: Option<(Credentials, Source)>) -> Self {
-        let verbose = http.verbose();
         Client {
             base,
             http,
             credentials,
-            verbose,
             pinged: OnceCell::new(),
             scheme: Mutex::new(Scheme::Anonymous),
             tokens: Mutex::new(HashMap::new()),
@@ -180,8 +178,9 @@ impl Client {
         &self.base
     }
 
-    pub fn verbose(&self) -> bool {
-        self.verbose
+    /// Where this client (and the backend on it) says what happens.
+    pub fn notes(&self) -> &Notes {
+        self.http.notes()
     }
 
     pub fn username(&self) -> Option<&str> {
@@ -286,11 +285,13 @@ impl Client {
                 match reply.status.as_u16() {
                     200..=299 => {
                         self.set_scheme(Scheme::Anonymous);
-                        if let (true, Some((c, source))) = (self.verbose, creds) {
-                            eprintln!(
-                                "tagsweep: {} answers anonymously; credentials for {} (from {source}) are kept for a challenge",
-                                self.base, c.username
-                            );
+                        if let Some((c, source)) = creds {
+                            self.notes().info(|| {
+                                format!(
+                                    "{} answers anonymously; credentials for {} (from {source}) are kept for a challenge",
+                                    self.base, c.username
+                                )
+                            });
                         }
                         Ok(())
                     }
@@ -322,14 +323,14 @@ impl Client {
                 service: service.clone(),
             });
             if let Some((c, source)) = creds {
-                if self.verbose {
-                    eprintln!(
-                        "tagsweep: {} uses tokens from {}; logging in as {} (from {source})",
+                self.notes().info(|| {
+                    format!(
+                        "{} uses tokens from {}; logging in as {} (from {source})",
                         self.base,
                         strip_query(&realm),
                         c.username
-                    );
-                }
+                    )
+                });
                 // Like `docker login`: a token for no scope proves the credentials.
                 self.token_raw(&realm, service.as_deref(), None, false)
                     .await?;
@@ -341,12 +342,12 @@ impl Client {
             let Some((c, source)) = creds else {
                 return Ok(()); // requests will fail with a hint to log in
             };
-            if self.verbose {
-                eprintln!(
-                    "tagsweep: {} uses Basic authentication; logging in as {} (from {source})",
+            self.notes().info(|| {
+                format!(
+                    "{} uses Basic authentication; logging in as {} (from {source})",
                     self.base, c.username
-                );
-            }
+                )
+            });
             let url = self.url(&["v2", ""]);
             let check = self.transmit(&Request::get(url.clone()), basic(c)).await?;
             if check.status.is_success() {

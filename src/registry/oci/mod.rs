@@ -66,6 +66,7 @@ use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
 use crate::manifest::Manifest;
+use crate::notes::Level;
 use crate::platform::Platform;
 
 pub use self::credentials::Source as CredentialSource;
@@ -215,13 +216,15 @@ impl OciRegistry {
         }
         let facts = self.facts_of(name, &fetched).await?;
         if facts.created.is_none()
-            && self.client.verbose()
+            && self.client.notes().shows(Level::Info)
             && !self.said_no_time.swap(true, Ordering::Relaxed)
         {
-            eprintln!(
-                "tagsweep: {name}:{tag} has no creation time (no {} annotation, no `created` in its image config): OCI registries record no push times, so builds.grace cannot apply to builds without one; they are judged by their contents only",
-                image::CREATED_ANNOTATION
-            );
+            self.client.notes().info(|| {
+                format!(
+                    "{name}:{tag} has no creation time (no {} annotation, no `created` in its image config): OCI registries record no push times, so builds.grace cannot apply to builds without one; they are judged by their contents only",
+                    image::CREATED_ANNOTATION
+                )
+            });
         }
         Ok(Some(Tag {
             name: tag.into(),
@@ -447,13 +450,13 @@ impl OciRegistry {
             };
             let status = reply.status.as_u16();
             if pages == 0 && matches!(status, 401 | 403 | 404 | 405) {
-                if self.client.verbose() {
-                    eprintln!(
-                        "tagsweep: {} does not let us list its catalog ({}); listing only the manifest's images, so unexpected repositories cannot be reported",
+                self.client.notes().info(|| {
+                    format!(
+                        "{} does not let us list its catalog ({}); listing only the manifest's images, so unexpected repositories cannot be reported",
                         self.client.base(),
                         reply.status
-                    );
-                }
+                    )
+                });
                 return Ok(None);
             }
             if pages == 0 && with_n && status == 400 {
