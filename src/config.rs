@@ -233,9 +233,10 @@ pub fn open_registry(
             Ok(Box::new(crate::registry::oci::OciRegistry::new(
                 http,
                 url.clone(),
-                manifest,
+                &manifest.namespace,
                 credentials,
                 connection.concurrency,
+                !manifest.platforms.is_empty(),
             )?))
         }
     }

@@ -55,7 +55,9 @@ use url::Url;
 
 use super::http::{Answer, HttpClient, Request};
 use super::oci::client::Client as RegistryApiClient;
-use super::{DeleteOutcome, Registry, RegistryError, RegistryRepo, RepositoryList, Stats};
+use super::{
+    DeleteOutcome, Registry, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery,
+};
 use crate::credentials::{Credentials, Source};
 use crate::inventory::{intern_platforms, Tag};
 use crate::platform::Platform;
@@ -695,6 +697,7 @@ impl DockerHub {
         &self,
         repo: &str,
         why: &str,
+        query: &TagQuery<'_>,
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
         self.http.notes().warn(|| {
             format!(
@@ -702,7 +705,7 @@ impl DockerHub {
                 self.namespace
             )
         });
-        Registry::list_tags(self, repo).await
+        Registry::list_tags(self, repo, query).await
     }
 
     /// `…/repositories/{repo}/tags?page_size=N`.
@@ -836,7 +839,13 @@ impl super::Registry for DockerHub {
         })
     }
 
-    async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
+    /// Every tag with its details: the listing carries them all, whatever
+    /// `query` wants.
+    async fn list_tags(
+        &self,
+        repo: &str,
+        _query: &TagQuery<'_>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
         let url = self.tags_url(repo, PAGE_SIZE);
         let what = format!("{}/{repo}", self.namespace);
         let listed = self
@@ -855,6 +864,7 @@ impl super::Registry for DockerHub {
         &self,
         repo: &str,
         since: DateTime<Utc>,
+        query: &TagQuery<'_>,
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
         let mut url = self.tags_url(repo, PAGE_SIZE);
         url.query_pairs_mut()
@@ -880,7 +890,7 @@ impl super::Registry for DockerHub {
             }
             if answer.status == StatusCode::NOT_FOUND {
                 let why = format!("page {pages} vanished (404)");
-                return self.list_all_after_shift(repo, &why).await;
+                return self.list_all_after_shift(repo, &why, query).await;
             }
             if !answer.status.is_success() {
                 return Err(self.explain(&answer));
@@ -890,7 +900,7 @@ impl super::Registry for DockerHub {
                 let first = *first_count.get_or_insert(count);
                 if first != count {
                     let why = format!("the count changed from {first} to {count} between pages");
-                    return self.list_all_after_shift(repo, &why).await;
+                    return self.list_all_after_shift(repo, &why, query).await;
                 }
             }
             for tag in page.results.unwrap_or_default().into_iter().map(Tag::from) {
@@ -906,7 +916,7 @@ impl super::Registry for DockerHub {
                             self.namespace
                         )
                     });
-                    return self.list_tags(repo).await;
+                    return self.list_tags(repo, query).await;
                 }
                 previous = tag.pushed;
                 if seen.insert(tag.name.to_string()) {
@@ -937,6 +947,12 @@ impl super::Registry for DockerHub {
             return Err(self.explain(&answer));
         }
         Ok(answer.json::<Page<HubTag>>()?.count)
+    }
+
+    /// One request per page of [`PAGE_SIZE`] tags (`page_size=100`, the
+    /// largest page the Hub serves).
+    fn listing_cost(&self, tag_count: u64) -> u64 {
+        tag_count.div_ceil(u64::from(PAGE_SIZE)).max(1)
     }
 
     async fn get_tag(&self, repo: &str, tag: &str) -> Result<Option<Tag>, RegistryError> {

@@ -266,6 +266,7 @@ mod tests {
     use crate::policy::prune::{plan, PruneRequest};
     use crate::policy::{evaluate, BuildSelection};
     use crate::registry::memory::MemoryRegistry;
+    use crate::registry::TagQuery;
 
     fn manifest(platforms: &str) -> Manifest {
         parse_str(
@@ -324,7 +325,10 @@ mod tests {
         block(async {
             let mut inventory = Inventory::new("memory", "linaro");
             for r in registry.list_repositories().await.unwrap().repositories {
-                let tags = registry.list_tags(&r.name).await.unwrap();
+                let tags = registry
+                    .list_tags(&r.name, &TagQuery::every_tag())
+                    .await
+                    .unwrap();
                 inventory.repositories.insert(
                     r.name,
                     Repository {
@@ -403,7 +407,10 @@ mod tests {
         let (planned, done) = block(async {
             let mut inventory = Inventory::new("memory", "linaro");
             for r in late.list_repositories().await.unwrap().repositories {
-                let tags = late.list_tags(&r.name).await.unwrap();
+                let tags = late
+                    .list_tags(&r.name, &TagQuery::every_tag())
+                    .await
+                    .unwrap();
                 inventory.repositories.insert(
                     r.name,
                     Repository {
@@ -534,7 +541,10 @@ mod tests {
         let (planned, done) = block(async {
             let mut inventory = Inventory::new("memory", "linaro");
             for r in registry.list_repositories().await.unwrap().repositories {
-                let tags = registry.list_tags(&r.name).await.unwrap();
+                let tags = registry
+                    .list_tags(&r.name, &TagQuery::every_tag())
+                    .await
+                    .unwrap();
                 inventory.repositories.insert(
                     r.name,
                     Repository {

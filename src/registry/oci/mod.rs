@@ -23,8 +23,9 @@
 //!   what that says of existence); 404 (`NAME_UNKNOWN`) is a missing
 //!   repository.
 //! * **Push times**: registries record none, so a tag's `pushed` is never
-//!   set here. For each *build tag* (matching `builds.pattern`, expected in
-//!   that image) of the manifest's images, the manifest is read (`GET` with
+//!   set here. For each tag the caller needs in detail ([`TagQuery`]: the
+//!   scan asks for the build tags of the manifest's images, each where that
+//!   image is expected), the manifest is read (`GET` with
 //!   every manifest type in `Accept`; its digest is `Docker-Content-Digest`),
 //!   and its *declared* time (`Tag::created`) is its
 //!   `org.opencontainers.image.created` annotation, else the image config's
@@ -62,10 +63,9 @@ use url::Url;
 use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use super::http::{Answer, HttpClient, Request};
-use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
+use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
-use crate::manifest::Manifest;
 use crate::notes::Level;
 use crate::platform::Platform;
 
@@ -102,7 +102,9 @@ pub(crate) struct Fetched {
 pub struct OciRegistry {
     client: Client,
     namespace: String,
-    manifest: Manifest,
+    /// Whether platforms matter to this run: when not, an image's config is
+    /// read only for its time (see `image_facts`).
+    platforms: bool,
     concurrency: usize,
     /// Facts by manifest digest.
     facts: Mutex<HashMap<String, Facts>>,
@@ -124,19 +126,25 @@ pub struct OciRegistry {
 }
 
 impl OciRegistry {
-    /// A backend for the registry at `url`, for `manifest`'s images (only
-    /// their build tags are read in full).
+    /// A backend for the registry at `url`, for the repositories under
+    /// `namespace` (the path prefix; leading and trailing `/` ignored),
+    /// logged in with `credentials` or anonymously, reading at most
+    /// `concurrency` tags at once. `platforms`: whether the platforms of the
+    /// tags read in detail matter (the manifest requires some); without, a
+    /// single image's config blob is read only when its manifest declares
+    /// no time. Nothing is sent until something is asked.
     pub fn new(
         http: HttpClient,
         url: Url,
-        manifest: &Manifest,
+        namespace: &str,
         credentials: Option<(Credentials, CredentialSource)>,
         concurrency: usize,
+        platforms: bool,
     ) -> Result<Self, RegistryError> {
         Ok(OciRegistry {
             client: Client::new(http, url, credentials),
-            namespace: manifest.namespace.trim_matches('/').to_string(),
-            manifest: manifest.clone(),
+            namespace: namespace.trim_matches('/').to_string(),
+            platforms,
             concurrency: concurrency.max(1),
             facts: Mutex::new(HashMap::new()),
             configs: Mutex::new(HashMap::new()),
@@ -157,10 +165,6 @@ impl OciRegistry {
         } else {
             format!("{}/{repo}", self.namespace)
         }
-    }
-
-    fn need_platforms(&self) -> bool {
-        !self.manifest.platforms.is_empty()
     }
 
     /// `/v2/<name>/<rest…>`.
@@ -297,7 +301,7 @@ impl OciRegistry {
         created: Option<DateTime<Utc>>,
     ) -> Result<Facts, RegistryError> {
         let config = match config {
-            Some(d) if self.need_platforms() || created.is_none() => self.config(name, &d).await?,
+            Some(d) if self.platforms || created.is_none() => self.config(name, &d).await?,
             _ => ConfigFacts::default(),
         };
         Ok(Facts {
@@ -655,18 +659,22 @@ impl super::Registry for OciRegistry {
         })
     }
 
-    async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
+    /// Every tag name (`tags/list`); the tags `query` wants in detail are
+    /// read in full (a manifest GET each, see the module documentation),
+    /// the others carry their name only.
+    async fn list_tags(
+        &self,
+        repo: &str,
+        query: &TagQuery<'_>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
         let name = self.full(repo);
         let Some(names) = self.tag_names(&name).await? else {
             return Ok(None);
         };
-        let image = self.manifest.image(repo);
-        let rules = &self.manifest.builds;
         let name = name.as_str();
         let tags: Vec<Option<Tag>> = futures::stream::iter(names)
             .map(|tag| async move {
-                let wanted = image.is_some_and(|i| rules.is_build(&tag) && i.expected_in(&tag));
-                if wanted {
+                if query.wants_detail(&tag) {
                     self.inspect(name, &tag).await
                 } else {
                     Ok(Some(Tag::new(tag)))
