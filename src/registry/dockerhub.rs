@@ -55,6 +55,7 @@ use url::Url;
 
 use super::http::{Answer, HttpClient, Request};
 use super::oci::client::Client as RegistryApiClient;
+use super::paging::PageGuard;
 use super::{
     DeleteOutcome, Registry, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery,
 };
@@ -330,7 +331,7 @@ fn renew_at(token: &str, now: Instant) -> Instant {
         .filter(|left| *left > 0.0)
         .map(Duration::from_secs_f64);
     match left {
-        Some(left) => now + left.saturating_sub(TOKEN_RENEW_MARGIN.min(left / 10)),
+        Some(left) => super::token::renew_at(now, left, TOKEN_RENEW_MARGIN),
         // No claim, or one already past on our clock (a skewed clock): the
         // documented lifetime; a 401 still gets one fresh login.
         None => now + TOKEN_FALLBACK_LIFETIME,
@@ -549,7 +550,7 @@ impl DockerHub {
         let mut names: HashSet<String> = HashSet::new();
         let mut received = 0u64;
         let mut counts: Vec<u64> = Vec::new();
-        let mut visited: HashSet<Url> = HashSet::new();
+        let mut guard = PageGuard::new(MAX_PAGES);
         let mut absorb = |page: Page<T>, items: &mut Vec<T>| {
             for item in page.results.unwrap_or_default() {
                 received += 1;
@@ -560,19 +561,20 @@ impl DockerHub {
             counts.extend(page.count);
         };
         loop {
-            if !visited.insert(url.clone()) || visited.len() > MAX_PAGES {
+            if !guard.may_read(&url) {
                 return Err(RegistryError::Refused(format!(
                     "{url}: the `next` links of this listing loop or never end ({} pages); refusing to go on",
-                    visited.len()
+                    guard.pages()
                 )));
             }
-            let page = match self.page::<T>(&url, visited.len()).await? {
+            guard.read(&url);
+            let page = match self.page::<T>(&url, guard.pages()).await? {
                 PageRead::Page(page) => page,
                 PageRead::Missing => return Ok(Listing::Missing),
                 PageRead::Vanished(why) => return Ok(Listing::Shifted { why }),
             };
             let next = page.next.clone().filter(|n| !n.is_empty());
-            let planned = if visited.len() == 1 {
+            let planned = if guard.pages() == 1 {
                 next.as_deref()
                     .and_then(|n| self.same_origin(n, &url).ok())
                     .and_then(|n| numbered_pages(&first, &n, &page))
@@ -728,19 +730,7 @@ impl DockerHub {
 
     /// A `next` link must stay on the API's origin: our token never goes elsewhere.
     fn same_origin(&self, next: &str, current: &Url) -> Result<Url, RegistryError> {
-        let url = current.join(next).map_err(|e| {
-            RegistryError::Refused(format!(
-                "{current}: the `next` link {next:?} is not a URL ({e})"
-            ))
-        })?;
-        if url.origin() != self.base.origin() {
-            return Err(RegistryError::Refused(format!(
-                "{current}: the `next` link points to {}, not to {}; refusing to follow it (it would receive our credentials)",
-                url.origin().ascii_serialization(),
-                self.base.origin().ascii_serialization()
-            )));
-        }
-        Ok(url)
+        super::paging::same_origin(&self.base, current, next, "the `next` link")
     }
 
     /// Turns an error answer into an error that says what to do.
@@ -977,6 +967,14 @@ impl super::Registry for DockerHub {
             s if s.is_success() => Ok(Some(answer.json::<HubTag>()?.into())),
             _ => Err(self.explain(&answer)),
         }
+    }
+
+    /// Only for an account: Docker Hub refuses anonymous deletes.
+    fn can_delete(&self) -> Result<(), String> {
+        if self.anonymous() {
+            return Err("deleting tags on Docker Hub needs credentials: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (a personal access token with the Read, Write, Delete permission), or `docker login`".into());
+        }
+        Ok(())
     }
 
     /// 204 (or any 2xx) is `Deleted`; 404 is `AlreadyGone` — also when a

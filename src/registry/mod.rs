@@ -1,7 +1,8 @@
 //! Where the inventory comes from, and where deletions go.
 //!
 //! The audit and prune commands see only the [`Registry`] trait. Each backend
-//! (Docker Hub's API, OCI registries, a snapshot file) implements it;
+//! (Docker Hub's API, OCI registries, a snapshot file) implements it, and
+//! [`open`] is the one place that chooses one ([`Backend`]).
 //! HTTP concerns shared by the network backends (retries, rate-limit pacing,
 //! error mapping, request counting) live once, in [`http`].
 
@@ -11,11 +12,15 @@ pub mod http;
 #[cfg(test)]
 pub mod memory;
 pub mod oci;
+pub mod open;
+pub mod paging;
 pub mod snapshot;
+pub mod token;
 
 use async_trait::async_trait;
 
 pub use error::RegistryError;
+pub use open::{open, Backend, OpenOptions};
 
 use crate::inventory::Tag;
 use crate::platform::Platform;
@@ -179,6 +184,16 @@ pub trait Registry: Send + Sync {
     ) -> Result<Option<Vec<Platform>>, RegistryError> {
         let _ = (repo, reference);
         Ok(None)
+    }
+
+    /// Whether this backend, as opened, can delete at all: asked by prune
+    /// before it reads anything, so that nothing is listed and planned in
+    /// vain. `Err(what to do)` when every delete would be refused for a
+    /// reason known up front (Docker Hub deletes tags only for a logged-in
+    /// account). The default: `Ok(())`, deletes are tried and each refusal
+    /// is reported.
+    fn can_delete(&self) -> Result<(), String> {
+        Ok(())
     }
 
     /// Removes one tag (and only that tag).

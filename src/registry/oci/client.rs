@@ -39,6 +39,7 @@ use crate::credentials::Credentials;
 use crate::notes::Notes;
 use crate::registry::error::{error_message, snippet};
 use crate::registry::http::{Answer, Auth, HttpClient, Request};
+use crate::registry::token::renew_at;
 use crate::registry::{RegistryError, Stats};
 use crate::secret::Secret;
 
@@ -151,6 +152,9 @@ pub struct Client {
 
 /// Token lifetime when the token server does not say (the spec's default).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Renew a token this long before it expires (at most a tenth of its lifetime).
+const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(30);
 
 impl Client {
     pub fn new(http: HttpClient, base: Url, credentials: Option<(Credentials, Source)>) -> Self {
@@ -530,10 +534,9 @@ impl Client {
             .filter(|s| *s > 0)
             .map_or(DEFAULT_TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
         // Renew a little early: the clock started before the server's did.
-        let margin = (lifetime / 10).min(Duration::from_secs(30));
         Ok(CachedToken {
             token: Secret::new(token),
-            expires: started + lifetime - margin,
+            expires: renew_at(started, lifetime, TOKEN_RENEW_MARGIN),
         })
     }
 
@@ -559,17 +562,7 @@ impl Client {
     /// Resolves a `Link` or `Location` target against `current`; it must stay
     /// on the registry's origin, since our credentials go with it.
     pub fn same_origin(&self, target: &str, current: &Url) -> Result<Url, RegistryError> {
-        let url = current.join(target).map_err(|e| {
-            RegistryError::Refused(format!("{current}: the link {target:?} is not a URL ({e})"))
-        })?;
-        if url.origin() != self.base.origin() {
-            return Err(RegistryError::Refused(format!(
-                "{current}: the link points to {}, not to {}; refusing to follow it (it would receive our credentials)",
-                url.origin().ascii_serialization(),
-                self.base.origin().ascii_serialization()
-            )));
-        }
-        Ok(url)
+        crate::registry::paging::same_origin(&self.base, current, target, "the link")
     }
 }
 

@@ -63,6 +63,7 @@ use url::Url;
 use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use super::http::{Answer, HttpClient, Request};
+use super::paging::PageGuard;
 use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
@@ -365,8 +366,7 @@ impl OciRegistry {
         }
         let mut names = Vec::new();
         let mut seen = HashSet::new();
-        let mut visited = HashSet::new();
-        let mut pages = 0usize;
+        let mut guard = PageGuard::new(MAX_PAGES);
         loop {
             let reply = self
                 .send(
@@ -374,10 +374,10 @@ impl OciRegistry {
                     Scope::repo(name, Access::Pull),
                 )
                 .await?;
-            if pages == 0 && reply.status.as_u16() == 404 {
+            if guard.pages() == 0 && reply.status.as_u16() == 404 {
                 return Ok(None);
             }
-            if pages == 0 && with_n && reply.status.as_u16() == 400 {
+            if guard.pages() == 0 && with_n && reply.status.as_u16() == 400 {
                 // The server refuses our page size: let it choose.
                 self.tags_take_n.store(false, Ordering::Relaxed);
                 with_n = false;
@@ -388,31 +388,27 @@ impl OciRegistry {
                 return Err(self.explain(&reply));
             }
             let page: TagList = reply.decode()?;
-            pages += 1;
+            guard.read(&reply.url);
             for tag in page.tags.unwrap_or_default() {
                 if seen.insert(tag.clone()) {
                     names.push(tag);
                 }
             }
-            let Some(next) = self.next_page(&reply, &mut visited, pages)? else {
+            let Some(next) = self.next_page(&reply, &guard)? else {
                 return Ok(Some(names));
             };
             url = next;
         }
     }
 
-    /// The `rel="next"` page of `reply`, checked: same origin, not seen before.
-    fn next_page(
-        &self,
-        reply: &Answer,
-        visited: &mut HashSet<String>,
-        pages: usize,
-    ) -> Result<Option<Url>, RegistryError> {
+    /// The `rel="next"` page of `reply`, checked: same origin, not read
+    /// before, not past [`MAX_PAGES`].
+    fn next_page(&self, reply: &Answer, guard: &PageGuard) -> Result<Option<Url>, RegistryError> {
         let Some(target) = headers::next_link(&reply.headers) else {
             return Ok(None);
         };
         let next = self.client.same_origin(&target, &reply.url)?;
-        if !visited.insert(next.to_string()) || pages >= MAX_PAGES {
+        if !guard.may_read(&next) {
             return Err(RegistryError::Refused(format!(
                 "{}: the registry's pages loop (the next page {next} was already read); stopping",
                 reply.url
@@ -436,8 +432,7 @@ impl OciRegistry {
             .append_pair("n", &PAGE_SIZE.to_string());
         let mut with_n = true;
         let mut found = BTreeSet::new();
-        let mut visited = HashSet::new();
-        let mut pages = 0usize;
+        let mut guard = PageGuard::new(MAX_PAGES);
         loop {
             let reply = match self
                 .send(Request::new(Method::GET, url.clone()), Scope::Catalog)
@@ -446,14 +441,14 @@ impl OciRegistry {
                 Ok(reply) => reply,
                 // A token server that will not give a catalog token.
                 Err(RegistryError::Status { status, .. })
-                    if pages == 0 && matches!(status, 401 | 403) =>
+                    if guard.pages() == 0 && matches!(status, 401 | 403) =>
                 {
                     return Ok(None)
                 }
                 Err(e) => return Err(e),
             };
             let status = reply.status.as_u16();
-            if pages == 0 && matches!(status, 401 | 403 | 404 | 405) {
+            if guard.pages() == 0 && matches!(status, 401 | 403 | 404 | 405) {
                 self.client.notes().info(|| {
                     format!(
                         "{} does not let us list its catalog ({}); listing only the manifest's images, so unexpected repositories cannot be reported",
@@ -463,7 +458,7 @@ impl OciRegistry {
                 });
                 return Ok(None);
             }
-            if pages == 0 && with_n && status == 400 {
+            if guard.pages() == 0 && with_n && status == 400 {
                 // PAGINATION_NUMBER_INVALID: past catalog.maxentries.
                 with_n = false;
                 url = first.clone();
@@ -473,7 +468,7 @@ impl OciRegistry {
                 return Err(self.explain(&reply));
             }
             let page: Catalog = reply.decode()?;
-            pages += 1;
+            guard.read(&reply.url);
             let entries = page.repositories.unwrap_or_default();
             let sorted = entries.windows(2).all(|w| w[0] <= w[1]);
             let past = entries
@@ -490,7 +485,7 @@ impl OciRegistry {
             if sorted && past {
                 return Ok(Some(found));
             }
-            let Some(next) = self.next_page(&reply, &mut visited, pages)? else {
+            let Some(next) = self.next_page(&reply, &guard)? else {
                 return Ok(Some(found));
             };
             url = next;
