@@ -393,7 +393,6 @@ impl DockerHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::http::HttpClient;
 
     fn page_of(n: usize, count: u64) -> Page<HubTag> {
         let results = (0..n)
@@ -446,13 +445,7 @@ mod tests {
 
     #[test]
     fn next_links_must_stay_on_the_api_origin() {
-        let http = HttpClient::new(Default::default()).unwrap();
-        let hub = DockerHub::new(
-            http,
-            Url::parse("http://127.0.0.1:9").unwrap(),
-            "linaro",
-            None,
-        );
+        let hub = super::super::tests::hub_at("http://127.0.0.1:9");
         let cur = Url::parse("http://127.0.0.1:9/v2/namespaces/linaro/repositories?page_size=100")
             .unwrap();
         assert!(hub

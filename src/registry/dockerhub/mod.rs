@@ -411,18 +411,19 @@ impl super::Registry for DockerHub {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// An anonymous backend for namespace `linaro` at `url`, for tests that
+    /// send nothing.
+    pub(in crate::registry::dockerhub) fn hub_at(url: &str) -> DockerHub {
+        let http = HttpClient::new(Default::default()).unwrap();
+        DockerHub::new(http, Url::parse(url).unwrap(), "linaro", None)
+    }
 
     #[test]
     fn urls_escape_names_and_keep_the_trailing_slash_for_deletes() {
-        let http = HttpClient::new(Default::default()).unwrap();
-        let hub = DockerHub::new(
-            http,
-            Url::parse("http://127.0.0.1:9/").unwrap(),
-            "linaro",
-            None,
-        );
+        let hub = hub_at("http://127.0.0.1:9/");
         assert_eq!(
             hub.url(
                 &["v2", "repositories", "linaro", "base", "tags", "rocky-1"],
