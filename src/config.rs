@@ -180,7 +180,7 @@ pub fn backend(manifest: &Manifest, connection: &Connection, from: Option<&Path>
     }
 }
 
-/// Opens the [`backend`] of `manifest` ([`registry::open`]), logged in with
+/// Opens the [`backend`] of `manifest` ([`registry::open()`]), logged in with
 /// the credentials found for it.
 pub fn open_registry(
     manifest: &Manifest,

@@ -2,7 +2,7 @@
 //!
 //! The audit and prune commands see only the [`Registry`] trait. Each backend
 //! (Docker Hub's API, OCI registries, a snapshot file) implements it, and
-//! [`open`] is the one place that chooses one ([`Backend`]).
+//! [`open()`] is the one place that chooses one ([`Backend`]).
 //! HTTP concerns shared by the network backends (retries, rate-limit pacing,
 //! error mapping, request counting) live once, in [`http`].
 

@@ -13,8 +13,8 @@
 //! 204 or 404 meaning gone.
 //!
 //! This file is the backend itself (the [`super::Registry`] methods, error
-//! hints); logging in and the token are in [`auth`], reading listings whole
-//! in [`listing`], Docker Hub's answers as they come in [`types`].
+//! hints); logging in and the token are in `auth.rs`, reading listings whole
+//! in `listing.rs`, Docker Hub's answers as they come in `types.rs`.
 //!
 //! Reliability (retries, timeouts and rate limits are the HTTP layer's, see
 //! [`super::http`]):
@@ -302,7 +302,7 @@ impl super::Registry for DockerHub {
         Ok(answer.json::<Page<HubTag>>()?.count)
     }
 
-    /// One request per page of [`PAGE_SIZE`] tags (`page_size=100`, the
+    /// One request per page of 100 tags (`page_size=100`, the
     /// largest page the Hub serves).
     fn listing_cost(&self, tag_count: u64) -> u64 {
         tag_count.div_ceil(u64::from(PAGE_SIZE)).max(1)

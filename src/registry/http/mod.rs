@@ -36,9 +36,9 @@
 //! with `-v`) every request are said through [`HttpOptions::notes`]; a wait
 //! is said without `-v` when it is long ([`Notes::wait`](crate::notes::Notes::wait)).
 //!
-//! Files: [`client`] sends (bounds, turns, retries, counts); [`pacing`]
-//! keeps the rate-limit budget; [`retry`] says what is retried and how long
-//! to wait; [`request`] and [`answer`] are what goes out and what comes back.
+//! Files: `client.rs` sends (bounds, turns, retries, counts); `pacing.rs`
+//! keeps the rate-limit budget; `retry.rs` says what is retried and how long
+//! to wait; `request.rs` and `answer.rs` are what goes out and what comes back.
 
 mod answer;
 mod client;
