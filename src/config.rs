@@ -10,6 +10,7 @@
 //! registry is opened (the precedence is documented there).
 
 use std::io::BufRead;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
@@ -21,10 +22,10 @@ use crate::credentials::{
     REGISTRY_USERNAME_ENV,
 };
 use crate::manifest::{Manifest, RegistryRef};
-use crate::registry::dockerhub::{DockerHub, DEFAULT_REGISTRY_API_URL};
-use crate::registry::http::{HttpClient, HttpOptions};
-use crate::registry::snapshot::SnapshotRegistry;
-use crate::registry::Registry;
+use crate::notes::Notes;
+use crate::progress::Terminal;
+use crate::registry::dockerhub::DEFAULT_REGISTRY_API_URL;
+use crate::registry::{self, Backend, OpenOptions, Registry, RegistryError};
 use crate::secret::Secret;
 
 /// Credentials found so far, by registry.
@@ -48,6 +49,10 @@ pub struct Connection {
     /// What [`Connection::credentials`] found: each registry's sources are
     /// consulted once (credential helpers run once, `-v` says it once).
     resolved: Arc<Mutex<Resolved>>,
+    /// Stderr, where notes are shown (around the progress bar it draws).
+    pub terminal: Arc<Terminal>,
+    /// What the backends say goes there (`-v` shows [`crate::notes::Level::Info`]).
+    pub notes: Notes,
 }
 
 impl Connection {
@@ -60,7 +65,10 @@ impl Connection {
         inputs: Inputs,
         env: Environment,
     ) -> Self {
+        let terminal = Arc::new(Terminal::default());
         Connection {
+            notes: Notes::new(verbose, terminal.clone()),
+            terminal,
             hub_url,
             registry_api_url: Url::parse(DEFAULT_REGISTRY_API_URL).expect("a valid URL"),
             no_cache: false,
@@ -129,19 +137,6 @@ impl Connection {
         resolved.push((target.clone(), found.clone()));
         Ok(found)
     }
-
-    /// The credentials for the registry `manifest` names (see [`Self::credentials`]).
-    pub fn credentials_for(&self, manifest: &Manifest) -> Result<Option<(Credentials, Source)>> {
-        self.credentials(&target(&manifest.registry))
-    }
-}
-
-/// The registry credentials are looked up for.
-fn target(registry: &RegistryRef) -> Target {
-    match registry {
-        RegistryRef::DockerHub => Target::DockerHub,
-        RegistryRef::Oci { url } => Target::oci(url),
-    }
 }
 
 /// Reads the first line of the process's stdin.
@@ -169,67 +164,49 @@ pub fn api_url(raw: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// The registry a command talks to: a snapshot file when `from` is given,
-/// otherwise the one the manifest names.
+/// The backend a command talks to: a snapshot file when `from` is given,
+/// otherwise the registry the manifest names (Docker Hub at `--hub-url` and
+/// `--registry-api-url`, or an OCI registry).
+pub fn backend(manifest: &Manifest, connection: &Connection, from: Option<&Path>) -> Backend {
+    match (from, &manifest.registry) {
+        (Some(path), _) => Backend::Snapshot {
+            path: path.to_path_buf(),
+        },
+        (None, RegistryRef::DockerHub) => Backend::DockerHub {
+            api: connection.hub_url.clone(),
+            registry_api: connection.registry_api_url.clone(),
+        },
+        (None, RegistryRef::Oci { url }) => Backend::Oci { url: url.clone() },
+    }
+}
+
+/// Opens the [`backend`] of `manifest` ([`registry::open()`]), logged in with
+/// the credentials found for it.
 pub fn open_registry(
     manifest: &Manifest,
     connection: &Connection,
-    from: Option<&std::path::Path>,
+    from: Option<&Path>,
 ) -> Result<Box<dyn Registry>> {
-    if let Some(path) = from {
-        let snapshot = SnapshotRegistry::open(path)?;
-        if snapshot.namespace() != manifest.namespace {
-            bail!(
-                "{}: the snapshot is of namespace {:?}, the manifest {} of {:?}",
-                path.display(),
-                snapshot.namespace(),
-                manifest.source,
-                manifest.namespace
-            );
-        }
-        return Ok(Box::new(snapshot));
-    }
-    match &manifest.registry {
-        RegistryRef::DockerHub => {
-            let credentials = connection.credentials(&Target::DockerHub)?;
-            let options = HttpOptions {
-                concurrency: connection.concurrency,
-                verbose: connection.verbose,
-                ..HttpOptions::default()
-            };
-            let http = HttpClient::new(options.clone())?;
-            // Its own client: the registry's limits are not the Hub API's.
-            let registry_http = HttpClient::new(options)?;
-            Ok(Box::new(
-                DockerHub::new(
-                    http,
-                    connection.hub_url.clone(),
-                    &manifest.namespace,
-                    credentials.clone().map(|(c, _)| c),
-                )
-                .with_registry_api(
-                    registry_http,
-                    connection.registry_api_url.clone(),
-                    credentials,
-                ),
-            ))
-        }
-        RegistryRef::Oci { url } => {
-            let credentials = connection.credentials(&Target::oci(url))?;
-            let http = HttpClient::new(HttpOptions {
-                concurrency: connection.concurrency,
-                verbose: connection.verbose,
-                ..HttpOptions::default()
-            })?;
-            Ok(Box::new(crate::registry::oci::OciRegistry::new(
-                http,
-                url.clone(),
-                manifest,
-                credentials,
-                connection.concurrency,
-            )?))
-        }
-    }
+    let backend = backend(manifest, connection, from);
+    let credentials = match backend.credentials_target() {
+        Some(target) => connection.credentials(&target)?,
+        None => None,
+    };
+    let options = OpenOptions {
+        namespace: manifest.namespace.clone(),
+        credentials,
+        concurrency: connection.concurrency,
+        platforms: !manifest.platforms.is_empty(),
+        notes: connection.notes.clone(),
+    };
+    registry::open(&backend, options).map_err(|e| match e {
+        RegistryError::SnapshotNamespace { path, found, .. } => anyhow::anyhow!(
+            "{path}: the snapshot is of namespace {found:?}, the manifest {} of {:?}",
+            manifest.source,
+            manifest.namespace
+        ),
+        e => e.into(),
+    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod journal;
 pub mod manifest;
 pub mod natural;
 pub mod net;
+pub mod notes;
 pub mod observations;
 pub mod platform;
 pub mod platform_cache;

@@ -1,23 +1,32 @@
-//! Progress on a terminal: repositories listed of total, requests made.
+//! The terminal: progress (repositories listed of total, requests made) and
+//! the notes tagsweep shows while it works.
 //!
-//! Shown on stderr only when stderr is a terminal, `--quiet` is not given
-//! and no CI system is detected (`CI` set): logs stay clean, pipes stay
-//! parseable. Everything else tagsweep prints goes through `println!` /
-//! `eprintln!` and is unaffected.
+//! The bar is shown on stderr only when stderr is a terminal, `--quiet` is
+//! not given and no CI system is detected (`CI` set): logs stay clean, pipes
+//! stay parseable. Notes ([`crate::notes`]) go to stderr through the
+//! [`Terminal`], above the bar while one is drawn, so they never tear it;
+//! everything else tagsweep prints goes through `println!` / `eprintln!`.
 
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// A progress bar, or nothing.
-#[derive(Clone)]
-pub struct Progress {
-    bar: Option<ProgressBar>,
+use crate::notes::{Level, Sink};
+
+/// Where notes are shown: stderr, each line prefixed `tagsweep: `, printed
+/// above the progress bar (indicatif's `suspend`) while a [`Progress`] made
+/// by [`Terminal::progress`] draws one, plainly otherwise.
+#[derive(Default)]
+pub struct Terminal {
+    /// The bar being drawn, if any.
+    bar: Mutex<Option<ProgressBar>>,
 }
 
-impl Progress {
-    /// A bar when the environment allows one (see the module documentation).
-    pub fn for_terminal(quiet: bool) -> Progress {
+impl Terminal {
+    /// A progress display whose bar (when the environment allows one, see
+    /// the module documentation; never with `quiet`) notes print around.
+    pub fn progress(self: &Arc<Self>, quiet: bool) -> Progress {
         let wanted = !quiet
             && std::io::stderr().is_terminal()
             && std::env::var_os("CI").is_none_or(|v| v.is_empty());
@@ -33,32 +42,68 @@ impl Progress {
             .progress_chars("=> "),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Progress { bar: Some(bar) }
+        self.drawing(Some(&bar));
+        Progress {
+            bar: Some((bar, Arc::clone(self))),
+        }
     }
 
+    fn drawing(&self, bar: Option<&ProgressBar>) {
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = bar.cloned();
+    }
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Terminal")
+    }
+}
+
+impl Sink for Terminal {
+    fn show(&self, _level: Level, text: &str) {
+        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(bar) => bar.suspend(|| eprintln!("tagsweep: {text}")),
+            None => eprintln!("tagsweep: {text}"),
+        }
+    }
+}
+
+/// A progress bar, or nothing.
+#[derive(Clone)]
+pub struct Progress {
+    /// The bar, and the terminal whose notes print around it while it is drawn.
+    bar: Option<(ProgressBar, Arc<Terminal>)>,
+}
+
+impl Progress {
     /// Shows nothing.
     pub fn hidden() -> Progress {
         Progress { bar: None }
     }
 
+    /// Starts (again) at 0 of `total` repositories, `what` being done.
     pub fn start(&self, what: &str, total: usize) {
-        if let Some(bar) = &self.bar {
+        if let Some((bar, terminal)) = &self.bar {
             bar.set_prefix(what.to_string());
             bar.set_length(total as u64);
             bar.set_position(0);
+            terminal.drawing(Some(bar));
         }
     }
 
     /// One more repository done; `requests` made so far.
     pub fn advance(&self, requests: u64) {
-        if let Some(bar) = &self.bar {
+        if let Some((bar, _)) = &self.bar {
             bar.inc(1);
             bar.set_message(format!("· {requests} requests"));
         }
     }
 
+    /// Clears the bar; notes print plainly again.
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        if let Some((bar, terminal)) = &self.bar {
+            terminal.drawing(None);
             bar.finish_and_clear();
         }
     }

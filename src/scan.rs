@@ -33,7 +33,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::inventory::{Inventory, Repository, Tag};
 use crate::manifest::Manifest;
 use crate::progress::Progress;
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{Registry, RegistryError, TagQuery};
 
 /// How much of the namespace an audit needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -103,16 +103,23 @@ pub async fn scan(
             (found, Some(builds.clone()))
         }
         Scope::Builds(builds) => (
-            list(registry, &candidates, concurrency, progress, None).await?,
+            list(registry, manifest, &candidates, concurrency, progress, None).await?,
             Some(builds.clone()),
         ),
         Scope::All => (
-            list(registry, &candidates, concurrency, progress, None).await?,
+            list(registry, manifest, &candidates, concurrency, progress, None).await?,
             None,
         ),
         Scope::Since(since) => {
-            let mut listed =
-                list(registry, &candidates, concurrency, progress, Some(*since)).await?;
+            let mut listed = list(
+                registry,
+                manifest,
+                &candidates,
+                concurrency,
+                progress,
+                Some(*since),
+            )
+            .await?;
             let builds =
                 complete_recent_builds(registry, manifest, &mut listed, *since, concurrency)
                     .await?;
@@ -165,9 +172,22 @@ pub fn exists(listed: bool, tags: Option<&[Tag]>) -> Existence {
 
 type Listed = Vec<(String, Option<Vec<Tag>>)>;
 
+/// What the audit needs of `repo`'s tags: the details (digest, platforms,
+/// time) of its build tags, where `repo` is an image of the manifest
+/// expected in that build; of other tags, and of repositories outside the
+/// manifest, the names are enough.
+pub fn wants_detail<'m>(
+    manifest: &'m Manifest,
+    repo: &str,
+) -> impl Fn(&str) -> bool + Send + Sync + 'm {
+    let image = manifest.image(repo);
+    move |tag| image.is_some_and(|i| manifest.builds.is_build(tag) && i.expected_in(tag))
+}
+
 /// Lists the tags of every candidate (only the recent ones with `since`).
 async fn list(
     registry: &dyn Registry,
+    manifest: &Manifest,
     candidates: &[String],
     concurrency: usize,
     progress: &Progress,
@@ -176,9 +196,11 @@ async fn list(
     progress.start("listing", candidates.len());
     let listed = futures::stream::iter(candidates)
         .map(|name| async move {
+            let detail = wants_detail(manifest, name);
+            let query = TagQuery::new(&detail);
             let tags = match since {
-                None => registry.list_tags(name).await,
-                Some(since) => registry.list_tags_since(name, since).await,
+                None => registry.list_tags(name, &query).await,
+                Some(since) => registry.list_tags_since(name, since, &query).await,
             };
             progress.advance(registry.stats().requests);
             tags.map(|tags| (name.clone(), tags))
@@ -205,8 +227,7 @@ async fn lookups_are_cheaper(
     let Some(count) = registry.tag_count(sample).await? else {
         return Ok(false);
     };
-    let pages_per_repository = count.div_ceil(100).max(1);
-    let listing = candidates.len() as u64 * pages_per_repository;
+    let listing = candidates.len() as u64 * registry.listing_cost(count);
     let lookups = candidates.len() as u64 * builds as u64;
     Ok(lookups < listing)
 }
@@ -311,7 +332,7 @@ pub fn set_prefix<'a>(mut names: impl Iterator<Item = &'a str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{exists, set_prefix, Existence};
+    use super::{exists, set_prefix, wants_detail, Existence};
     use crate::inventory::Tag;
 
     #[test]
@@ -326,6 +347,26 @@ mod tests {
         // Not listable: tags prove it exists, "no tags" proves nothing.
         assert_eq!(exists(false, Some(&some)), Existence::Present);
         assert_eq!(exists(false, Some(&[])), Existence::Unknown);
+    }
+
+    #[test]
+    fn details_are_wanted_for_build_tags_where_the_image_is_expected() {
+        let m = crate::manifest::parse_str(
+            "m.yaml",
+            "namespace: kolla\nbuilds: {pattern: '^rocky-\\d+$'}\nimages:\n  - base\n  - name: late\n    from: rocky-5\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let base = wants_detail(&m, "base");
+        assert!(base("rocky-1") && !base("latest"));
+        let late = wants_detail(&m, "late");
+        assert!(
+            late("rocky-5") && !late("rocky-4"),
+            "not expected before from:"
+        );
+        assert!(
+            !wants_detail(&m, "unrelated")("rocky-1"),
+            "not an image of the manifest"
+        );
     }
 
     #[test]

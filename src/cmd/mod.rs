@@ -32,8 +32,10 @@ pub struct Global {
 }
 
 impl Global {
-    pub fn progress(&self) -> crate::progress::Progress {
-        crate::progress::Progress::for_terminal(self.quiet || self.verbose)
+    /// A progress bar on `connection`'s terminal, where one is wanted (never
+    /// with `-q` or `-v`: the lines `-v` prints are the progress then).
+    pub fn progress(&self, connection: &Connection) -> crate::progress::Progress {
+        connection.terminal.progress(self.quiet || self.verbose)
     }
 }
 
@@ -70,7 +72,7 @@ pub async fn list(
         registry,
         manifest,
         connection.concurrency,
-        &global.progress(),
+        &global.progress(connection),
         scope,
     )
     .await

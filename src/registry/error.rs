@@ -43,6 +43,14 @@ pub enum RegistryError {
     /// The snapshot file cannot be used.
     #[error("{0}")]
     Snapshot(String),
+    /// The snapshot file at `path` records namespace `found`, not the
+    /// `expected` one it was opened for.
+    #[error("{path}: the snapshot is of namespace {found:?}, not of {expected:?}")]
+    SnapshotNamespace {
+        path: String,
+        found: String,
+        expected: String,
+    },
 }
 
 fn status_text(status: u16) -> String {
@@ -132,6 +140,7 @@ impl RegistryError {
             },
             RegistryError::Refused(s) => RegistryError::Refused(r(s)),
             RegistryError::Snapshot(s) => RegistryError::Snapshot(r(s)),
+            e @ RegistryError::SnapshotNamespace { .. } => e,
         }
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{DeleteOutcome, Registry, RegistryError, RegistryRepo, RepositoryList, Stats};
+use super::{
+    DeleteOutcome, Registry, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery,
+};
 use crate::inventory::Tag;
 use crate::platform::Platform;
 
@@ -120,7 +122,11 @@ impl Registry for MemoryRegistry {
         })
     }
 
-    async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
+    async fn list_tags(
+        &self,
+        repo: &str,
+        _query: &TagQuery<'_>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
         self.ask("list", repo, "");
         Ok(self.repos.lock().unwrap().get(repo).cloned())
     }

@@ -1,7 +1,8 @@
 //! Where the inventory comes from, and where deletions go.
 //!
 //! The audit and prune commands see only the [`Registry`] trait. Each backend
-//! (Docker Hub's API, OCI registries, a snapshot file) implements it;
+//! (Docker Hub's API, OCI registries, a snapshot file) implements it, and
+//! [`open()`] is the one place that chooses one ([`Backend`]).
 //! HTTP concerns shared by the network backends (retries, rate-limit pacing,
 //! error mapping, request counting) live once, in [`http`].
 
@@ -11,11 +12,15 @@ pub mod http;
 #[cfg(test)]
 pub mod memory;
 pub mod oci;
+pub mod open;
+pub mod paging;
 pub mod snapshot;
+pub mod token;
 
 use async_trait::async_trait;
 
 pub use error::RegistryError;
+pub use open::{open, Backend, OpenOptions};
 
 use crate::inventory::Tag;
 use crate::platform::Platform;
@@ -60,6 +65,39 @@ pub struct Stats {
     pub rate_limited: u64,
 }
 
+/// What a caller needs of a repository's tags, so that a backend reads no
+/// more than that (see [`Registry::list_tags`]).
+///
+/// Every listed tag comes back with its name. Its details — digest,
+/// platforms, push or declared time — are needed only for the tags
+/// [`TagQuery::wants_detail`] accepts (for an audit: the build tags of an
+/// image expected in that build). A backend whose listing carries the
+/// details of every tag anyway (Docker Hub) gives them for all; one that
+/// must read each tag's manifest for them (OCI: a GET per tag) reads only
+/// the wanted ones.
+#[derive(Clone, Copy)]
+pub struct TagQuery<'a> {
+    detail: &'a (dyn Fn(&str) -> bool + Send + Sync),
+}
+
+impl<'a> TagQuery<'a> {
+    /// The tags for which `detail(name)` is true are wanted in detail.
+    pub fn new(detail: &'a (dyn Fn(&str) -> bool + Send + Sync)) -> Self {
+        TagQuery { detail }
+    }
+
+    /// Every tag in detail.
+    pub fn every_tag() -> TagQuery<'static> {
+        static EVERY: fn(&str) -> bool = |_| true;
+        TagQuery { detail: &EVERY }
+    }
+
+    /// Whether the tag `name` is wanted with its details.
+    pub fn wants_detail(&self, name: &str) -> bool {
+        (self.detail)(name)
+    }
+}
+
 /// A source of repositories and tags for one namespace.
 #[async_trait]
 pub trait Registry: Send + Sync {
@@ -75,22 +113,30 @@ pub trait Registry: Send + Sync {
     /// registry could list them all (see [`RepositoryList::complete`]).
     async fn list_repositories(&self) -> Result<RepositoryList, RegistryError>;
 
-    /// Every tag of `repo`; `None` when the registry says the repository does
-    /// not exist (or is hidden from this caller). `Some(vec![])` only says the
-    /// registry answered no tags: on some registries that is also their
-    /// answer for a repository that does not exist (see `scan`).
-    async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError>;
+    /// Every tag of `repo`, with the details `query` wants (a tag it does
+    /// not want may come with its name only); `None` when the registry says
+    /// the repository does not exist (or is hidden from this caller).
+    /// `Some(vec![])` only says the registry answered no tags: on some
+    /// registries that is also their answer for a repository that does not
+    /// exist (see `scan`).
+    async fn list_tags(
+        &self,
+        repo: &str,
+        query: &TagQuery<'_>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError>;
 
     /// The tags of `repo` pushed at or after `since`, newest first, reading
     /// as few pages as the registry allows (it may return older tags too;
-    /// callers filter). The default lists everything.
+    /// callers filter), with the details `query` wants. The default lists
+    /// everything.
     async fn list_tags_since(
         &self,
         repo: &str,
         since: chrono::DateTime<chrono::Utc>,
+        query: &TagQuery<'_>,
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
         let _ = since;
-        self.list_tags(repo).await
+        self.list_tags(repo, query).await
     }
 
     /// How many tags `repo` has, when the registry can say in one request
@@ -98,6 +144,17 @@ pub trait Registry: Send + Sync {
     async fn tag_count(&self, repo: &str) -> Result<Option<u64>, RegistryError> {
         let _ = repo;
         Ok(None)
+    }
+
+    /// How many requests [`Registry::list_tags`] takes for a repository of
+    /// `tag_count` tags (at least 1), weighed by the scan against
+    /// [`Registry::get_tag`] look-ups (one request each) when only some
+    /// builds are asked for. Only consulted when [`Registry::tag_count`]
+    /// gives a count. The default, 1, never makes look-ups look cheaper: a
+    /// backend that says nothing of its paging is listed.
+    fn listing_cost(&self, tag_count: u64) -> u64 {
+        let _ = tag_count;
+        1
     }
 
     /// One tag looked up afresh (prune re-checks with it); `None` when absent.
@@ -127,6 +184,16 @@ pub trait Registry: Send + Sync {
     ) -> Result<Option<Vec<Platform>>, RegistryError> {
         let _ = (repo, reference);
         Ok(None)
+    }
+
+    /// Whether this backend, as opened, can delete at all: asked by prune
+    /// before it reads anything, so that nothing is listed and planned in
+    /// vain. `Err(what to do)` when every delete would be refused for a
+    /// reason known up front (Docker Hub deletes tags only for a logged-in
+    /// account). The default: `Ok(())`, deletes are tried and each refusal
+    /// is reported.
+    fn can_delete(&self) -> Result<(), String> {
+        Ok(())
     }
 
     /// Removes one tag (and only that tag).

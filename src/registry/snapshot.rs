@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
+use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
 use crate::inventory::{Inventory, Tag, OLDEST_SNAPSHOT_FORMAT, SNAPSHOT_FORMAT};
 
 /// Largest snapshot we read (a million tags is about 150 MB of JSON).
@@ -111,7 +111,12 @@ impl super::Registry for SnapshotRegistry {
         })
     }
 
-    async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
+    /// What was recorded, whatever `query` wants.
+    async fn list_tags(
+        &self,
+        repo: &str,
+        _query: &TagQuery<'_>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
         if !self
             .handed_over
             .lock()

@@ -266,6 +266,7 @@ mod tests {
     use crate::policy::prune::{plan, PruneRequest};
     use crate::policy::{evaluate, BuildSelection};
     use crate::registry::memory::MemoryRegistry;
+    use crate::registry::TagQuery;
 
     fn manifest(platforms: &str) -> Manifest {
         parse_str(
@@ -319,7 +320,10 @@ mod tests {
     async fn inventory_of(registry: &MemoryRegistry) -> Inventory {
         let mut inventory = Inventory::new("memory", "linaro");
         for r in registry.list_repositories().await.unwrap().repositories {
-            let tags = registry.list_tags(&r.name).await.unwrap();
+            let tags = registry
+                .list_tags(&r.name, &TagQuery::every_tag())
+                .await
+                .unwrap();
             inventory.repositories.insert(
                 r.name,
                 Repository {

@@ -31,7 +31,7 @@ use crate::cli::{PlanFormat, PruneArgs};
 use crate::config::{open_registry, read_stdin_line};
 use crate::inventory::Inventory;
 use crate::journal::{DeletionResult, Journal};
-use crate::manifest::{Manifest, RegistryRef};
+use crate::manifest::Manifest;
 use crate::policy::prune::{plan, PruneRequest};
 use crate::policy::{evaluate, BuildSelection, Report, Status};
 use crate::render::plan::{self as render, Totals};
@@ -53,16 +53,12 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         None => None,
     };
     let connection = connect(&args.connection, global)?;
-    if !args.dry_run
-        && manifest.registry == RegistryRef::DockerHub
-        && connection.credentials_for(&manifest)?.is_none()
-    {
-        bail!(
-            "deleting tags on Docker Hub needs credentials: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN \
-             (a personal access token with the Read, Write, Delete permission), or `docker login`; nothing was deleted"
-        );
-    }
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
+    if !args.dry_run {
+        if let Err(why) = registry.can_delete() {
+            bail!("{why}; nothing was deleted");
+        }
+    }
 
     let mut inventory = list(
         registry.as_ref(),

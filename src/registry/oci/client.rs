@@ -36,8 +36,10 @@ use url::Url;
 use super::credentials::Source;
 use super::headers::{challenges, Challenge};
 use crate::credentials::Credentials;
+use crate::notes::Notes;
 use crate::registry::error::{error_message, snippet};
 use crate::registry::http::{Answer, Auth, HttpClient, Request};
+use crate::registry::token::renew_at;
 use crate::registry::{RegistryError, Stats};
 use crate::secret::Secret;
 
@@ -141,7 +143,6 @@ pub struct Client {
     base: Url,
     http: HttpClient,
     credentials: Option<(Credentials, Source)>,
-    verbose: bool,
     pinged: OnceCell<()>,
     scheme: Mutex<Scheme>,
     tokens: Mutex<HashMap<String, TokenSlot>>,
@@ -152,14 +153,15 @@ pub struct Client {
 /// Token lifetime when the token server does not say (the spec's default).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
+/// Renew a token this long before it expires (at most a tenth of its lifetime).
+const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(30);
+
 impl Client {
     pub fn new(http: HttpClient, base: Url, credentials: Option<(Credentials, Source)>) -> Self {
-        let verbose = http.verbose();
         Client {
             base,
             http,
             credentials,
-            verbose,
             pinged: OnceCell::new(),
             scheme: Mutex::new(Scheme::Anonymous),
             tokens: Mutex::new(HashMap::new()),
@@ -180,8 +182,9 @@ impl Client {
         &self.base
     }
 
-    pub fn verbose(&self) -> bool {
-        self.verbose
+    /// Where this client (and the backend on it) says what happens.
+    pub fn notes(&self) -> &Notes {
+        self.http.notes()
     }
 
     pub fn username(&self) -> Option<&str> {
@@ -286,11 +289,13 @@ impl Client {
                 match reply.status.as_u16() {
                     200..=299 => {
                         self.set_scheme(Scheme::Anonymous);
-                        if let (true, Some((c, source))) = (self.verbose, creds) {
-                            eprintln!(
-                                "tagsweep: {} answers anonymously; credentials for {} (from {source}) are kept for a challenge",
-                                self.base, c.username
-                            );
+                        if let Some((c, source)) = creds {
+                            self.notes().info(|| {
+                                format!(
+                                    "{} answers anonymously; credentials for {} (from {source}) are kept for a challenge",
+                                    self.base, c.username
+                                )
+                            });
                         }
                         Ok(())
                     }
@@ -322,14 +327,14 @@ impl Client {
                 service: service.clone(),
             });
             if let Some((c, source)) = creds {
-                if self.verbose {
-                    eprintln!(
-                        "tagsweep: {} uses tokens from {}; logging in as {} (from {source})",
+                self.notes().info(|| {
+                    format!(
+                        "{} uses tokens from {}; logging in as {} (from {source})",
                         self.base,
                         strip_query(&realm),
                         c.username
-                    );
-                }
+                    )
+                });
                 // Like `docker login`: a token for no scope proves the credentials.
                 self.token_raw(&realm, service.as_deref(), None, false)
                     .await?;
@@ -341,12 +346,12 @@ impl Client {
             let Some((c, source)) = creds else {
                 return Ok(()); // requests will fail with a hint to log in
             };
-            if self.verbose {
-                eprintln!(
-                    "tagsweep: {} uses Basic authentication; logging in as {} (from {source})",
+            self.notes().info(|| {
+                format!(
+                    "{} uses Basic authentication; logging in as {} (from {source})",
                     self.base, c.username
-                );
-            }
+                )
+            });
             let url = self.url(&["v2", ""]);
             let check = self.transmit(&Request::get(url.clone()), basic(c)).await?;
             if check.status.is_success() {
@@ -529,10 +534,9 @@ impl Client {
             .filter(|s| *s > 0)
             .map_or(DEFAULT_TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
         // Renew a little early: the clock started before the server's did.
-        let margin = (lifetime / 10).min(Duration::from_secs(30));
         Ok(CachedToken {
             token: Secret::new(token),
-            expires: started + lifetime - margin,
+            expires: renew_at(started, lifetime, TOKEN_RENEW_MARGIN),
         })
     }
 
@@ -558,17 +562,7 @@ impl Client {
     /// Resolves a `Link` or `Location` target against `current`; it must stay
     /// on the registry's origin, since our credentials go with it.
     pub fn same_origin(&self, target: &str, current: &Url) -> Result<Url, RegistryError> {
-        let url = current.join(target).map_err(|e| {
-            RegistryError::Refused(format!("{current}: the link {target:?} is not a URL ({e})"))
-        })?;
-        if url.origin() != self.base.origin() {
-            return Err(RegistryError::Refused(format!(
-                "{current}: the link points to {}, not to {}; refusing to follow it (it would receive our credentials)",
-                url.origin().ascii_serialization(),
-                self.base.origin().ascii_serialization()
-            )));
-        }
-        Ok(url)
+        crate::registry::paging::same_origin(&self.base, current, target, "the link")
     }
 }
 

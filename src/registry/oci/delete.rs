@@ -103,12 +103,12 @@ impl OciRegistry {
         if sharers.is_empty() {
             self.delete_unshared(name, tag, &digest).await
         } else {
-            if self.client.verbose() {
-                eprintln!(
-                    "tagsweep: {name}:{tag} shares digest {digest} with {}; moving it onto a throw-away manifest before deleting",
+            self.client.notes().info(|| {
+                format!(
+                    "{name}:{tag} shares digest {digest} with {}; moving it onto a throw-away manifest before deleting",
                     sharers.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
-                );
-            }
+                )
+            });
             self.delete_shared(name, tag, &digest, &current).await
         }
     }
@@ -145,14 +145,17 @@ impl OciRegistry {
             // 404 the first time: gone meanwhile, or no tag deletes; the
             // digest path finds out.
             400..=499 => {
-                if self.client.verbose() {
-                    eprintln!(
-                        "tagsweep: {} does not delete by tag ({}{}); deleting by digest, tag-safely",
+                self.client.notes().info(|| {
+                    format!(
+                        "{} does not delete by tag ({}{}); deleting by digest, tag-safely",
                         self.client.base(),
                         reply.status,
-                        reply.error_code().map(|c| format!(" {c}")).unwrap_or_default()
-                    );
-                }
+                        reply
+                            .error_code()
+                            .map(|c| format!(" {c}"))
+                            .unwrap_or_default()
+                    )
+                });
                 self.tag_delete.store(UNSUPPORTED, Ordering::Relaxed);
                 Ok(ByTag::Unsupported)
             }
@@ -183,11 +186,13 @@ impl OciRegistry {
         for other in &lost {
             self.put_manifest(name, other, original).await?;
         }
-        eprintln!(
-            "tagsweep: warning: {}: deleting {name}:{tag} by tag also removed {} (same digest); pushed back; tags are now deleted tag-safely",
-            self.client.base(),
-            lost.join(", ")
-        );
+        self.client.notes().warn(|| {
+            format!(
+                "warning: {}: deleting {name}:{tag} by tag also removed {} (same digest); pushed back; tags are now deleted tag-safely",
+                self.client.base(),
+                lost.join(", ")
+            )
+        });
         Ok(())
     }
 

@@ -23,8 +23,9 @@
 //!   what that says of existence); 404 (`NAME_UNKNOWN`) is a missing
 //!   repository.
 //! * **Push times**: registries record none, so a tag's `pushed` is never
-//!   set here. For each *build tag* (matching `builds.pattern`, expected in
-//!   that image) of the manifest's images, the manifest is read (`GET` with
+//!   set here. For each tag the caller needs in detail ([`TagQuery`]: the
+//!   scan asks for the build tags of the manifest's images, each where that
+//!   image is expected), the manifest is read (`GET` with
 //!   every manifest type in `Accept`; its digest is `Docker-Content-Digest`),
 //!   and its *declared* time (`Tag::created`) is its
 //!   `org.opencontainers.image.created` annotation, else the image config's
@@ -62,10 +63,11 @@ use url::Url;
 use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use super::http::{Answer, HttpClient, Request};
-use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats};
+use super::paging::PageGuard;
+use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
-use crate::manifest::Manifest;
+use crate::notes::Level;
 use crate::platform::Platform;
 
 pub use self::credentials::Source as CredentialSource;
@@ -101,7 +103,9 @@ pub(crate) struct Fetched {
 pub struct OciRegistry {
     client: Client,
     namespace: String,
-    manifest: Manifest,
+    /// Whether platforms matter to this run: when not, an image's config is
+    /// read only for its time (see `image_facts`).
+    platforms: bool,
     concurrency: usize,
     /// Facts by manifest digest.
     facts: Mutex<HashMap<String, Facts>>,
@@ -123,19 +127,25 @@ pub struct OciRegistry {
 }
 
 impl OciRegistry {
-    /// A backend for the registry at `url`, for `manifest`'s images (only
-    /// their build tags are read in full).
+    /// A backend for the registry at `url`, for the repositories under
+    /// `namespace` (the path prefix; leading and trailing `/` ignored),
+    /// logged in with `credentials` or anonymously, reading at most
+    /// `concurrency` tags at once. `platforms`: whether the platforms of the
+    /// tags read in detail matter (the manifest requires some); without, a
+    /// single image's config blob is read only when its manifest declares
+    /// no time. Nothing is sent until something is asked.
     pub fn new(
         http: HttpClient,
         url: Url,
-        manifest: &Manifest,
+        namespace: &str,
         credentials: Option<(Credentials, CredentialSource)>,
         concurrency: usize,
+        platforms: bool,
     ) -> Result<Self, RegistryError> {
         Ok(OciRegistry {
             client: Client::new(http, url, credentials),
-            namespace: manifest.namespace.trim_matches('/').to_string(),
-            manifest: manifest.clone(),
+            namespace: namespace.trim_matches('/').to_string(),
+            platforms,
             concurrency: concurrency.max(1),
             facts: Mutex::new(HashMap::new()),
             configs: Mutex::new(HashMap::new()),
@@ -156,10 +166,6 @@ impl OciRegistry {
         } else {
             format!("{}/{repo}", self.namespace)
         }
-    }
-
-    fn need_platforms(&self) -> bool {
-        !self.manifest.platforms.is_empty()
     }
 
     /// `/v2/<name>/<rest…>`.
@@ -215,13 +221,15 @@ impl OciRegistry {
         }
         let facts = self.facts_of(name, &fetched).await?;
         if facts.created.is_none()
-            && self.client.verbose()
+            && self.client.notes().shows(Level::Info)
             && !self.said_no_time.swap(true, Ordering::Relaxed)
         {
-            eprintln!(
-                "tagsweep: {name}:{tag} has no creation time (no {} annotation, no `created` in its image config): OCI registries record no push times, so builds.grace cannot apply to builds without one; they are judged by their contents only",
-                image::CREATED_ANNOTATION
-            );
+            self.client.notes().info(|| {
+                format!(
+                    "{name}:{tag} has no creation time (no {} annotation, no `created` in its image config): OCI registries record no push times, so builds.grace cannot apply to builds without one; they are judged by their contents only",
+                    image::CREATED_ANNOTATION
+                )
+            });
         }
         Ok(Some(Tag {
             name: tag.into(),
@@ -294,7 +302,7 @@ impl OciRegistry {
         created: Option<DateTime<Utc>>,
     ) -> Result<Facts, RegistryError> {
         let config = match config {
-            Some(d) if self.need_platforms() || created.is_none() => self.config(name, &d).await?,
+            Some(d) if self.platforms || created.is_none() => self.config(name, &d).await?,
             _ => ConfigFacts::default(),
         };
         Ok(Facts {
@@ -358,8 +366,7 @@ impl OciRegistry {
         }
         let mut names = Vec::new();
         let mut seen = HashSet::new();
-        let mut visited = HashSet::new();
-        let mut pages = 0usize;
+        let mut guard = PageGuard::new(MAX_PAGES);
         loop {
             let reply = self
                 .send(
@@ -367,10 +374,10 @@ impl OciRegistry {
                     Scope::repo(name, Access::Pull),
                 )
                 .await?;
-            if pages == 0 && reply.status.as_u16() == 404 {
+            if guard.pages() == 0 && reply.status.as_u16() == 404 {
                 return Ok(None);
             }
-            if pages == 0 && with_n && reply.status.as_u16() == 400 {
+            if guard.pages() == 0 && with_n && reply.status.as_u16() == 400 {
                 // The server refuses our page size: let it choose.
                 self.tags_take_n.store(false, Ordering::Relaxed);
                 with_n = false;
@@ -381,31 +388,27 @@ impl OciRegistry {
                 return Err(self.explain(&reply));
             }
             let page: TagList = reply.decode()?;
-            pages += 1;
+            guard.read(&reply.url);
             for tag in page.tags.unwrap_or_default() {
                 if seen.insert(tag.clone()) {
                     names.push(tag);
                 }
             }
-            let Some(next) = self.next_page(&reply, &mut visited, pages)? else {
+            let Some(next) = self.next_page(&reply, &guard)? else {
                 return Ok(Some(names));
             };
             url = next;
         }
     }
 
-    /// The `rel="next"` page of `reply`, checked: same origin, not seen before.
-    fn next_page(
-        &self,
-        reply: &Answer,
-        visited: &mut HashSet<String>,
-        pages: usize,
-    ) -> Result<Option<Url>, RegistryError> {
+    /// The `rel="next"` page of `reply`, checked: same origin, not read
+    /// before, not past [`MAX_PAGES`].
+    fn next_page(&self, reply: &Answer, guard: &PageGuard) -> Result<Option<Url>, RegistryError> {
         let Some(target) = headers::next_link(&reply.headers) else {
             return Ok(None);
         };
         let next = self.client.same_origin(&target, &reply.url)?;
-        if !visited.insert(next.to_string()) || pages >= MAX_PAGES {
+        if !guard.may_read(&next) {
             return Err(RegistryError::Refused(format!(
                 "{}: the registry's pages loop (the next page {next} was already read); stopping",
                 reply.url
@@ -429,8 +432,7 @@ impl OciRegistry {
             .append_pair("n", &PAGE_SIZE.to_string());
         let mut with_n = true;
         let mut found = BTreeSet::new();
-        let mut visited = HashSet::new();
-        let mut pages = 0usize;
+        let mut guard = PageGuard::new(MAX_PAGES);
         loop {
             let reply = match self
                 .send(Request::new(Method::GET, url.clone()), Scope::Catalog)
@@ -439,24 +441,24 @@ impl OciRegistry {
                 Ok(reply) => reply,
                 // A token server that will not give a catalog token.
                 Err(RegistryError::Status { status, .. })
-                    if pages == 0 && matches!(status, 401 | 403) =>
+                    if guard.pages() == 0 && matches!(status, 401 | 403) =>
                 {
                     return Ok(None)
                 }
                 Err(e) => return Err(e),
             };
             let status = reply.status.as_u16();
-            if pages == 0 && matches!(status, 401 | 403 | 404 | 405) {
-                if self.client.verbose() {
-                    eprintln!(
-                        "tagsweep: {} does not let us list its catalog ({}); listing only the manifest's images, so unexpected repositories cannot be reported",
+            if guard.pages() == 0 && matches!(status, 401 | 403 | 404 | 405) {
+                self.client.notes().info(|| {
+                    format!(
+                        "{} does not let us list its catalog ({}); listing only the manifest's images, so unexpected repositories cannot be reported",
                         self.client.base(),
                         reply.status
-                    );
-                }
+                    )
+                });
                 return Ok(None);
             }
-            if pages == 0 && with_n && status == 400 {
+            if guard.pages() == 0 && with_n && status == 400 {
                 // PAGINATION_NUMBER_INVALID: past catalog.maxentries.
                 with_n = false;
                 url = first.clone();
@@ -466,7 +468,7 @@ impl OciRegistry {
                 return Err(self.explain(&reply));
             }
             let page: Catalog = reply.decode()?;
-            pages += 1;
+            guard.read(&reply.url);
             let entries = page.repositories.unwrap_or_default();
             let sorted = entries.windows(2).all(|w| w[0] <= w[1]);
             let past = entries
@@ -483,7 +485,7 @@ impl OciRegistry {
             if sorted && past {
                 return Ok(Some(found));
             }
-            let Some(next) = self.next_page(&reply, &mut visited, pages)? else {
+            let Some(next) = self.next_page(&reply, &guard)? else {
                 return Ok(Some(found));
             };
             url = next;
@@ -652,18 +654,22 @@ impl super::Registry for OciRegistry {
         })
     }
 
-    async fn list_tags(&self, repo: &str) -> Result<Option<Vec<Tag>>, RegistryError> {
+    /// Every tag name (`tags/list`); the tags `query` wants in detail are
+    /// read in full (a manifest GET each, see the module documentation),
+    /// the others carry their name only.
+    async fn list_tags(
+        &self,
+        repo: &str,
+        query: &TagQuery<'_>,
+    ) -> Result<Option<Vec<Tag>>, RegistryError> {
         let name = self.full(repo);
         let Some(names) = self.tag_names(&name).await? else {
             return Ok(None);
         };
-        let image = self.manifest.image(repo);
-        let rules = &self.manifest.builds;
         let name = name.as_str();
         let tags: Vec<Option<Tag>> = futures::stream::iter(names)
             .map(|tag| async move {
-                let wanted = image.is_some_and(|i| rules.is_build(&tag) && i.expected_in(&tag));
-                if wanted {
+                if query.wants_detail(&tag) {
                     self.inspect(name, &tag).await
                 } else {
                     Ok(Some(Tag::new(tag)))
