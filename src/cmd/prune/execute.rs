@@ -77,14 +77,7 @@ impl Execution<'_> {
         done: &mut Executed,
     ) {
         if aborted.load(Ordering::SeqCst) {
-            for t in &build.tags {
-                self.keep(
-                    plan,
-                    done,
-                    journal,
-                    result(build, t, DeletionResult::Skipped, Some(STOPPED.into())),
-                );
-            }
+            self.keep_all(plan, build, done, journal, DeletionResult::Skipped, STOPPED);
             return;
         }
         match self.fresh_look(build).await {
@@ -93,29 +86,14 @@ impl Execution<'_> {
                     build.tag.clone(),
                     format!("cannot re-check before deleting ({why})"),
                 ));
-                for t in &build.tags {
-                    let detail = Some(format!("re-check failed: {why}"));
-                    self.keep(
-                        plan,
-                        done,
-                        journal,
-                        result(build, t, DeletionResult::Failed, detail),
-                    );
-                }
+                let detail = format!("re-check failed: {why}");
+                self.keep_all(plan, build, done, journal, DeletionResult::Failed, &detail);
                 return;
             }
             Ok(fresh) => {
                 if let Recheck::Skip(why) = recheck(self.manifest, build, &fresh, Utc::now()) {
                     done.skipped.push((build.tag.clone(), why.clone()));
-                    for t in &build.tags {
-                        let detail = Some(why.clone());
-                        self.keep(
-                            plan,
-                            done,
-                            journal,
-                            result(build, t, DeletionResult::Skipped, detail),
-                        );
-                    }
+                    self.keep_all(plan, build, done, journal, DeletionResult::Skipped, &why);
                     return;
                 }
             }
@@ -146,6 +124,22 @@ impl Execution<'_> {
                     result(build, t, DeletionResult::Failed, Some(detail))
                 }
             };
+            self.keep(plan, done, journal, r);
+        }
+    }
+
+    /// Records the same result, with the same detail, for every tag of `build`.
+    fn keep_all(
+        &self,
+        plan: &PrunePlan,
+        build: &PlannedBuild,
+        done: &mut Executed,
+        journal: &mut Option<Journal>,
+        outcome: DeletionResult,
+        detail: &str,
+    ) {
+        for t in &build.tags {
+            let r = result(build, t, outcome, Some(detail.to_string()));
             self.keep(plan, done, journal, r);
         }
     }
