@@ -170,6 +170,12 @@ impl Observations {
         }
     }
 
+    /// Forgets what was seen of `build` (it was deleted: whatever carries
+    /// its tag later is another build).
+    pub fn forget(&mut self, build: &str) {
+        self.file.builds.remove(build);
+    }
+
     /// Writes the record back (a temporary file renamed over the old one, so
     /// a crash leaves the old record or the new, never half of one).
     pub fn save(&self) -> std::io::Result<()> {

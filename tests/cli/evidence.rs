@@ -421,10 +421,27 @@ fn a_declared_time_does_not_prove_a_build_finished() {
 
     // The opt-in, for images whose `created` is their build time.
     let out = on(
-        &["prune", "--broken", "--yes", "--trust-declared-times"],
+        &[
+            "prune",
+            "--broken",
+            "--yes",
+            "--trust-declared-times",
+            "--state",
+            state_arg,
+        ],
         &m,
     );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(reg.digest("acme/app-api", "rocky-2"), None);
     assert_eq!(reg.tags("acme/app-api").unwrap(), ["rocky-1"]);
+
+    // CI retries the build with the very same contents: a new build, not
+    // one seen unchanged since before the deletion.
+    reg.push_image(
+        "acme/app-api",
+        "rocky-2",
+        &Image::new("linux/amd64", &commit, "api-2-again"),
+    );
+    let plan = dry(state_arg).json();
+    assert_eq!(plan["builds"], json!([]), "{plan:#}");
 }

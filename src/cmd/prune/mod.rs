@@ -168,6 +168,25 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         report: &print,
     };
     let executed = execution.run(&plan, &mut journal).await;
+    // A build deleted (even in part) starts afresh: a retry pushed with the
+    // same contents later is a new build, not one seen unchanged since.
+    let touched: Vec<&str> = executed
+        .results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.result,
+                DeletionResult::Deleted | DeletionResult::AlreadyGone
+            )
+        })
+        .map(|r| r.build.as_str())
+        .collect();
+    if !touched.is_empty() {
+        for build in touched {
+            seen.forget(build);
+        }
+        save_observations(&seen, global);
+    }
     save_platform_cache(&*execution.platforms.lock().await, global);
     for (build, why) in &executed.skipped {
         eprintln!("tagsweep: {build}: {why}; skipped");
