@@ -261,6 +261,10 @@ async fn look_up(
 
 /// The builds with a tag pushed within the window; each completed by looking
 /// its tag up in the expected images whose recent listing did not show it.
+/// A tag whose push time the registry does not report may be recent, so it
+/// counts (an image's declared time proves nothing: a reproducible build
+/// pushed now declares its commit's time). On a registry that reports no
+/// push times (OCI), every build counts: reading more, never less.
 async fn complete_recent_builds(
     registry: &dyn Registry,
     manifest: &Manifest,
@@ -271,7 +275,7 @@ async fn complete_recent_builds(
     let builds: BTreeSet<String> = listed
         .iter()
         .flat_map(|(_, tags)| tags.iter().flatten())
-        .filter(|t| manifest.builds.is_build(&t.name) && t.pushed.is_some_and(|p| p >= since))
+        .filter(|t| manifest.builds.is_build(&t.name) && t.pushed.is_none_or(|p| p >= since))
         .map(|t| t.name.to_string())
         .collect();
     let mut wanted = Vec::new();

@@ -232,12 +232,16 @@ impl Acc<'_> {
         }
     }
 
-    /// Takes one tag's time into the build's newest push and its source.
-    fn time(&mut self, tag: &Tag) {
+    /// Takes one tag's time into the build's newest push and its source. A
+    /// declared time later than `now` is no time at all (a registry's push
+    /// time in the future is clock skew, and counts as recent; an image can
+    /// declare any time, and one in the future would keep its build "in
+    /// progress" forever).
+    fn time(&mut self, tag: &Tag, now: DateTime<Utc>) {
         let (time, source) = match (tag.pushed, tag.created) {
             (Some(pushed), _) => (Some(pushed), AgeSource::Registry),
-            (None, Some(created)) => (Some(created), AgeSource::Declared),
-            (None, None) => (None, AgeSource::Unknown),
+            (None, Some(created)) if created <= now => (Some(created), AgeSource::Declared),
+            (None, _) => (None, AgeSource::Unknown),
         };
         self.newest = self.newest.max(time);
         self.age = weaker(self.age, source);
@@ -294,7 +298,7 @@ pub fn evaluate(
                 .entry(tag.name.as_str())
                 .or_insert_with(|| Acc::new(existing.len()));
             acc.present[index] = true;
-            acc.time(tag);
+            acc.time(tag, now);
             for part in [
                 image.name.as_bytes(),
                 b"@",
@@ -875,6 +879,12 @@ mod tests {
         );
         assert_eq!(
             age(tag("rocky-1", t(30), None), Tag::new("rocky-1")),
+            (AgeSource::Unknown, Some(t(30)), Status::Complete)
+        );
+        // A declared time in the future is none: it cannot keep a build in
+        // progress forever.
+        assert_eq!(
+            age(declared("rocky-1", t(-24)), tag("rocky-1", t(30), None)),
             (AgeSource::Unknown, Some(t(30)), Status::Complete)
         );
         // A recent declared time is a recent push: in progress.

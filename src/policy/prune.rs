@@ -156,30 +156,42 @@ impl fmt::Display for SkipReason {
                 grace,
                 eligible_at,
             } => {
-                let basis = match source {
-                    AgeSource::Declared => {
-                        "its age rests only on the times its images declare (a reproducible build declares its commit's time, not its push)"
-                    }
-                    _ => "its push time is unknown (the registry does not say)",
+                let (basis, opt_in) = match source {
+                    AgeSource::Declared => (
+                        "its age rests only on the times its images declare (a reproducible build declares its commit's time, not its push)",
+                        "; or pass --trust-declared-times if your images' created time is their build time",
+                    ),
+                    _ => ("its push time is unknown (the registry does not say)", ""),
                 };
                 let grace = format_duration(*grace);
                 match eligible_at {
                     Some(at) => write!(
                         f,
                         "{basis}: it is deleted once tagsweep has seen it unchanged for builds.grace ({grace}), \
-                         by a run at or after {} that keeps the observations; or pass --trust-declared-times \
-                         if your images' created time is their build time",
-                        at.format("%Y-%m-%d %H:%M UTC")
+                         by a run at or after {} that keeps the observations{opt_in}",
+                        minute_after(*at).format("%Y-%m-%d %H:%M UTC")
                     ),
                     None => write!(
                         f,
                         "{basis}, and no observations are kept between runs (--no-cache): keep them \
                          (drop --no-cache, or give --state FILE) so that a run builds.grace ({grace}) later can \
-                         corroborate it; or pass --trust-declared-times if your images' created time is their build time"
+                         corroborate it{opt_in}"
                     ),
                 }
             }
         }
+    }
+}
+
+/// `at`, rounded up to the minute: a time shown to the minute must not be
+/// one at which the promise does not hold yet.
+fn minute_after(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    let minute = TimeDelta::minutes(1);
+    match at.duration_trunc(minute) {
+        Ok(down) if down == at => at,
+        Ok(down) => down + minute,
+        Err(_) => at,
     }
 }
 
@@ -864,10 +876,30 @@ mod tests {
         let p = plan(&m, &inv, &report, &trusting, Some(&Unchanged::new())).unwrap();
         let planned: Vec<_> = p.builds.iter().map(|b| b.tag.as_str()).collect();
         assert!(!planned.contains(&"rocky-2"), "{planned:?}");
-        assert!(p
+        let why = p
             .skipped
             .iter()
-            .any(|s| s.tag == "rocky-2" && s.reason.to_string().contains("push time is unknown")));
+            .find(|s| s.tag == "rocky-2")
+            .map(|s| s.reason.to_string())
+            .unwrap();
+        assert!(why.contains("push time is unknown"), "{why}");
+        assert!(
+            !why.contains("--trust-declared-times"),
+            "the opt-in cannot help here: {why}"
+        );
+    }
+
+    #[test]
+    fn an_eligible_time_is_never_shown_before_it_holds() {
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            minute_after(at("2026-11-20T10:42:12Z")),
+            at("2026-11-20T10:43:00Z")
+        );
+        assert_eq!(
+            minute_after(at("2026-11-20T10:42:00Z")),
+            at("2026-11-20T10:42:00Z")
+        );
     }
 
     #[test]

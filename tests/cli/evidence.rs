@@ -369,6 +369,10 @@ fn a_declared_time_does_not_prove_a_build_finished() {
         row.contains("BROKEN") && row.contains("(declared)"),
         "{table}"
     );
+    // Nor does a declared time keep a build out of a recent window.
+    let recent = on(&["audit", "--since", "1h", "--format", "json"], &m);
+    assert_eq!(build(&recent.json(), "rocky-2")["status"], "broken");
+    assert_eq!(recent.code, 1);
 
     let out = on(&["prune", "--broken", "--yes", "--state", state_arg], &m);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
