@@ -1,43 +1,48 @@
 //! A YAML tree that knows where each of its nodes is written.
 //!
-//! The linter must point at the line and column of every problem, but
-//! serde_yaml 0.9 has no spans: `serde_yaml::Value` forgets where things were.
-//! serde_yaml does attach a position to two kinds of errors, and that is what
-//! this module uses to recover positions:
+//! The linter must point at the line and column of every problem, and a
+//! deserializer such as `serde_yaml` forgets where things were. This module
+//! reads the manifest with `saphyr-parser`, a maintained YAML parser whose
+//! events carry their spans, and builds a small tree from them: every value,
+//! key and list item with its 1-based line and column (columns count
+//! characters, not bytes). It is the only place that knows YAML syntax.
 //!
-//! * syntax errors, unknown anchors and the nesting limit carry the libyaml
-//!   mark of where they happened (`Error::location`);
-//! * `deserialize_newtype_struct` *peeks* at the next event (it does not
-//!   consume it) and checks the nesting limit with that event's mark. A probe
-//!   seed that keeps asking for a newtype struct therefore exhausts the limit
-//!   and fails with `recursion limit exceeded at line L column C` — the start of
-//!   the node it stands on — without moving the parser. The same `SeqAccess` /
-//!   `MapAccess` can then read that node for real.
+//! The linter was first written on serde_yaml 0.9 (libyaml), and its messages
+//! and positions are a contract (`tagsweep validate` runs in pull requests),
+//! so the tree keeps the rules it had then:
 //!
-//! So one pass over the document reads every node and key together with its
-//! position (1-based line and column, columns counted in characters; verified
-//! by the tests below), in time linear in the document. An alias is located
-//! where the alias (`*name`) is written, while the nodes inside it are located
-//! at the anchored definition, which is where their text is.
+//! * scalars are typed as serde_yaml 0.9 typed them (YAML 1.2 core schema):
+//!   `true`/`false`, `null`/`~`/empty, decimal, `0x`, `0o`, `0b` and float
+//!   numbers; `yes`, `no`, `on`, `off` and `0755` are strings, and so is
+//!   anything quoted;
+//! * a node is where its anchor, tag or first character is (a block scalar
+//!   at its `|` or `>`, an empty list item where its `-` ends), a block
+//!   collection where its first entry is; an alias is where `*name` is
+//!   written, while the nodes inside it are at the anchored definition, which
+//!   is where their text is;
+//! * duplicate mapping keys are kept, in document order, so that the linter
+//!   can report them with both positions instead of stopping at the first;
+//! * YAML errors are worded as libyaml worded them (`did not find expected
+//!   ',' or ']'`) where the two parsers agree on what is wrong, with the
+//!   position of the construct they interrupt; a control character, text
+//!   after a complete document and a tab after a `:` are handled as libyaml
+//!   handled them.
 //!
-//! Unlike `serde_yaml::Value`, the tree keeps duplicate mapping keys (in
-//! document order) so that the linter can report them with both positions
-//! instead of stopping at the first.
+//! The two parsers still differ on some malformed input (an error worded or
+//! placed differently, or one of them accepting what the other refuses, such
+//! as a byte order mark inside a document, which YAML 1.2 forbids); valid
+//! manifests read the same.
 //!
-//! Reading never panics and stays fast on hostile input: the number of nodes
-//! (aliases expanded) is capped, and deep flow nesting, which makes libyaml's
-//! scanner quadratic, is refused before the full parse (see
-//! [`too_many_open_brackets`] and [`deep_nesting`]).
+//! Reading never panics and stays fast on hostile input: nesting stops at 128
+//! levels, and the number of nodes (aliases expanded) at [`MAX_NODES`].
 
 use std::cell::Cell;
-use std::convert::Infallible;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
 use regex::Regex;
-use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
-};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span, StrInput, Tag};
 
 /// A 1-based line and column (columns count characters, not bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,7 +52,15 @@ pub(crate) struct Pos {
 }
 
 impl Pos {
+    /// The first character of the file.
     pub const START: Pos = Pos { line: 1, column: 1 };
+
+    fn of(marker: Marker) -> Pos {
+        Pos {
+            line: marker.line(),
+            column: marker.col() + 1,
+        }
+    }
 }
 
 /// A YAML node and where it starts (its anchor or tag, if it has one; for a
@@ -58,6 +71,7 @@ pub(crate) struct Node {
     pub value: Value,
 }
 
+/// What a [`Node`] holds.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Value {
     Null,
@@ -69,10 +83,11 @@ pub(crate) enum Value {
     /// Entries in document order, duplicates included.
     Map(Vec<Entry>),
     /// A value with an application tag such as `!foo` (`!!str` and the other
-    /// core tags are resolved by serde_yaml and never appear here).
+    /// core tags are resolved and never appear here).
     Tagged(String, Box<Node>),
 }
 
+/// One `key: value` of a mapping.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Entry {
     pub key: Node,
@@ -100,11 +115,19 @@ pub(crate) struct Document {
 /// gigabytes before the linter sees it.
 pub(crate) const MAX_NODES: usize = 250_000;
 
+/// How many collections may be nested (the top level counts as one).
+const MAX_DEPTH: u8 = 128;
+
+const NESTED_TOO_DEEPLY: &str = "the YAML is nested too deeply (more than 128 levels)";
+
 /// Reads `src` as a single YAML document, with positions. Never panics: a
-/// panic inside serde_yaml (none is known) is turned into an error.
+/// panic inside the parser (none is known) is turned into an error.
 pub(crate) fn read(src: &str) -> Document {
-    // libyaml counts a byte order mark as a column of the first line.
-    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    // Positions are counted from the first character after a byte order mark.
+    let (src, bom) = match src.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, true),
+        None => (src, false),
+    };
     if let Some(pos) = too_many_open_brackets(src) {
         return Document {
             root: None,
@@ -116,14 +139,7 @@ pub(crate) fn read(src: &str) -> Document {
             }],
         };
     }
-    std::panic::catch_unwind(|| match deep_nesting(src) {
-        Some(error) => Document {
-            root: None,
-            errors: vec![error],
-        },
-        None => read_document(src, MAX_NODES),
-    })
-    .unwrap_or_else(|_| Document {
+    std::panic::catch_unwind(|| read_document(src, bom, MAX_NODES)).unwrap_or_else(|_| Document {
         root: None,
         errors: vec![YamlError {
             pos: Pos::START,
@@ -133,14 +149,71 @@ pub(crate) fn read(src: &str) -> Document {
     })
 }
 
-fn read_document(src: &str, max_nodes: usize) -> Document {
-    let cx = Cx {
-        max_nodes,
-        budget: Cell::new(max_nodes),
-        over_budget: Cell::new(false),
+/// Reads `src` (after its byte order mark, if any), building at most
+/// `max_nodes` nodes.
+fn read_document(src: &str, bom: bool, max_nodes: usize) -> Document {
+    read_events(src, bom, max_nodes, true)
+}
+
+const TAB_AFTER_COLON: &str = "':' must be followed by a valid YAML whitespace";
+
+/// saphyr-parser 0.3 refuses a tab as the only blank between a `:` and a
+/// value (`key:\tvalue`), which YAML allows (tabs separate tokens within a
+/// line) and libyaml read. This is `src` with the tabs that follow a `:`
+/// replaced by spaces, except those inside quoted and block scalars, where
+/// they are text: the same columns, and the same values. `None` when there
+/// are no such tabs.
+fn tabs_after_colons_as_spaces(src: &str) -> Option<String> {
+    let mut after_colon = false;
+    let mut tabs = Vec::new();
+    for (i, b) in src.bytes().enumerate() {
+        match b {
+            b'\t' if after_colon => tabs.push(i),
+            _ => after_colon = b == b':',
+        }
+    }
+    if tabs.is_empty() {
+        return None;
+    }
+    let mut spaced = src.as_bytes().to_vec();
+    for &i in &tabs {
+        spaced[i] = b' ';
+    }
+    let spaced = String::from_utf8(spaced).ok()?;
+    // Where quoted and block scalars are once the tabs are spaces, in order.
+    let text = Source::new(&spaced, false);
+    let mut content = Vec::new();
+    for event in Parser::new_from_str(&spaced) {
+        match event {
+            Ok((Event::Scalar(_, style, ..), span)) if style != ScalarStyle::Plain => {
+                content.push(text.byte(span.start.index())..text.byte(span.end.index()));
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let mut spaced = spaced.into_bytes();
+    let mut scalars = content.iter().peekable();
+    for &i in &tabs {
+        while scalars.next_if(|scalar| scalar.end <= i).is_some() {}
+        if scalars.peek().is_some_and(|scalar| scalar.contains(&i)) {
+            spaced[i] = b'\t';
+        }
+    }
+    String::from_utf8(spaced).ok()
+}
+
+/// Reads `src`; `respace`: whether to read it again with the tabs after `:`
+/// as spaces when the parser refuses them (see
+/// [`tabs_after_colons_as_spaces`]).
+fn read_events(src: &str, bom: bool, max_nodes: usize, respace: bool) -> Document {
+    let text = Source::new(src, bom);
+    let mut parser = Parser::new_from_str(src);
+    let failed = |error: YamlError| Document {
+        root: None,
+        errors: vec![error],
     };
-    let mut documents = serde_yaml::Deserializer::from_str(src);
-    let Some(first) = documents.next() else {
+    let Some(first) = load(&mut parser, &text, true) else {
         return Document {
             root: Some(Node {
                 pos: Pos::START,
@@ -149,34 +222,57 @@ fn read_document(src: &str, max_nodes: usize) -> Document {
             errors: Vec::new(),
         };
     };
-    let mut root = match (NodeSeed {
-        pos: Pos::START,
-        cx: &cx,
-    })
-    .deserialize(first)
-    {
-        Ok(root) => root,
-        Err(err) => {
-            return Document {
-                root: None,
-                errors: vec![yaml_error(&err, &cx)],
-            }
+    if respace && first.tab_after_colon {
+        if let Some(spaced) = tabs_after_colons_as_spaces(src) {
+            return read_events(&spaced, bom, max_nodes, false);
         }
+    }
+    let mut later = Vec::new();
+    if let Some(error) = deep_in_prefix(&text, &first, &mut later, &mut parser) {
+        return failed(error);
+    }
+    let mut builder = Builder {
+        events: &first,
+        text: &text,
+        budget: max_nodes,
+        jumps: 0,
+        any_node_too_deep: true,
     };
+    let mut at = 0;
+    let cx = Cx {
+        depth: MAX_DEPTH,
+        tagged: false,
+        flow: false,
+        path: &Path::Root,
+    };
+    let mut root = match builder.node(&mut at, Pos::START, cx) {
+        Ok(root) => root,
+        Err(failure) => return failed(failure.into_error(max_nodes)),
+    };
+    if let Some(error) = first.error {
+        return failed(error);
+    }
     root.pos = match &root.value {
         // Where the first entry is written; for a block collection that is
-        // also where libyaml places the collection itself.
+        // also where the collection itself starts.
         Value::Map(entries) if !entries.is_empty() => entries[0].key.pos,
         Value::Seq(items) if !items.is_empty() => items[0].pos,
-        // Rare and small: locate it with a second (cheap) parse.
-        _ => serde_yaml::Deserializer::from_str(src)
-            .next()
-            .and_then(document_pos)
-            .unwrap_or(Pos::START),
+        _ => start_of(&first, &text, 0, Place::Other),
     };
     let mut errors = Vec::new();
-    if let Some(second) = documents.next() {
-        let content = document_pos(second).unwrap_or(Pos::START);
+    let second = match first.trailing {
+        Some(content) => Some(content),
+        // An alias cannot start a document: its anchor would be in another one.
+        None => later
+            .into_iter()
+            .next()
+            .or_else(|| load(&mut parser, &text, false))
+            .map(|second| match second.list.first() {
+                Some((Event::Alias(_), _)) | None => Pos::START,
+                Some((_, span)) => Pos::of(span.start),
+            }),
+    };
+    if let Some(content) = second {
         errors.push(YamlError {
             pos: document_marker(src, content),
             message: "a second YAML document starts here; a manifest is a single document \
@@ -190,20 +286,408 @@ fn read_document(src: &str, max_nodes: usize) -> Document {
     }
 }
 
+/// The events of one document, in order, as the tree is built from them.
+struct Events<'a> {
+    /// Node events only (no stream or document markers). `Event::Nothing`
+    /// stands for the missing content of an empty stream.
+    list: Vec<(Event<'a>, Span)>,
+    /// Where each anchor (by the parser's id) is defined: an index in `list`.
+    anchors: HashMap<usize, usize>,
+    /// Why the events stop before the document ends, if they do.
+    error: Option<YamlError>,
+    /// Where text that cannot continue the document starts, after it is
+    /// complete. libyaml read such text as a second document.
+    trailing: Option<Pos>,
+    /// Whether the parser refused a tab after a `:` (see
+    /// [`tabs_after_colons_as_spaces`]).
+    tab_after_colon: bool,
+}
+
+/// A collection whose end has not been read yet, for error messages.
+struct Open {
+    /// Where its `[`, `{`, first `-` or first key is.
+    token: Pos,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    FlowSequence,
+    FlowMapping,
+    BlockSequence,
+    BlockMapping,
+}
+
+/// Reads the events of the next document: `None` when the stream has no
+/// other. The first document of an empty stream is one empty node.
+fn load<'a>(
+    parser: &mut Parser<'a, StrInput<'a>>,
+    text: &Source<'a>,
+    first: bool,
+) -> Option<Events<'a>> {
+    let mut events = Events {
+        list: Vec::new(),
+        anchors: HashMap::new(),
+        error: None,
+        trailing: None,
+        tab_after_colon: false,
+    };
+    let mut open: Vec<Open> = Vec::new();
+    loop {
+        let (event, span) = match parser.next_event() {
+            None => return first.then_some(events),
+            Some(Ok(next)) if text.readable(next.1.end) => next,
+            Some(Ok(_)) => {
+                events.error = Some(control_characters());
+                return Some(events);
+            }
+            Some(Err(err)) if !text.readable(*err.marker()) => {
+                events.error = Some(control_characters());
+                return Some(events);
+            }
+            Some(Err(err)) if err.info() == "recursion limit exceeded" && first => {
+                return Some(before_overflow(&err, text));
+            }
+            Some(Err(err)) => {
+                stop(&mut events, &err, open, text);
+                return Some(events);
+            }
+        };
+        match &event {
+            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => continue,
+            Event::DocumentEnd => return Some(events),
+            Event::StreamEnd => {
+                if !first {
+                    return None;
+                }
+                if events.list.is_empty() {
+                    events.list.push((Event::Nothing, span));
+                }
+                return Some(events);
+            }
+            Event::Alias(id) if !events.anchors.contains_key(id) => {
+                // The parser keeps anchors from one document to the next;
+                // YAML does not.
+                events.error = Some(YamlError {
+                    pos: Pos::of(span.start),
+                    message: UNKNOWN_ANCHOR.to_string(),
+                });
+                return Some(events);
+            }
+            Event::Scalar(_, _, anchor, _) => {
+                if *anchor > 0 {
+                    events.anchors.insert(*anchor, events.list.len());
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if *anchor > 0 {
+                    events.anchors.insert(*anchor, events.list.len());
+                }
+                let bracket = matches!(text.char_before(span.end), Some('[' | '{'));
+                let flow = bracket || open.last().is_some_and(|o| o.kind.is_flow());
+                let kind = match (matches!(event, Event::SequenceStart(..)), flow) {
+                    (true, true) => Kind::FlowSequence,
+                    (true, false) => Kind::BlockSequence,
+                    (false, true) => Kind::FlowMapping,
+                    (false, false) => Kind::BlockMapping,
+                };
+                // The `[` or `{` is the character before the span's end; a
+                // block collection's token is empty, where its first entry is.
+                let token = if bracket {
+                    Pos {
+                        line: span.end.line(),
+                        column: span.end.col(),
+                    }
+                } else {
+                    Pos::of(span.end)
+                };
+                open.push(Open { token, kind });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                open.pop();
+            }
+            Event::Alias(_) => {}
+        }
+        events.list.push((event, span));
+    }
+}
+
+/// Ends `events` at the parser's error.
+fn stop(events: &mut Events<'_>, err: &ScanError, mut open: Vec<Open>, text: &Source<'_>) {
+    let at = Pos::of(*err.marker());
+    // Collections that a `]` or `}` out of place closes, as libyaml closes
+    // block collections indented more than it.
+    if err.info() == "misplaced bracket" {
+        while open.last().is_some_and(|o| o.token.column > at.column) {
+            let end = match open.pop().map(|o| o.kind) {
+                Some(Kind::BlockSequence) => Event::SequenceEnd,
+                _ => Event::MappingEnd,
+            };
+            events.list.push((end, Span::empty(*err.marker())));
+        }
+    }
+    let complete = !events.list.is_empty() && open.is_empty();
+    events.tab_after_colon = err.info() == TAB_AFTER_COLON;
+    match err.info() {
+        // libyaml ended the document there, and then refused a second one
+        // without `---` before anything of it was read.
+        "misplaced bracket" | "did not find expected <document start>" if complete => {
+            events.trailing = Some(Pos::START);
+        }
+        _ => events.error = Some(syntax_error(err, &open, text)),
+    }
+}
+
+impl Kind {
+    fn is_flow(self) -> bool {
+        matches!(self, Kind::FlowSequence | Kind::FlowMapping)
+    }
+}
+
+const UNKNOWN_ANCHOR: &str =
+    "this alias refers to an anchor that is not defined before it (define it with '&name' first)";
+
+/// The parser's error, worded as libyaml words it where the two agree on
+/// what went wrong, so that messages stay the same.
+fn syntax_error(err: &ScanError, open: &[Open], text: &Source<'_>) -> YamlError {
+    let at = Pos::of(*err.marker());
+    let info = err.info();
+    let innermost = |kind: Kind, context: &'static str| {
+        open.last()
+            .filter(|o| o.kind == kind)
+            .map(|o| (context, o.token))
+    };
+    let (problem, at, context) = match info {
+        "while parsing node, found unknown anchor" => {
+            return YamlError {
+                pos: at,
+                message: UNKNOWN_ANCHOR.to_string(),
+            }
+        }
+        "recursion limit exceeded" => {
+            return YamlError {
+                pos: at,
+                message: NESTED_TOO_DEEPLY.to_string(),
+            }
+        }
+        "while parsing a flow sequence, expected ',' or ']'" => (
+            "did not find expected ',' or ']'",
+            at,
+            innermost(Kind::FlowSequence, "while parsing a flow sequence"),
+        ),
+        "while parsing a flow mapping, did not find expected ',' or '}'" => (
+            "did not find expected ',' or '}'",
+            at,
+            innermost(Kind::FlowMapping, "while parsing a flow mapping"),
+        ),
+        "while parsing a block mapping, did not find expected key" => (
+            "did not find expected key",
+            at,
+            innermost(Kind::BlockMapping, "while parsing a block mapping"),
+        ),
+        "while parsing a block collection, did not find expected '-' indicator" => (
+            "did not find expected '-' indicator",
+            at,
+            innermost(Kind::BlockSequence, "while parsing a block collection"),
+        ),
+        "while parsing a node, did not find expected node content" => {
+            let context = if open.last().is_some_and(|o| o.kind.is_flow()) {
+                "while parsing a flow node"
+            } else {
+                "while parsing a block node"
+            };
+            (
+                "did not find expected node content",
+                at,
+                Some((context, at)),
+            )
+        }
+        "while scanning a quoted scalar, found unexpected end of stream" => (
+            "found unexpected end of stream",
+            text.end(),
+            Some(("while scanning a quoted scalar", at)),
+        ),
+        // libyaml does not skip a tab where a line's indentation may end.
+        "tabs disallowed within this context (block indentation)" => {
+            let at = text.first_tab_before(*err.marker()).unwrap_or(at);
+            (
+                "found character that cannot start any token",
+                at,
+                Some(("while scanning for the next token", at)),
+            )
+        }
+        _ if info.starts_with("unexpected character") => (
+            "found character that cannot start any token",
+            at,
+            Some(("while scanning for the next token", at)),
+        ),
+        // What libyaml expected where the parser found something out of place.
+        "illegal placement of ':' indicator"
+        | "\"-\" is only valid inside a block"
+        | "invalid trailing content after double-quoted scalar" => match open.last() {
+            Some(o) if o.kind == Kind::FlowSequence => (
+                "did not find expected ',' or ']'",
+                at,
+                Some(("while parsing a flow sequence", o.token)),
+            ),
+            Some(o) if o.kind == Kind::FlowMapping => (
+                "did not find expected ',' or '}'",
+                at,
+                Some(("while parsing a flow mapping", o.token)),
+            ),
+            Some(o) if o.kind == Kind::BlockSequence => (
+                "did not find expected '-' indicator",
+                at,
+                Some(("while parsing a block collection", o.token)),
+            ),
+            Some(o) => (
+                "did not find expected key",
+                at,
+                Some(("while parsing a block mapping", o.token)),
+            ),
+            None => (info, at, None),
+        },
+        "simple key expect ':'" | "simple key expected" => (
+            "could not find expected ':'",
+            at,
+            Some(("while scanning a simple key", at)),
+        ),
+        "misplaced bracket" => match open.last() {
+            Some(o) if o.kind == Kind::BlockSequence => (
+                "did not find expected '-' indicator",
+                at,
+                Some(("while parsing a block collection", o.token)),
+            ),
+            Some(o) => (
+                "did not find expected key",
+                at,
+                Some(("while parsing a block mapping", o.token)),
+            ),
+            None => (info, at, None),
+        },
+        // `while parsing X, Y` reads `Y (while parsing X)`, as libyaml puts it.
+        _ => match info.split_once(", ") {
+            Some((context, problem)) if context.starts_with("while ") => {
+                (problem, at, Some((context, at)))
+            }
+            _ => (info, at, None),
+        },
+    };
+    // libyaml's text: `PROBLEM at line L column C, CONTEXT at line L column C`.
+    let mut libyaml = problem.to_string();
+    if at != Pos::START {
+        libyaml.push_str(&format!(" at line {} column {}", at.line, at.column));
+    }
+    if let Some((context, context_at)) = context {
+        libyaml.push_str(", ");
+        libyaml.push_str(context);
+        if context_at != Pos::START && context_at != at {
+            libyaml.push_str(&format!(
+                " at line {} column {}",
+                context_at.line, context_at.column
+            ));
+        }
+    }
+    YamlError {
+        pos: at,
+        message: syntax_message(&libyaml),
+    }
+}
+
+/// The parser stops at 255 open flow collections, and may find that out
+/// before it has handed over the first of them (it looks ahead for a `:` that
+/// would make them keys). The nesting limit must still be reported where the
+/// tree first goes too deep, as for shallower input: the events are those of
+/// the text up to the parser's error, which holds that place.
+fn before_overflow<'a>(err: &ScanError, text: &Source<'a>) -> Events<'a> {
+    let prefix = &text.text[..text.byte(err.marker().index())];
+    let mut parser = Parser::new_from_str(prefix);
+    let mut events = load(&mut parser, &Source::new(prefix, false), true).unwrap_or(Events {
+        list: Vec::new(),
+        anchors: HashMap::new(),
+        error: None,
+        trailing: None,
+        tab_after_colon: false,
+    });
+    events.trailing = None;
+    events.error = Some(YamlError {
+        pos: Pos::of(*err.marker()),
+        message: NESTED_TOO_DEEPLY.to_string(),
+    });
+    events
+}
+
+/// Above this many `[` and `{`, and [`FIRST_PREFIX`] bytes, see [`deep_in_prefix`].
+const MANY_OPENERS: usize = 500;
+const FIRST_PREFIX: usize = 16 * 1024;
+const MAX_PREFIX_STEP: usize = 32 * 1024;
+
+/// libyaml scanned a whole file before serde_yaml applied its nesting limit,
+/// paying the flow depth for every token, so large files with many brackets
+/// were first checked in growing prefixes (16 KiB, doubling, at most 32 KiB
+/// more each time), in every document, counting only collections. The
+/// nesting error found that way is kept, so that such files get the same
+/// position as before; `later` keeps the documents read after the first.
+fn deep_in_prefix<'a>(
+    text: &Source<'a>,
+    first: &Events<'a>,
+    later: &mut Vec<Events<'a>>,
+    parser: &mut Parser<'a, StrInput<'a>>,
+) -> Option<YamlError> {
+    let len = text.text.len();
+    let openers = text
+        .text
+        .bytes()
+        .filter(|b| matches!(b, b'[' | b'{'))
+        .count();
+    if len <= FIRST_PREFIX || openers <= MANY_OPENERS {
+        return None;
+    }
+    let mut reach = FIRST_PREFIX;
+    while reach < len {
+        let next = (reach * 2).min(reach + MAX_PREFIX_STEP);
+        if next >= len {
+            break;
+        }
+        reach = next;
+    }
+    let mut budget = MAX_NODES;
+    for index in 0.. {
+        if index > later.len() {
+            later.push(load(parser, text, false)?);
+        }
+        let events = if index == 0 { first } else { &later[index - 1] };
+        let mut builder = Builder {
+            events,
+            text,
+            budget,
+            jumps: 0,
+            any_node_too_deep: false,
+        };
+        let cx = Cx {
+            depth: MAX_DEPTH,
+            tagged: false,
+            flow: false,
+            path: &Path::Root,
+        };
+        match builder.node(&mut 0, Pos::START, cx) {
+            Err(Failure::Yaml(error)) if error.message == NESTED_TOO_DEEPLY => {
+                return (text.byte_at(error.pos) < reach).then_some(error);
+            }
+            Ok(_) if events.error.is_none() => budget = builder.budget,
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// See [`too_many_open_brackets`].
 const MAX_OPEN_BRACKETS: usize = 1000;
 
-/// libyaml's scanner does work proportional to the flow nesting depth for every
-/// token, so `[[[[…` is quadratic: a 1 MiB file of brackets would take many
-/// minutes, although serde_yaml refuses anything deeper than 128 levels after
-/// the whole file has been scanned. This pre-check counts brackets crudely
-/// (openers minus closers, quotes and comments not excluded), which only a
-/// file far beyond any real manifest can trip, and returns where the count
-/// first exceeds [`MAX_OPEN_BRACKETS`].
-///
-/// It is not a YAML tokenizer: closers hidden in quoted scalars can still
-/// build deep nesting past it, but each level then costs several bytes, which
-/// bounds the damage within the 1 MiB file limit.
+/// A file with more than [`MAX_OPEN_BRACKETS`] brackets open at once is far
+/// beyond any real manifest and is refused before it is parsed, at the first
+/// bracket over the count. The count is crude (openers minus closers, quotes
+/// and comments not excluded); the parser's own limit stops the rest.
 fn too_many_open_brackets(src: &str) -> Option<Pos> {
     let mut open: usize = 0;
     let (mut line, mut column) = (1, 0);
@@ -230,160 +714,6 @@ fn too_many_open_brackets(src: &str) -> Option<Pos> {
     None
 }
 
-/// Above this many `[` and `{`, [`deep_nesting`] checks prefixes first.
-const MANY_OPENERS: usize = 500;
-/// The first prefix [`deep_nesting`] parses, and the most it adds per step.
-const FIRST_PREFIX: usize = 16 * 1024;
-const MAX_PREFIX_STEP: usize = 32 * 1024;
-
-const NESTED_TOO_DEEPLY: &str = "the YAML is nested too deeply (more than 128 levels)";
-
-/// The nesting that [`too_many_open_brackets`] cannot see (closers hidden in
-/// quoted scalars, such as `["]", ["]", …`) is found by parsing growing
-/// prefixes of the file: serde_yaml stops at 128 levels when it *reads* the
-/// events, but libyaml first scans the whole input, paying the flow depth for
-/// every token. A prefix ends in a syntax error, but the events before the
-/// cut are those of the whole file, so a prefix deeper than 128 levels fails
-/// with the recursion limit instead. The first prefix that does holds at most
-/// [`MAX_PREFIX_STEP`] bytes of deep nesting, which bounds libyaml's work.
-///
-/// Files with few brackets cannot nest deeply and skip this (so every real
-/// manifest does).
-fn deep_nesting(src: &str) -> Option<YamlError> {
-    if src.bytes().filter(|b| matches!(b, b'[' | b'{')).count() <= MANY_OPENERS {
-        return None;
-    }
-    let mut end = FIRST_PREFIX;
-    while end < src.len() {
-        let mut cut = end;
-        while !src.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let budget = Cell::new(MAX_NODES);
-        for document in serde_yaml::Deserializer::from_str(&src[..cut]) {
-            match (Skip { budget: &budget }).deserialize(document) {
-                Ok(()) => {}
-                Err(err) if err.to_string().starts_with("recursion limit exceeded") => {
-                    return Some(YamlError {
-                        pos: err.location().map_or(Pos::START, |l| Pos {
-                            line: l.line(),
-                            column: l.column(),
-                        }),
-                        message: NESTED_TOO_DEEPLY.to_string(),
-                    });
-                }
-                Err(_) => break,
-            }
-        }
-        end = (end * 2).min(end + MAX_PREFIX_STEP);
-    }
-    None
-}
-
-/// Reads a document without keeping anything, so that serde_yaml applies its
-/// nesting limit. Stops after `budget` nodes (aliases can repeat a lot).
-#[derive(Clone, Copy)]
-struct Skip<'a> {
-    budget: &'a Cell<usize>,
-}
-
-impl<'de> DeserializeSeed<'de> for Skip<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        match self.budget.get().checked_sub(1) {
-            Some(left) => self.budget.set(left),
-            None => return Err(de::Error::custom("too many nodes")),
-        }
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Skip<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        self.deserialize(deserializer)
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        self.deserialize(deserializer)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(self)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(self)?.is_some() {
-            map.next_value_seed(self)?;
-        }
-        Ok(())
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
-        let (_, contents) = data.variant::<de::IgnoredAny>()?;
-        contents.newtype_variant_seed(self)
-    }
-}
-
-/// Where the content of a document starts.
-fn document_pos(document: serde_yaml::Deserializer<'_>) -> Option<Pos> {
-    let reached = Cell::new(false);
-    match (Probe { reached: &reached }).deserialize(document) {
-        Err(err) if reached.get() => err.location().map(|l| Pos {
-            line: l.line(),
-            column: l.column(),
-        }),
-        _ => None,
-    }
-}
-
 /// The `---` line that opens the document whose content is at `content`
 /// (searching back, not past a `...` end marker), or `content` itself.
 fn document_marker(src: &str, content: Pos) -> Pos {
@@ -402,38 +732,13 @@ fn document_marker(src: &str, content: Pos) -> Pos {
     content
 }
 
-/// Lines as YAML (and libyaml) counts them: broken at `\r\n`, `\n` or a lone `\r`.
+/// Lines as YAML counts them: broken at `\r\n`, `\n` or a lone `\r`.
 fn yaml_lines(src: &str) -> impl Iterator<Item = &str> {
     src.split('\n')
         .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
 }
 
-fn yaml_error(err: &serde_yaml::Error, cx: &Cx) -> YamlError {
-    let pos = err.location().map_or(Pos::START, |l| Pos {
-        line: l.line(),
-        column: l.column(),
-    });
-    let text = err.to_string();
-    let message = if cx.over_budget.get() {
-        format!(
-            "the manifest holds more than {} values (aliases expanded); a manifest lists \
-             a few hundred images, so check the file and its aliases ('*name')",
-            cx.max_nodes
-        )
-    } else if text.starts_with("recursion limit exceeded") {
-        NESTED_TOO_DEEPLY.to_string()
-    } else if text.starts_with("repetition limit exceeded") {
-        "aliases ('*name') are expanded too many times; use fewer aliases".to_string()
-    } else if text.starts_with("unknown anchor") {
-        "this alias refers to an anchor that is not defined before it (define it with '&name' first)"
-            .to_string()
-    } else {
-        syntax_message(&text)
-    };
-    YamlError { pos, message }
-}
-
-/// Turns a libyaml message such as
+/// Turns a libyaml-style message such as
 /// `did not find expected ',' or ']' at line 2 column 1, while parsing a flow
 /// sequence at line 1 column 4` into one line without the (already reported)
 /// position, keeping where the enclosing construct starts, plus a hint for the
@@ -481,222 +786,700 @@ fn syntax_message(text: &str) -> String {
     message
 }
 
-/// Shared state of one read: the node budget.
-struct Cx {
-    max_nodes: usize,
-    budget: Cell<usize>,
-    over_budget: Cell<bool>,
+/// Whether libyaml reads `c` (YAML's printable characters).
+fn is_printable(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}'
+        | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
 }
 
-/// Reads one node (recursively) at a position its parent has probed.
-struct NodeSeed<'a> {
-    pos: Pos,
-    cx: &'a Cx,
+fn control_characters() -> YamlError {
+    YamlError {
+        pos: Pos::START,
+        message: syntax_message("control characters are not allowed"),
+    }
 }
 
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
-    type Value = Node;
+/// The source text, for the few places where positions are computed from it.
+struct Source<'a> {
+    text: &'a str,
+    /// Where libyaml would have stopped reading: the start of the 16 KiB
+    /// block holding the first control character (the end of the text when
+    /// there is none).
+    unreadable: usize,
+    /// The last (character index, byte offset) looked up: lookups mostly move
+    /// forward, so each one only walks from the previous.
+    cursor: Cell<(usize, usize)>,
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
-        match self.cx.budget.get().checked_sub(1) {
-            Some(left) => self.cx.budget.set(left),
-            None => {
-                self.cx.over_budget.set(true);
-                return Err(de::Error::custom("too many nodes"));
+impl<'a> Source<'a> {
+    fn new(text: &'a str, bom: bool) -> Self {
+        // libyaml decodes its input 16 KiB at a time, and refuses a block
+        // with a character that YAML cannot print (its offsets count the
+        // byte order mark).
+        const BLOCK: usize = 16 * 1024;
+        let bom_len = if bom { '\u{feff}'.len_utf8() } else { 0 };
+        let unreadable = text
+            .char_indices()
+            .find(|&(_, c)| !is_printable(c))
+            .map_or(usize::MAX, |(at, _)| {
+                ((at + bom_len) / BLOCK * BLOCK).saturating_sub(bom_len)
+            });
+        Source {
+            text,
+            unreadable,
+            cursor: Cell::new((0, 0)),
+        }
+    }
+
+    /// Whether libyaml would have read up to `marker`.
+    fn readable(&self, marker: Marker) -> bool {
+        self.unreadable == usize::MAX || self.byte(marker.index()) < self.unreadable
+    }
+
+    /// The first tab of the blanks just before `marker`.
+    fn first_tab_before(&self, marker: Marker) -> Option<Pos> {
+        let before = &self.text[..self.byte(marker.index())];
+        let blanks = &before[before.trim_end_matches([' ', '\t']).len()..];
+        let tab = blanks.find('\t')?;
+        Some(Pos {
+            line: marker.line(),
+            column: (marker.col() + 1).checked_sub(blanks.len() - tab)?,
+        })
+    }
+
+    /// The byte offset of the character at `index` (the end of the text past it).
+    fn byte(&self, index: usize) -> usize {
+        let (mut chars, mut bytes) = self.cursor.get();
+        if index < chars {
+            (chars, bytes) = (0, 0);
+        }
+        for c in self.text[bytes..].chars() {
+            if chars == index {
+                break;
+            }
+            chars += 1;
+            bytes += c.len_utf8();
+        }
+        self.cursor.set((chars, bytes));
+        bytes
+    }
+
+    /// The byte offset of `pos`.
+    fn byte_at(&self, pos: Pos) -> usize {
+        let mut at = Pos::START;
+        let mut after_cr = false;
+        for (offset, c) in self.text.char_indices() {
+            if at == pos {
+                return offset;
+            }
+            match c {
+                '\n' if after_cr => {}
+                '\n' | '\r' => {
+                    at.line += 1;
+                    at.column = 1;
+                }
+                _ => at.column += 1,
+            }
+            after_cr = c == '\r';
+        }
+        self.text.len()
+    }
+
+    /// The character at `marker`.
+    fn char_at(&self, marker: Marker) -> Option<char> {
+        self.text[self.byte(marker.index())..].chars().next()
+    }
+
+    /// The character just before `marker`.
+    fn char_before(&self, marker: Marker) -> Option<char> {
+        let index = marker.index().checked_sub(1)?;
+        self.text[self.byte(index)..].chars().next()
+    }
+
+    /// Where the text ends (after its last character).
+    fn end(&self) -> Pos {
+        let mut pos = Pos::START;
+        let mut after_cr = false;
+        for c in self.text.chars() {
+            match c {
+                '\n' if after_cr => {}
+                '\n' | '\r' => {
+                    pos.line += 1;
+                    pos.column = 1;
+                }
+                _ => pos.column += 1,
+            }
+            after_cr = c == '\r';
+        }
+        pos
+    }
+
+    /// The first of `targets` after `from`, with only blanks, line breaks,
+    /// comments and the indicators in `skip` in between.
+    fn find_after(&self, from: Marker, skip: &[char], targets: &[char]) -> Option<Pos> {
+        let mut pos = Pos::of(from);
+        let mut comment = false;
+        let mut after_cr = false;
+        for c in self.text[self.byte(from.index())..].chars() {
+            match c {
+                '\n' if after_cr => pos.column -= 1,
+                '\n' | '\r' => {
+                    pos.line += 1;
+                    pos.column = 0;
+                    comment = false;
+                }
+                _ if comment => {}
+                _ if targets.contains(&c) => return Some(pos),
+                ' ' | '\t' => {}
+                '#' => comment = true,
+                _ if skip.contains(&c) => {}
+                _ => return None,
+            }
+            pos.column += 1;
+            after_cr = c == '\r';
+        }
+        None
+    }
+
+    /// The `-` before `at` on the same line, with only blanks in between.
+    fn dash_before(&self, at: Marker) -> Option<Pos> {
+        let before = &self.text[..self.byte(at.index())];
+        let blanks = before.len() - before.trim_end_matches([' ', '\t']).len();
+        if !before[..before.len() - blanks].ends_with('-') {
+            return None;
+        }
+        Some(Pos {
+            line: at.line(),
+            column: (at.col() + 1).checked_sub(blanks + 1)?,
+        })
+    }
+}
+
+/// Where a node sits in the document, as serde_yaml printed it in messages
+/// (`images[2].name`).
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root,
+    Seq(&'p Path<'p>, usize),
+    Map(&'p Path<'p>, &'p str),
+    Alias(&'p Path<'p>),
+    Unknown(&'p Path<'p>),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parent = |f: &mut fmt::Formatter<'_>, parent: &Path<'_>| match parent {
+            Path::Root => Ok(()),
+            other => write!(f, "{other}."),
+        };
+        match self {
+            Path::Root => f.write_str("."),
+            Path::Seq(up, index) => write!(f, "{up}[{index}]"),
+            Path::Map(up, key) => {
+                parent(f, up)?;
+                f.write_str(key)
+            }
+            Path::Alias(up) => write!(f, "{up}"),
+            Path::Unknown(up) => {
+                parent(f, up)?;
+                f.write_str("?")
             }
         }
-        let value = deserializer.deserialize_any(ValueVisitor {
-            pos: self.pos,
-            cx: self.cx,
-        })?;
-        Ok(Node {
-            pos: self.pos,
-            value,
-        })
     }
 }
 
-struct ValueVisitor<'a> {
-    pos: Pos,
-    cx: &'a Cx,
+/// Why the tree could not be built.
+enum Failure {
+    /// A YAML error with its message and position.
+    Yaml(YamlError),
+    /// More than the node budget; where the enclosing node starts, once known.
+    OverBudget(Option<Pos>),
+    /// Aliases expanded more than 100 times per event of the document.
+    Repetition,
 }
 
-impl<'de> Visitor<'de> for ValueVisitor<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
+impl Failure {
+    /// The position of the node being read, for a failure that has none yet.
+    fn within(self, pos: Pos) -> Failure {
+        match self {
+            Failure::OverBudget(None) => Failure::OverBudget(Some(pos)),
+            other => other,
+        }
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn into_error(self, max_nodes: usize) -> YamlError {
+        match self {
+            Failure::Yaml(error) => error,
+            Failure::OverBudget(pos) => YamlError {
+                pos: pos.unwrap_or(Pos::START),
+                message: format!(
+                    "the manifest holds more than {max_nodes} values (aliases expanded); a manifest \
+                     lists a few hundred images, so check the file and its aliases ('*name')"
+                ),
+            },
+            Failure::Repetition => YamlError {
+                pos: Pos::START,
+                message: "aliases ('*name') are expanded too many times; use fewer aliases"
+                    .to_string(),
+            },
+        }
     }
+}
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.to_string()))
-    }
+fn nested(pos: Pos) -> Failure {
+    Failure::Yaml(YamlError {
+        pos,
+        message: NESTED_TOO_DEEPLY.to_string(),
+    })
+}
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.to_string()))
-    }
+/// Where a node is read: what its parents leave it.
+#[derive(Clone, Copy)]
+struct Cx<'p> {
+    /// How many more collections may be nested.
+    depth: u8,
+    /// Whether the node's tag is already taken (the node is the inside of a
+    /// [`Value::Tagged`]).
+    tagged: bool,
+    /// Whether the node is inside a flow collection.
+    flow: bool,
+    path: &'p Path<'p>,
+}
 
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        Ok(Value::Number(v.to_string()))
-    }
+/// Builds the tree of one document from its events, in document order. The
+/// first error met wins: one in the tree (nesting, budget) if it comes before
+/// the events run out, else the parser's.
+struct Builder<'e, 'a> {
+    events: &'e Events<'a>,
+    text: &'e Source<'e>,
+    /// Nodes that may still be built.
+    budget: usize,
+    /// Aliases expanded so far.
+    jumps: usize,
+    /// Whether any node past the nesting limit fails, or only a collection
+    /// (see [`deep_in_prefix`]).
+    any_node_too_deep: bool,
+}
 
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        Ok(Value::Number(v.to_string()))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Number(v.to_string()))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Str(v.to_string()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Str(v))
-    }
-
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(Value::Str(String::from_utf8_lossy(v).into_owned()))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        (NodeSeed {
-            pos: self.pos,
-            cx: self.cx,
+impl<'e, 'a> Builder<'e, 'a> {
+    /// The event at `at`, or the reason the document ends before it.
+    fn peek(&self, at: usize) -> Result<&'e (Event<'a>, Span), Failure> {
+        let events: &'e Events<'a> = self.events;
+        events.list.get(at).ok_or_else(|| {
+            Failure::Yaml(events.error.clone().unwrap_or(YamlError {
+                pos: Pos::START,
+                message: syntax_message("found unexpected end of stream"),
+            }))
         })
-        .deserialize(deserializer)
-        .map(|node| node.value)
     }
 
-    fn visit_newtype_struct<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Value, D::Error> {
-        self.visit_some(deserializer)
+    /// Where the node at `at` is, in a collection whose children have `depth`
+    /// levels left; fails when they have none.
+    fn locate(&self, at: usize, depth: u8, place: Place) -> Result<Pos, Failure> {
+        self.peek(at)?;
+        let pos = start_of(self.events, self.text, at, place);
+        if depth == 0 && self.any_node_too_deep {
+            return Err(nested(pos));
+        }
+        Ok(pos)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    /// One node, which its parent located at `pos`. `tagged`: the node's tag
+    /// is already taken (the node is the inside of a [`Value::Tagged`]).
+    fn node(&mut self, at: &mut usize, pos: Pos, cx: Cx<'_>) -> Result<Node, Failure> {
+        self.budget = self
+            .budget
+            .checked_sub(1)
+            .ok_or(Failure::OverBudget(None))?;
+        let value = self.value(at, pos, cx)?;
+        Ok(Node { pos, value })
+    }
+
+    /// The value of the node whose first event is at `at`.
+    fn value(&mut self, at: &mut usize, pos: Pos, cx: Cx<'_>) -> Result<Value, Failure> {
+        let Cx {
+            depth,
+            tagged,
+            flow,
+            path,
+        } = cx;
+        let (event, span) = self.peek(*at)?;
+        let start = Pos::of(span.start);
+        *at += 1;
+        let application_tag = match event {
+            Event::Scalar(_, _, _, tag)
+            | Event::SequenceStart(_, tag)
+            | Event::MappingStart(_, tag)
+                if !tagged =>
+            {
+                tag.as_deref().and_then(application_tag)
+            }
+            _ => None,
+        };
+        let result = if let Some(name) = application_tag {
+            // Read the same event again, as the inside of the tagged value.
+            *at -= 1;
+            self.node(at, pos, Cx { tagged: true, ..cx })
+                .map(|inner| Value::Tagged(name, Box::new(inner)))
+        } else {
+            match event {
+                Event::Alias(id) => self.alias(*id, pos, depth, path),
+                Event::Scalar(text, style, _, tag) => {
+                    scalar(text, *style, tag.as_deref(), tagged, start, path)
+                }
+                Event::SequenceStart(..) => {
+                    let bracket = self.text.char_before(span.end) == Some('[');
+                    self.sequence(at, start, depth, flow || bracket, path)
+                }
+                Event::MappingStart(..) => {
+                    let brace = self.text.char_before(span.end) == Some('{');
+                    self.mapping(at, start, depth, flow || brace, path)
+                }
+                Event::Nothing => Ok(Value::Null),
+                Event::StreamStart
+                | Event::StreamEnd
+                | Event::DocumentStart(_)
+                | Event::DocumentEnd
+                | Event::SequenceEnd
+                | Event::MappingEnd => Err(Failure::Yaml(YamlError {
+                    pos: start,
+                    message:
+                        "internal error: unexpected YAML event (please report this with the file)"
+                            .to_string(),
+                })),
+            }
+        };
+        result.map_err(|failure| failure.within(start))
+    }
+
+    fn alias(&mut self, id: usize, pos: Pos, depth: u8, path: &Path<'_>) -> Result<Value, Failure> {
+        self.jumps += 1;
+        if self.jumps > self.events.list.len().saturating_mul(100) {
+            return Err(Failure::Repetition);
+        }
+        let Some(&anchored) = self.events.anchors.get(&id) else {
+            return Err(Failure::Yaml(YamlError {
+                pos,
+                message: UNKNOWN_ANCHOR.to_string(),
+            }));
+        };
+        let mut at = anchored;
+        // What an alias refers to is never inside a flow collection that is
+        // not its own.
+        let cx = Cx {
+            depth,
+            tagged: false,
+            flow: false,
+            path: &Path::Alias(path),
+        };
+        self.value(&mut at, pos, cx)
+    }
+
+    fn sequence(
+        &mut self,
+        at: &mut usize,
+        start: Pos,
+        depth: u8,
+        flow: bool,
+        path: &Path<'_>,
+    ) -> Result<Value, Failure> {
+        let depth = depth.checked_sub(1).ok_or_else(|| nested(start))?;
         let mut items = Vec::new();
         loop {
-            let reached = Cell::new(false);
-            let pos = match seq.next_element_seed(Probe { reached: &reached }) {
-                Ok(None) => break,
-                Ok(Some(never)) => match never {},
-                Err(err) if reached.get() => probed_pos(&err).unwrap_or(self.pos),
-                Err(err) => return Err(err),
-            };
-            match seq.next_element_seed(NodeSeed { pos, cx: self.cx })? {
-                Some(node) => items.push(node),
-                None => break,
+            if matches!(self.peek(*at)?.0, Event::SequenceEnd) {
+                *at += 1;
+                return Ok(Value::Seq(items));
             }
+            let pos = self.locate(*at, depth, Place::Item)?;
+            let cx = Cx {
+                depth,
+                tagged: false,
+                flow,
+                path: &Path::Seq(path, items.len()),
+            };
+            let item = self.node(at, pos, cx)?;
+            items.push(item);
         }
-        Ok(Value::Seq(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+    fn mapping(
+        &mut self,
+        at: &mut usize,
+        start: Pos,
+        depth: u8,
+        flow: bool,
+        path: &Path<'_>,
+    ) -> Result<Value, Failure> {
+        let depth = depth.checked_sub(1).ok_or_else(|| nested(start))?;
         let mut entries = Vec::new();
         loop {
-            let reached = Cell::new(false);
-            let key_pos = match map.next_key_seed(Probe { reached: &reached }) {
-                Ok(None) => break,
-                Ok(Some(never)) => match never {},
-                Err(err) if reached.get() => probed_pos(&err).unwrap_or(self.pos),
-                Err(err) => return Err(err),
+            let (event, _) = self.peek(*at)?;
+            if matches!(event, Event::MappingEnd) {
+                *at += 1;
+                return Ok(Value::Map(entries));
+            }
+            let key_place = if flow { Place::Other } else { Place::BlockKey };
+            let key_pos = self.locate(*at, depth, key_place)?;
+            let cx = Cx {
+                depth,
+                tagged: false,
+                flow,
+                path,
             };
-            let Some(key) = map.next_key_seed(NodeSeed {
-                pos: key_pos,
-                cx: self.cx,
-            })?
-            else {
-                break;
+            let key = self.node(at, key_pos, cx)?;
+            let value_place = if flow {
+                Place::FlowValue
+            } else {
+                Place::BlockValue
             };
-            let reached = Cell::new(false);
-            let value_pos = match map.next_value_seed(Probe { reached: &reached }) {
-                Ok(never) => match never {},
-                Err(err) if reached.get() => probed_pos(&err).unwrap_or(key_pos),
-                Err(err) => return Err(err),
+            let value_pos = self.locate(*at, depth, value_place)?;
+            let value_path = match event {
+                Event::Scalar(text, ..) => Path::Map(path, text),
+                _ => Path::Unknown(path),
             };
-            let value = map.next_value_seed(NodeSeed {
-                pos: value_pos,
-                cx: self.cx,
-            })?;
+            let cx = Cx {
+                path: &value_path,
+                ..cx
+            };
+            let value = self.node(at, value_pos, cx)?;
             entries.push(Entry { key, value });
         }
-        Ok(Value::Map(entries))
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        let (tag, contents) = data.variant::<String>()?;
-        let inner = contents.newtype_variant_seed(NodeSeed {
-            pos: self.pos,
-            cx: self.cx,
-        })?;
-        Ok(Value::Tagged(tag, Box::new(inner)))
     }
 }
 
-/// Stands on a node without consuming it and fails with its position (see the
-/// module documentation). `reached` tells a probe failure from a real error
-/// raised before the probe got to run (such as a syntax error further on).
-struct Probe<'a> {
-    reached: &'a Cell<bool>,
+/// Where the node at `events.list[at]` is, as libyaml placed it: the parser
+/// agrees but for nodes whose position it takes from the next token.
+fn start_of(events: &Events<'_>, text: &Source<'_>, at: usize, place: Place) -> Pos {
+    let Some((event, span)) = events.list.get(at) else {
+        return Pos::START;
+    };
+    let start = Pos::of(span.start);
+    let before = at.checked_sub(1).map(|i| &events.list[i]);
+    let previous = before.map(|(_, span)| span.end);
+    let empty = is_empty_scalar(event);
+    let found = match (event, place) {
+        // An empty list item is where its `-` ends.
+        (_, Place::Item) if empty => text
+            .dash_before(span.start)
+            .or_else(|| previous.and_then(|from| text.find_after(from, &[], &['-'])))
+            .map(|dash| Pos {
+                column: dash.column + 1,
+                ..dash
+            }),
+        // An empty explicit key (`?` alone) is where the `?` ends.
+        (_, Place::BlockKey) if empty => before
+            .and_then(|(event, span)| {
+                // The end of a block collection may be placed past the `?`.
+                let ended = matches!(event, Event::SequenceEnd | Event::MappingEnd);
+                text.find_after(span.end, &[], &['?'])
+                    .or_else(|| ended.then(|| text.find_after(span.start, &[], &['?']))?)
+            })
+            .map(|mark| Pos {
+                column: mark.column + 1,
+                ..mark
+            }),
+        // An empty value is where its `:` ends in a block mapping, and at the
+        // next token in a flow one.
+        (_, Place::BlockValue) if empty => previous
+            .and_then(|from| text.find_after(from, &[], &[':']))
+            .map(|colon| Pos {
+                column: colon.column + 1,
+                ..colon
+            }),
+        (_, Place::FlowValue) if empty => {
+            previous.and_then(|from| text.find_after(from, &[':'], &[',', '}', ']']))
+        }
+        // A sequence without indentation (`key:` then `- item` below it) is
+        // at its first `-`.
+        (Event::SequenceStart(0, None), _)
+            if span.start == span.end && text.char_at(span.start) != Some('-') =>
+        {
+            text.dash_before(span.start)
+        }
+        // A block scalar is at its `|` or `>`, not where its text starts.
+        (Event::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded, 0, None), _) => text
+            .find_after(
+                previous.unwrap_or(Marker::new(0, 1, 0)),
+                &[':', '-', '?'],
+                &['|', '>'],
+            ),
+        _ => None,
+    };
+    found.unwrap_or(start)
 }
 
-const PROBE: &str = "tagsweep-locate-probe";
-
-impl<'de> DeserializeSeed<'de> for Probe<'_> {
-    type Value = Infallible;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Infallible, D::Error> {
-        deserializer.deserialize_newtype_struct(PROBE, self)
-    }
+/// What a node is to its parent, for [`start_of`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Item,
+    BlockKey,
+    BlockValue,
+    FlowValue,
+    Other,
 }
 
-impl<'de> Visitor<'de> for Probe<'_> {
-    type Value = Infallible;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a position probe")
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Infallible, D::Error> {
-        self.reached.set(true);
-        deserializer.deserialize_newtype_struct(PROBE, self)
-    }
+/// Whether `event` is a scalar with nothing written: no text, quote, anchor
+/// or tag.
+fn is_empty_scalar(event: &Event<'_>) -> bool {
+    matches!(event, Event::Scalar(text, ScalarStyle::Plain, 0, None) if text.is_empty())
 }
 
-/// The position in a probe's error. Inside `visit_seq`/`visit_map` the error
-/// type is generic, so `serde_yaml::Error::location` is out of reach and the
-/// message is read instead: `recursion limit exceeded at line L column C`, or
-/// no position at all when the mark is line 1, column 1 (serde_yaml omits it).
-fn probed_pos(err: &impl fmt::Display) -> Option<Pos> {
-    let text = err.to_string();
-    let rest = text.strip_prefix("recursion limit exceeded")?;
-    if rest.is_empty() {
-        return Some(Pos::START);
-    }
-    let rest = rest.strip_prefix(" at line ")?;
-    let (line, column) = rest.split_once(" column ")?;
-    Some(Pos {
-        line: line.parse().ok()?,
-        column: column.parse().ok()?,
+/// The name of an application tag (`!foo` is `foo`); `None` for the core tags
+/// (`!!str` …) and global ones, which are resolved instead.
+fn application_tag(tag: &Tag) -> Option<String> {
+    let full = format!("{}{}", tag.handle, tag.suffix);
+    let name = full.strip_prefix('!')?;
+    Some(if name.is_empty() {
+        full.clone()
+    } else {
+        name.to_string()
     })
+}
+
+const CORE: &str = "tag:yaml.org,2002:";
+
+/// A scalar's value, typed as serde_yaml 0.9 typed it: plain scalars by their
+/// text (YAML 1.2 core schema), `!!bool`, `!!int`, `!!float` and `!!null` by
+/// their tag, anything else as a string.
+fn scalar(
+    text: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    tagged: bool,
+    at: Pos,
+    path: &Path<'_>,
+) -> Result<Value, Failure> {
+    let core = match tag {
+        Some(tag) if !tagged => Some(format!("{}{}", tag.handle, tag.suffix)),
+        _ => None,
+    };
+    let typed = match core.as_deref().and_then(|t| t.strip_prefix(CORE)) {
+        Some("bool") => Some(parse_bool(text).map(Value::Bool).ok_or("a boolean")),
+        Some("int") => Some(integer(text).map(Value::Number).ok_or("an integer")),
+        Some("float") => Some(
+            parse_float(text)
+                .map(|f| Value::Number(f.to_string()))
+                .ok_or("a float"),
+        ),
+        Some("null") => Some(is_null(text).then_some(Value::Null).ok_or("null")),
+        _ => None,
+    };
+    match typed {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(expected)) => {
+            // serde_yaml's message, with the path it printed.
+            let path = path.to_string();
+            let prefix = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            let mut libyaml =
+                format!("{prefix}invalid value: string {text:?}, expected {expected}");
+            if at != Pos::START {
+                libyaml.push_str(&format!(" at line {} column {}", at.line, at.column));
+            }
+            Err(Failure::Yaml(YamlError {
+                pos: at,
+                message: syntax_message(&libyaml),
+            }))
+        }
+        None if style == ScalarStyle::Plain && core.is_none() => Ok(plain(text)),
+        None => Ok(Value::Str(text.to_string())),
+    }
+}
+
+/// A plain (unquoted, untagged) scalar: null, a boolean, a number or a string.
+fn plain(text: &str) -> Value {
+    if text.is_empty() || is_null(text) {
+        Value::Null
+    } else if let Some(b) = parse_bool(text) {
+        Value::Bool(b)
+    } else if let Some(n) = integer(text) {
+        Value::Number(n)
+    } else if let Some(f) = parse_float(text).filter(|_| !digits_but_not_number(text)) {
+        Value::Number(f.to_string())
+    } else {
+        Value::Str(text.to_string())
+    }
+}
+
+fn is_null(text: &str) -> bool {
+    matches!(text, "null" | "Null" | "NULL" | "~")
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// An integer in decimal, `0x`, `0o` or `0b` (optionally signed), printed in
+/// decimal.
+fn integer(text: &str) -> Option<String> {
+    non_negative(text)
+        .map(|n| n.to_string())
+        .or_else(|| negative(text).map(|n| n.to_string()))
+}
+
+fn non_negative(text: &str) -> Option<u128> {
+    let unsigned = text.strip_prefix('+').unwrap_or(text);
+    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
+        if let Some(digits) = unsigned.strip_prefix(prefix) {
+            if digits.starts_with(['+', '-']) {
+                return None;
+            }
+            if let Ok(n) = u128::from_str_radix(digits, radix) {
+                return Some(n);
+            }
+        }
+    }
+    if unsigned.starts_with(['+', '-']) || digits_but_not_number(text) {
+        return None;
+    }
+    unsigned.parse().ok()
+}
+
+fn negative(text: &str) -> Option<i128> {
+    for (prefix, radix) in [("-0x", 16), ("-0o", 8), ("-0b", 2)] {
+        if let Some(digits) = text.strip_prefix(prefix) {
+            if let Ok(n) = i128::from_str_radix(&format!("-{digits}"), radix) {
+                return Some(n);
+            }
+        }
+    }
+    if digits_but_not_number(text) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// A finite float, or `.inf`, `-.inf`, `.nan` in their YAML spellings.
+fn parse_float(text: &str) -> Option<f64> {
+    let unsigned = match text.strip_prefix('+') {
+        Some(rest) if rest.starts_with(['+', '-']) => return None,
+        Some(rest) => rest,
+        None => text,
+    };
+    match unsigned {
+        ".inf" | ".Inf" | ".INF" => return Some(f64::INFINITY),
+        _ => {}
+    }
+    match text {
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        _ => {}
+    }
+    unsigned.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// Leading zeros followed by digits (`0755`) are a string in YAML 1.2.
+fn digits_but_not_number(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    digits.len() > 1 && digits.starts_with('0') && digits[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -939,25 +1722,131 @@ mod tests {
         {
             laughs.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
-        let doc = read_document(&laughs, 20_000);
+        let doc = read_document(&laughs, false, 20_000);
         assert!(doc.root.is_none());
         assert_eq!(doc.errors.len(), 1, "{:?}", doc.errors);
         assert!(doc.errors[0]
             .message
             .starts_with("the manifest holds more than"));
-        let small = read_document("[a, b, c]", 3);
+        let small = read_document("[a, b, c]", false, 3);
         assert!(small.errors[0]
             .message
             .starts_with("the manifest holds more than"));
     }
 
     #[test]
-    fn probe_positions_parse() {
-        assert_eq!(probed_pos(&"recursion limit exceeded"), Some(at(1, 1)));
-        assert_eq!(
-            probed_pos(&"recursion limit exceeded at line 3 column 5"),
-            Some(at(3, 5))
+    fn scalars_are_typed_as_before() {
+        let doc = root(
+            "a: yes\nb: no\nc: 0755\nd: 0x1F\ne: -0o17\nf: 5.10\ng: .inf\nh: ~\ni: '40'\nj: 1e999\nk: +7\nl: !!int '12'\nm: !!str 12\nn: Null\no: !!float 3\n",
         );
-        assert_eq!(probed_pos(&"something else"), None);
+        let values: Vec<Value> = entries(&doc)
+            .iter()
+            .map(|e| e.value.value.clone())
+            .collect();
+        let n = |s: &str| Value::Number(s.into());
+        let s = |s: &str| Value::Str(s.into());
+        assert_eq!(
+            values,
+            vec![
+                s("yes"),
+                s("no"),
+                s("0755"),
+                n("31"),
+                n("-15"),
+                n("5.1"),
+                n("inf"),
+                Value::Null,
+                s("40"),
+                s("1e999"),
+                n("7"),
+                n("12"),
+                s("12"),
+                Value::Null,
+                n("3"),
+            ]
+        );
+        let err = read("a:\n  b: !!bool yes\n").errors;
+        assert_eq!(
+            err,
+            vec![YamlError {
+                pos: at(2, 6),
+                message:
+                    "YAML syntax error: a.b: invalid value: string \"yes\", expected a boolean"
+                        .into()
+            }]
+        );
+    }
+
+    #[test]
+    fn block_scalars_and_empty_entries_are_where_libyaml_put_them() {
+        let doc = root("a: |\n  x\nb: >-\n  y\nc:\n- \n-   # none\n- z\n? \n: v\n");
+        let e = entries(&doc);
+        assert_eq!(e[0].value.pos, at(1, 4));
+        assert_eq!(e[1].value.pos, at(3, 4));
+        // A sequence without indentation is at its first `-`; an empty item
+        // where its `-` ends, whatever follows on the line.
+        assert_eq!(e[2].value.pos, at(6, 1));
+        assert_eq!(
+            item_positions(&e[2].value),
+            vec![at(6, 2), at(7, 2), at(8, 3)]
+        );
+        // An empty explicit key is where its `?` ends.
+        assert_eq!(e[3].key.pos, at(9, 2));
+        assert_eq!(e[3].key.value, Value::Null);
+    }
+
+    #[test]
+    fn a_tab_after_a_colon_is_a_blank() {
+        let doc = root("a:\tb\nc:\t\t'x:\ty'\nd: |\n  e:\tf\n");
+        let e = entries(&doc);
+        assert_eq!(
+            e[0].value,
+            Node {
+                pos: at(1, 4),
+                value: Value::Str("b".into())
+            }
+        );
+        assert_eq!(
+            e[1].value,
+            Node {
+                pos: at(2, 5),
+                value: Value::Str("x:\ty".into())
+            }
+        );
+        assert_eq!(e[2].value.value, Value::Str("e:\tf\n".into()));
+    }
+
+    #[test]
+    fn control_characters_are_refused_as_libyaml_refused_them() {
+        let doc = read("a: b\u{7}\n");
+        assert!(doc.root.is_none());
+        assert_eq!(
+            doc.errors,
+            vec![YamlError {
+                pos: at(1, 1),
+                message: "YAML syntax error: control characters are not allowed".into()
+            }]
+        );
+        // libyaml read 16 KiB at a time: an error before the block with the
+        // control character comes first.
+        let late = format!("a: b: c\n#{}\n\u{0}", "x".repeat(20_000));
+        assert!(read(&late).errors[0]
+            .message
+            .contains("mapping values are not allowed"));
+    }
+
+    #[test]
+    fn text_after_a_complete_document_is_a_second_one() {
+        for src in ["  a: b\n]\n", "  a: b\nc: d\n"] {
+            let doc = read(src);
+            assert!(doc.root.is_some(), "{src:?}");
+            assert_eq!(doc.errors.len(), 1, "{src:?}");
+            assert_eq!(doc.errors[0].pos, at(1, 1), "{src:?}");
+            assert!(doc.errors[0].message.starts_with("a second YAML document"));
+        }
+        assert_eq!(
+            read("a: b\n]\n").errors[0].message,
+            "YAML syntax error: did not find expected key (while parsing a block mapping); check the indentation"
+        );
     }
 }
