@@ -11,10 +11,11 @@
 //! and positions are a contract (`tagsweep validate` runs in pull requests),
 //! so the tree keeps the rules it had then:
 //!
-//! * scalars are typed as serde_yaml 0.9 typed them (YAML 1.2 core schema):
-//!   `true`/`false`, `null`/`~`/empty, decimal, `0x`, `0o`, `0b` and float
-//!   numbers; `yes`, `no`, `on`, `off` and `0755` are strings, and so is
-//!   anything quoted;
+//! * scalars are typed by serde_yaml 0.9 itself ([`serde_yaml_scalar`]), as
+//!   they always were (YAML 1.2 core schema: `yes`, `no` and `0755` are
+//!   strings, `0x1F` is the number 31, anything quoted is a string, and
+//!   `!!bool yes` is an error in serde_yaml's words); serde_yaml is archived
+//!   upstream, and that function is the only place that uses it;
 //! * a node is where its anchor, tag or first character is (a block scalar
 //!   at its `|` or `>`, an empty list item where its `-` ends), a block
 //!   collection where its first entry is; an alias is where `*name` is
@@ -237,6 +238,7 @@ fn read_events(src: &str, bom: bool, max_nodes: usize, respace: bool) -> Documen
         budget: max_nodes,
         jumps: 0,
         any_node_too_deep: true,
+        plain: HashMap::new(),
     };
     let mut at = 0;
     let cx = Cx {
@@ -663,6 +665,7 @@ fn deep_in_prefix<'a>(
             budget,
             jumps: 0,
             any_node_too_deep: false,
+            plain: HashMap::new(),
         };
         let cx = Cx {
             depth: MAX_DEPTH,
@@ -1060,6 +1063,8 @@ struct Builder<'e, 'a> {
     /// Whether any node past the nesting limit fails, or only a collection
     /// (see [`deep_in_prefix`]).
     any_node_too_deep: bool,
+    /// The plain scalars typed so far, by text.
+    plain: HashMap<&'e str, Value>,
 }
 
 impl<'e, 'a> Builder<'e, 'a> {
@@ -1126,7 +1131,8 @@ impl<'e, 'a> Builder<'e, 'a> {
             match event {
                 Event::Alias(id) => self.alias(*id, pos, depth, path),
                 Event::Scalar(text, style, _, tag) => {
-                    scalar(text, *style, tag.as_deref(), tagged, start, path)
+                    let tag = tag.as_deref().filter(|_| !tagged);
+                    scalar(&mut self.plain, text, *style, tag, start, path)
                 }
                 Event::SequenceStart(..) => {
                     let bracket = self.text.char_before(span.end) == Some('[');
@@ -1337,149 +1343,147 @@ fn application_tag(tag: &Tag) -> Option<String> {
     })
 }
 
-const CORE: &str = "tag:yaml.org,2002:";
-
-/// A scalar's value, typed as serde_yaml 0.9 typed it: plain scalars by their
-/// text (YAML 1.2 core schema), `!!bool`, `!!int`, `!!float` and `!!null` by
-/// their tag, anything else as a string.
-fn scalar(
-    text: &str,
+/// A scalar's value: a plain one typed by its text, a tagged one by its tag
+/// (application tags are [`Value::Tagged`] before this), a quoted or block
+/// one a string. The typing is serde_yaml's (see [`serde_yaml_scalar`]);
+/// plain scalars are typed once per text, as aliases and keys repeat them.
+fn scalar<'e>(
+    plain: &mut HashMap<&'e str, Value>,
+    text: &'e str,
     style: ScalarStyle,
     tag: Option<&Tag>,
-    tagged: bool,
     at: Pos,
     path: &Path<'_>,
 ) -> Result<Value, Failure> {
-    let core = match tag {
-        Some(tag) if !tagged => Some(format!("{}{}", tag.handle, tag.suffix)),
-        _ => None,
-    };
-    let typed = match core.as_deref().and_then(|t| t.strip_prefix(CORE)) {
-        Some("bool") => Some(parse_bool(text).map(Value::Bool).ok_or("a boolean")),
-        Some("int") => Some(integer(text).map(Value::Number).ok_or("an integer")),
-        Some("float") => Some(
-            parse_float(text)
-                .map(|f| Value::Number(f.to_string()))
-                .ok_or("a float"),
-        ),
-        Some("null") => Some(is_null(text).then_some(Value::Null).ok_or("null")),
-        _ => None,
-    };
-    match typed {
-        Some(Ok(value)) => Ok(value),
-        Some(Err(expected)) => {
-            // serde_yaml's message, with the path it printed.
-            let path = path.to_string();
-            let prefix = if path == "." {
-                String::new()
-            } else {
-                format!("{path}: ")
-            };
-            let mut libyaml =
-                format!("{prefix}invalid value: string {text:?}, expected {expected}");
-            if at != Pos::START {
-                libyaml.push_str(&format!(" at line {} column {}", at.line, at.column));
-            }
-            Err(Failure::Yaml(YamlError {
-                pos: at,
-                message: syntax_message(&libyaml),
-            }))
-        }
-        None if style == ScalarStyle::Plain && core.is_none() => Ok(plain(text)),
+    let typed = match tag {
+        Some(tag) => serde_yaml_scalar(text, Some(&format!("{}{}", tag.handle, tag.suffix))),
+        None if style == ScalarStyle::Plain => match plain.get(text) {
+            Some(value) => Ok(value.clone()),
+            None => serde_yaml_scalar(text, None).inspect(|value| {
+                plain.insert(text, value.clone());
+            }),
+        },
         None => Ok(Value::Str(text.to_string())),
-    }
-}
-
-/// A plain (unquoted, untagged) scalar: null, a boolean, a number or a string.
-fn plain(text: &str) -> Value {
-    if text.is_empty() || is_null(text) {
-        Value::Null
-    } else if let Some(b) = parse_bool(text) {
-        Value::Bool(b)
-    } else if let Some(n) = integer(text) {
-        Value::Number(n)
-    } else if let Some(f) = parse_float(text).filter(|_| !digits_but_not_number(text)) {
-        Value::Number(f.to_string())
-    } else {
-        Value::Str(text.to_string())
-    }
-}
-
-fn is_null(text: &str) -> bool {
-    matches!(text, "null" | "Null" | "NULL" | "~")
-}
-
-fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "true" | "True" | "TRUE" => Some(true),
-        "false" | "False" | "FALSE" => Some(false),
-        _ => None,
-    }
-}
-
-/// An integer in decimal, `0x`, `0o` or `0b` (optionally signed), printed in
-/// decimal.
-fn integer(text: &str) -> Option<String> {
-    non_negative(text)
-        .map(|n| n.to_string())
-        .or_else(|| negative(text).map(|n| n.to_string()))
-}
-
-fn non_negative(text: &str) -> Option<u128> {
-    let unsigned = text.strip_prefix('+').unwrap_or(text);
-    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
-        if let Some(digits) = unsigned.strip_prefix(prefix) {
-            if digits.starts_with(['+', '-']) {
-                return None;
-            }
-            if let Ok(n) = u128::from_str_radix(digits, radix) {
-                return Some(n);
-            }
-        }
-    }
-    if unsigned.starts_with(['+', '-']) || digits_but_not_number(text) {
-        return None;
-    }
-    unsigned.parse().ok()
-}
-
-fn negative(text: &str) -> Option<i128> {
-    for (prefix, radix) in [("-0x", 16), ("-0o", 8), ("-0b", 2)] {
-        if let Some(digits) = text.strip_prefix(prefix) {
-            if let Ok(n) = i128::from_str_radix(&format!("-{digits}"), radix) {
-                return Some(n);
-            }
-        }
-    }
-    if digits_but_not_number(text) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// A finite float, or `.inf`, `-.inf`, `.nan` in their YAML spellings.
-fn parse_float(text: &str) -> Option<f64> {
-    let unsigned = match text.strip_prefix('+') {
-        Some(rest) if rest.starts_with(['+', '-']) => return None,
-        Some(rest) => rest,
-        None => text,
     };
-    match unsigned {
-        ".inf" | ".Inf" | ".INF" => return Some(f64::INFINITY),
-        _ => {}
-    }
-    match text {
-        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
-        _ => {}
-    }
-    unsigned.parse::<f64>().ok().filter(|f| f.is_finite())
+    typed.map_err(|message| {
+        // serde_yaml's message, with the path it printed (`images[2].name`).
+        let path = path.to_string();
+        let prefix = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        Failure::Yaml(YamlError {
+            pos: at,
+            message: syntax_message(&format!("{prefix}{message}")),
+        })
+    })
 }
 
-/// Leading zeros followed by digits (`0755`) are a string in YAML 1.2.
-fn digits_but_not_number(text: &str) -> bool {
-    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    digits.len() > 1 && digits.starts_with('0') && digits[1..].bytes().all(|b| b.is_ascii_digit())
+/// What serde_yaml makes of a scalar: `text` written plain when `tag` is
+/// `None`, else with `tag` (a resolved tag such as `tag:yaml.org,2002:int`).
+/// `Err` is serde_yaml's message, such as `invalid value: string "yes",
+/// expected a boolean`.
+///
+/// The linter was written on serde_yaml 0.9, and its messages describe
+/// values as serde_yaml typed them (YAML 1.2 core schema: `yes` and `0755`
+/// are strings, `0x1F` is the number 31, `!!bool yes` is an error), so
+/// serde_yaml itself decides, by reading the scalar back as a one-scalar
+/// document. serde_yaml is archived upstream (0.9.34+deprecated): this is
+/// the one place that uses it, and the one a maintained fork would replace.
+fn serde_yaml_scalar(text: &str, tag: Option<&str>) -> Result<Value, String> {
+    use serde::Deserializer as _;
+    use std::fmt::Write as _;
+
+    let document = match tag {
+        // Indented, continuation lines stay inside the scalar.
+        None => format!("--- {}", text.replace('\n', "\n ")),
+        // `!<>`, which saphyr reads and YAML does not allow.
+        Some("") => return Ok(Value::Str(text.to_string())),
+        Some(tag) => {
+            let mut document = String::from("--- !<");
+            for b in tag.bytes() {
+                if b.is_ascii_alphanumeric() || b"-_;/?:@&=+$.!~*'()".contains(&b) {
+                    document.push(char::from(b));
+                } else {
+                    let _ = write!(document, "%{b:02X}");
+                }
+            }
+            document.push_str("> \"");
+            for c in text.chars() {
+                match c {
+                    ' '..='~' if c != '"' && c != '\\' => document.push(c),
+                    _ => {
+                        let _ = write!(document, "\\U{:08X}", u32::from(c));
+                    }
+                }
+            }
+            document.push('"');
+            document
+        }
+    };
+    match serde_yaml::Deserializer::from_str(&document).deserialize_any(Typed) {
+        Ok(Value::Str(_)) => Ok(Value::Str(text.to_string())),
+        Ok(value) => Ok(value),
+        // Not one plain scalar once written alone (`-`, `a:`): a string.
+        Err(_) if tag.is_none() => Ok(Value::Str(text.to_string())),
+        Err(err) => {
+            let message = err.to_string();
+            let at = err
+                .location()
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()));
+            Err(
+                match at.as_deref().and_then(|at| message.strip_suffix(at)) {
+                    Some(message) => message.to_string(),
+                    None => message,
+                },
+            )
+        }
+    }
+}
+
+/// A scalar as serde_yaml hands it over (see [`serde_yaml_scalar`]);
+/// anything else is an error.
+struct Typed;
+
+impl<'de> serde::de::Visitor<'de> for Typed {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a scalar")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.to_string()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.to_string()))
+    }
+
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Number(v.to_string()))
+    }
+
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(Value::Number(v.to_string()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Number(v.to_string()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_string()))
+    }
 }
 
 #[cfg(test)]
