@@ -1,43 +1,50 @@
 //! A YAML tree that knows where each of its nodes is written.
 //!
-//! The linter must point at the line and column of every problem, but
-//! serde_yaml 0.9 has no spans: `serde_yaml::Value` forgets where things were.
-//! serde_yaml does attach a position to two kinds of errors, and that is what
-//! this module uses to recover positions:
+//! The linter must point at the line and column of every problem, and a
+//! deserializer such as `serde_yaml` forgets where things were. This module
+//! reads the manifest with `saphyr-parser`, a maintained YAML parser whose
+//! events carry their spans, and builds a small tree from them: every value,
+//! key and list item with its 1-based line and column (columns count
+//! characters, not bytes). It is the only place that knows YAML syntax.
 //!
-//! * syntax errors, unknown anchors and the nesting limit carry the libyaml
-//!   mark of where they happened (`Error::location`);
-//! * `deserialize_newtype_struct` *peeks* at the next event (it does not
-//!   consume it) and checks the nesting limit with that event's mark. A probe
-//!   seed that keeps asking for a newtype struct therefore exhausts the limit
-//!   and fails with `recursion limit exceeded at line L column C` — the start of
-//!   the node it stands on — without moving the parser. The same `SeqAccess` /
-//!   `MapAccess` can then read that node for real.
+//! The linter was first written on serde_yaml 0.9 (libyaml), and what it
+//! says about valid manifests is a contract (`tagsweep validate` runs in
+//! pull requests), so the tree keeps the rules it had then:
 //!
-//! So one pass over the document reads every node and key together with its
-//! position (1-based line and column, columns counted in characters; verified
-//! by the tests below), in time linear in the document. An alias is located
-//! where the alias (`*name`) is written, while the nodes inside it are located
-//! at the anchored definition, which is where their text is.
+//! * scalars are typed by serde_yaml 0.9 itself ([`serde_yaml_scalar`]): YAML
+//!   1.2 core schema, so `yes`, `no` and `0755` are strings, `0x1F` is the
+//!   number 31, anything quoted is a string, and `!!bool yes` is an error in
+//!   serde_yaml's words. serde_yaml is archived upstream; that function is
+//!   the only place that uses it;
+//! * a node is where its anchor, tag or first character is (a block scalar
+//!   at its `|` or `>`, an empty list item where its `-` ends), a block
+//!   collection where its first entry is; an alias is where `*name` is
+//!   written, while the nodes inside it are at the anchored definition, which
+//!   is where their text is;
+//! * duplicate mapping keys are kept, in document order, so that the linter
+//!   can report them with both positions instead of stopping at the first;
+//! * a tab after a `:` is a blank, as in YAML (saphyr-parser 0.3 refuses it:
+//!   see [`tabs_after_colons_as_spaces`]).
 //!
-//! Unlike `serde_yaml::Value`, the tree keeps duplicate mapping keys (in
-//! document order) so that the linter can report them with both positions
-//! instead of stopping at the first.
+//! Malformed YAML is reported in saphyr-parser's words and at its position,
+//! as one line with what was being read (`did not find expected key (while
+//! parsing a block mapping)`); the most common errors keep libyaml's words
+//! and the hints that go with them (an unclosed bracket or quote with where
+//! it opens, a tab or an `@` that cannot start a token). A control character
+//! is refused where it is, and anything after the first document is an
+//! error. The two parsers differ on some malformed input (one of them
+//! refusing what the other accepts, such as a byte order mark inside a
+//! document, which YAML 1.2 forbids); valid manifests read the same.
 //!
-//! Reading never panics and stays fast on hostile input: the number of nodes
-//! (aliases expanded) is capped, and deep flow nesting, which makes libyaml's
-//! scanner quadratic, is refused before the full parse (see
-//! [`too_many_open_brackets`] and [`deep_nesting`]).
+//! Reading never panics and stays fast on hostile input: more than 1000 open
+//! brackets are refused before parsing, nesting stops at 128 levels, and the
+//! number of nodes (aliases expanded) at [`MAX_NODES`].
 
 use std::cell::Cell;
-use std::convert::Infallible;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
 
-use regex::Regex;
-use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
-};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span, StrInput, Tag};
 
 /// A 1-based line and column (columns count characters, not bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,7 +54,15 @@ pub(crate) struct Pos {
 }
 
 impl Pos {
+    /// The first character of the file.
     pub const START: Pos = Pos { line: 1, column: 1 };
+
+    fn of(marker: Marker) -> Pos {
+        Pos {
+            line: marker.line(),
+            column: marker.col() + 1,
+        }
+    }
 }
 
 /// A YAML node and where it starts (its anchor or tag, if it has one; for a
@@ -58,6 +73,7 @@ pub(crate) struct Node {
     pub value: Value,
 }
 
+/// What a [`Node`] holds.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Value {
     Null,
@@ -69,10 +85,11 @@ pub(crate) enum Value {
     /// Entries in document order, duplicates included.
     Map(Vec<Entry>),
     /// A value with an application tag such as `!foo` (`!!str` and the other
-    /// core tags are resolved by serde_yaml and never appear here).
+    /// core tags are resolved and never appear here).
     Tagged(String, Box<Node>),
 }
 
+/// One `key: value` of a mapping.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Entry {
     pub key: Node,
@@ -100,30 +117,23 @@ pub(crate) struct Document {
 /// gigabytes before the linter sees it.
 pub(crate) const MAX_NODES: usize = 250_000;
 
+/// How many collections may be nested (the top level counts as one).
+const MAX_DEPTH: u8 = 128;
+
+const NESTED_TOO_DEEPLY: &str = "the YAML is nested too deeply (more than 128 levels)";
+
 /// Reads `src` as a single YAML document, with positions. Never panics: a
-/// panic inside serde_yaml (none is known) is turned into an error.
+/// panic inside the parser (none is known) is turned into an error.
 pub(crate) fn read(src: &str) -> Document {
-    // libyaml counts a byte order mark as a column of the first line.
+    // Positions are counted from the first character after a byte order mark.
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
-    if let Some(pos) = too_many_open_brackets(src) {
+    if let Some(error) = refused(src) {
         return Document {
             root: None,
-            errors: vec![YamlError {
-                pos,
-                message: format!(
-                    "the YAML is nested too deeply (more than {MAX_OPEN_BRACKETS} brackets are open here)"
-                ),
-            }],
+            errors: vec![error],
         };
     }
-    std::panic::catch_unwind(|| match deep_nesting(src) {
-        Some(error) => Document {
-            root: None,
-            errors: vec![error],
-        },
-        None => read_document(src, MAX_NODES),
-    })
-    .unwrap_or_else(|_| Document {
+    std::panic::catch_unwind(|| read_document(src, MAX_NODES)).unwrap_or_else(|_| Document {
         root: None,
         errors: vec![YamlError {
             pos: Pos::START,
@@ -133,96 +143,50 @@ pub(crate) fn read(src: &str) -> Document {
     })
 }
 
+/// Reads `src` (after its byte order mark, if any), building at most
+/// `max_nodes` nodes.
 fn read_document(src: &str, max_nodes: usize) -> Document {
-    let cx = Cx {
-        max_nodes,
-        budget: Cell::new(max_nodes),
-        over_budget: Cell::new(false),
-    };
-    let mut documents = serde_yaml::Deserializer::from_str(src);
-    let Some(first) = documents.next() else {
-        return Document {
-            root: Some(Node {
-                pos: Pos::START,
-                value: Value::Null,
-            }),
-            errors: Vec::new(),
-        };
-    };
-    let mut root = match (NodeSeed {
-        pos: Pos::START,
-        cx: &cx,
-    })
-    .deserialize(first)
-    {
-        Ok(root) => root,
-        Err(err) => {
-            return Document {
-                root: None,
-                errors: vec![yaml_error(&err, &cx)],
-            }
-        }
-    };
-    root.pos = match &root.value {
-        // Where the first entry is written; for a block collection that is
-        // also where libyaml places the collection itself.
-        Value::Map(entries) if !entries.is_empty() => entries[0].key.pos,
-        Value::Seq(items) if !items.is_empty() => items[0].pos,
-        // Rare and small: locate it with a second (cheap) parse.
-        _ => serde_yaml::Deserializer::from_str(src)
-            .next()
-            .and_then(document_pos)
-            .unwrap_or(Pos::START),
-    };
-    let mut errors = Vec::new();
-    if let Some(second) = documents.next() {
-        let content = document_pos(second).unwrap_or(Pos::START);
-        errors.push(YamlError {
-            pos: document_marker(src, content),
-            message: "a second YAML document starts here; a manifest is a single document \
-                      (remove this '---' and what follows, or move it to its own file)"
-                .to_string(),
-        });
-    }
-    Document {
-        root: Some(root),
-        errors,
-    }
+    read_events(src, max_nodes, true)
 }
 
-/// See [`too_many_open_brackets`].
+/// See [`refused`].
 const MAX_OPEN_BRACKETS: usize = 1000;
 
-/// libyaml's scanner does work proportional to the flow nesting depth for every
-/// token, so `[[[[…` is quadratic: a 1 MiB file of brackets would take many
-/// minutes, although serde_yaml refuses anything deeper than 128 levels after
-/// the whole file has been scanned. This pre-check counts brackets crudely
-/// (openers minus closers, quotes and comments not excluded), which only a
-/// file far beyond any real manifest can trip, and returns where the count
-/// first exceeds [`MAX_OPEN_BRACKETS`].
-///
-/// It is not a YAML tokenizer: closers hidden in quoted scalars can still
-/// build deep nesting past it, but each level then costs several bytes, which
-/// bounds the damage within the 1 MiB file limit.
-fn too_many_open_brackets(src: &str) -> Option<Pos> {
+/// What is refused before parsing, at the character where it is: a character
+/// that YAML does not allow in a file (a control character), and more than
+/// [`MAX_OPEN_BRACKETS`] brackets open at once, which is far beyond any real
+/// manifest. The bracket count is crude (openers minus closers, quotes and
+/// comments not excluded); the nesting limit stops the rest.
+fn refused(src: &str) -> Option<YamlError> {
     let mut open: usize = 0;
-    let (mut line, mut column) = (1, 0);
+    let mut pos = Pos { line: 1, column: 0 };
     let mut after_cr = false;
     for c in src.chars() {
-        column += 1;
+        pos.column += 1;
         match c {
-            '\n' if after_cr => column = 0,
+            '\n' if after_cr => pos.column = 0,
             '\n' | '\r' => {
-                line += 1;
-                column = 0;
+                pos.line += 1;
+                pos.column = 0;
             }
             '[' | '{' => {
                 open += 1;
                 if open > MAX_OPEN_BRACKETS {
-                    return Some(Pos { line, column });
+                    return Some(YamlError {
+                        pos,
+                        message: format!(
+                            "the YAML is nested too deeply (more than {MAX_OPEN_BRACKETS} brackets are open here)"
+                        ),
+                    });
                 }
             }
             ']' | '}' => open = open.saturating_sub(1),
+            _ if !is_printable(c) => {
+                return Some(YamlError {
+                    pos,
+                    message: syntax_message("control characters are not allowed", None),
+                })
+            }
             _ => {}
         }
         after_cr = c == '\r';
@@ -230,236 +194,334 @@ fn too_many_open_brackets(src: &str) -> Option<Pos> {
     None
 }
 
-/// Above this many `[` and `{`, [`deep_nesting`] checks prefixes first.
-const MANY_OPENERS: usize = 500;
-/// The first prefix [`deep_nesting`] parses, and the most it adds per step.
-const FIRST_PREFIX: usize = 16 * 1024;
-const MAX_PREFIX_STEP: usize = 32 * 1024;
+/// Whether YAML allows `c` in a file (its printable characters).
+fn is_printable(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}'
+        | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
 
-const NESTED_TOO_DEEPLY: &str = "the YAML is nested too deeply (more than 128 levels)";
+const TAB_AFTER_COLON: &str = "':' must be followed by a valid YAML whitespace";
 
-/// The nesting that [`too_many_open_brackets`] cannot see (closers hidden in
-/// quoted scalars, such as `["]", ["]", …`) is found by parsing growing
-/// prefixes of the file: serde_yaml stops at 128 levels when it *reads* the
-/// events, but libyaml first scans the whole input, paying the flow depth for
-/// every token. A prefix ends in a syntax error, but the events before the
-/// cut are those of the whole file, so a prefix deeper than 128 levels fails
-/// with the recursion limit instead. The first prefix that does holds at most
-/// [`MAX_PREFIX_STEP`] bytes of deep nesting, which bounds libyaml's work.
-///
-/// Files with few brackets cannot nest deeply and skip this (so every real
-/// manifest does).
-fn deep_nesting(src: &str) -> Option<YamlError> {
-    if src.bytes().filter(|b| matches!(b, b'[' | b'{')).count() <= MANY_OPENERS {
+/// saphyr-parser 0.3 refuses a tab as the only blank between a `:` and a
+/// value (`key:\tvalue`), which YAML allows (tabs separate tokens within a
+/// line) and libyaml read. This is `src` with the tabs that follow a `:`
+/// replaced by spaces, except those inside quoted and block scalars, where
+/// they are text: the same columns, and the same values. `None` when there
+/// are no such tabs.
+fn tabs_after_colons_as_spaces(src: &str) -> Option<String> {
+    let mut after_colon = false;
+    let mut tabs = Vec::new();
+    for (i, b) in src.bytes().enumerate() {
+        match b {
+            b'\t' if after_colon => tabs.push(i),
+            _ => after_colon = b == b':',
+        }
+    }
+    if tabs.is_empty() {
         return None;
     }
-    let mut end = FIRST_PREFIX;
-    while end < src.len() {
-        let mut cut = end;
-        while !src.is_char_boundary(cut) {
-            cut -= 1;
+    let mut spaced = src.as_bytes().to_vec();
+    for &i in &tabs {
+        spaced[i] = b' ';
+    }
+    let spaced = String::from_utf8(spaced).ok()?;
+    // Where quoted and block scalars are once the tabs are spaces, in order.
+    let text = Source::new(&spaced);
+    let mut content = Vec::new();
+    for event in Parser::new_from_str(&spaced) {
+        match event {
+            Ok((Event::Scalar(_, style, ..), span)) if style != ScalarStyle::Plain => {
+                content.push(text.byte(span.start.index())..text.byte(span.end.index()));
+            }
+            Ok(_) => {}
+            Err(_) => break,
         }
-        let budget = Cell::new(MAX_NODES);
-        for document in serde_yaml::Deserializer::from_str(&src[..cut]) {
-            match (Skip { budget: &budget }).deserialize(document) {
-                Ok(()) => {}
-                Err(err) if err.to_string().starts_with("recursion limit exceeded") => {
-                    return Some(YamlError {
-                        pos: err.location().map_or(Pos::START, |l| Pos {
-                            line: l.line(),
-                            column: l.column(),
-                        }),
-                        message: NESTED_TOO_DEEPLY.to_string(),
-                    });
+    }
+    let mut spaced = spaced.into_bytes();
+    let mut scalars = content.iter().peekable();
+    for &i in &tabs {
+        while scalars.next_if(|scalar| scalar.end <= i).is_some() {}
+        if scalars.peek().is_some_and(|scalar| scalar.contains(&i)) {
+            spaced[i] = b'\t';
+        }
+    }
+    String::from_utf8(spaced).ok()
+}
+
+/// Reads `src`; `respace`: whether to read it again with the tabs after `:`
+/// as spaces when the parser refuses them (see
+/// [`tabs_after_colons_as_spaces`]).
+fn read_events(src: &str, max_nodes: usize, respace: bool) -> Document {
+    let text = Source::new(src);
+    let mut parser = Parser::new_from_str(src);
+    let failed = |error: YamlError| Document {
+        root: None,
+        errors: vec![error],
+    };
+    let first = load(&mut parser, &text);
+    if respace && first.tab_after_colon {
+        if let Some(spaced) = tabs_after_colons_as_spaces(src) {
+            return read_events(&spaced, max_nodes, false);
+        }
+    }
+    let mut builder = Builder {
+        events: &first,
+        text: &text,
+        budget: max_nodes,
+        jumps: 0,
+        plain: HashMap::new(),
+    };
+    let cx = Cx {
+        depth: MAX_DEPTH,
+        tagged: false,
+        flow: false,
+        path: &Path::Root,
+    };
+    let mut root = match builder.node(&mut 0, Pos::START, cx) {
+        Ok(root) => root,
+        Err(failure) => return failed(failure.into_error(max_nodes)),
+    };
+    if let Some(error) = first.error {
+        return failed(error);
+    }
+    root.pos = match &root.value {
+        // Where the first entry is written; for a block collection that is
+        // also where the collection itself starts.
+        Value::Map(entries) if !entries.is_empty() => entries[0].key.pos,
+        Value::Seq(items) if !items.is_empty() => items[0].pos,
+        _ => start_of(&first, &text, 0, Place::Other),
+    };
+    // Whatever follows the first document is a problem: at its `---` (or its
+    // first character after a `...`), or where the parser stops.
+    let errors = match parser.next_event() {
+        Some(Ok((Event::DocumentStart(_), span))) => vec![YamlError {
+            pos: Pos::of(span.start),
+            message: "a second YAML document starts here; a manifest is a single document \
+                      (remove this '---' and what follows, or move it to its own file)"
+                .to_string(),
+        }],
+        Some(Err(err)) => vec![syntax_error(&err, &[], &text)],
+        _ => Vec::new(),
+    };
+    Document {
+        root: Some(root),
+        errors,
+    }
+}
+
+/// The events of one document, in order, as the tree is built from them.
+struct Events<'a> {
+    /// Node events only (no stream or document markers). `Event::Nothing`
+    /// stands for the missing content of an empty stream.
+    list: Vec<(Event<'a>, Span)>,
+    /// Where each anchor (by the parser's id) is defined: an index in `list`.
+    anchors: HashMap<usize, usize>,
+    /// Why the events stop before the document ends, if they do.
+    error: Option<YamlError>,
+    /// Whether the parser refused a tab after a `:` (see
+    /// [`tabs_after_colons_as_spaces`]).
+    tab_after_colon: bool,
+}
+
+/// A collection whose end has not been read yet, for error messages.
+struct Open {
+    /// Where its `[`, `{`, first `-` or first key is.
+    token: Pos,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    FlowSequence,
+    FlowMapping,
+    BlockSequence,
+    BlockMapping,
+}
+
+impl Kind {
+    fn is_flow(self) -> bool {
+        matches!(self, Kind::FlowSequence | Kind::FlowMapping)
+    }
+
+    /// The parser's words for a collection being read, in its messages.
+    fn of_context(context: &str) -> Option<Kind> {
+        match context {
+            "while parsing a flow sequence" => Some(Kind::FlowSequence),
+            "while parsing a flow mapping" => Some(Kind::FlowMapping),
+            "while parsing a block collection" => Some(Kind::BlockSequence),
+            "while parsing a block mapping" => Some(Kind::BlockMapping),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the events of the stream's first document. An empty stream is one
+/// empty node.
+fn load<'a>(parser: &mut Parser<'a, StrInput<'a>>, text: &Source<'a>) -> Events<'a> {
+    let mut events = Events {
+        list: Vec::new(),
+        anchors: HashMap::new(),
+        error: None,
+        tab_after_colon: false,
+    };
+    let mut open: Vec<Open> = Vec::new();
+    loop {
+        let (event, span) = match parser.next_event() {
+            Some(Ok(next)) => next,
+            None => (Event::StreamEnd, Span::empty(Marker::new(0, 1, 0))),
+            Some(Err(err)) if err.info() == "recursion limit exceeded" => {
+                return before_overflow(&err, text);
+            }
+            Some(Err(err)) => {
+                events.tab_after_colon = err.info() == TAB_AFTER_COLON;
+                events.error = Some(syntax_error(&err, &open, text));
+                return events;
+            }
+        };
+        match &event {
+            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => continue,
+            Event::DocumentEnd => return events,
+            Event::StreamEnd => {
+                if events.list.is_empty() {
+                    events.list.push((Event::Nothing, span));
                 }
-                Err(_) => break,
+                return events;
+            }
+            Event::Scalar(_, _, anchor, _) => {
+                if *anchor > 0 {
+                    events.anchors.insert(*anchor, events.list.len());
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if *anchor > 0 {
+                    events.anchors.insert(*anchor, events.list.len());
+                }
+                let bracket = matches!(text.char_before(span.end), Some('[' | '{'));
+                let flow = bracket || open.last().is_some_and(|o| o.kind.is_flow());
+                let kind = match (matches!(event, Event::SequenceStart(..)), flow) {
+                    (true, true) => Kind::FlowSequence,
+                    (true, false) => Kind::BlockSequence,
+                    (false, true) => Kind::FlowMapping,
+                    (false, false) => Kind::BlockMapping,
+                };
+                // The `[` or `{` is the character before the span's end; a
+                // block collection's token is empty, where its first entry is.
+                let token = if bracket {
+                    Pos {
+                        line: span.end.line(),
+                        column: span.end.col(),
+                    }
+                } else {
+                    Pos::of(span.end)
+                };
+                open.push(Open { token, kind });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                open.pop();
+            }
+            Event::Alias(_) => {}
+        }
+        events.list.push((event, span));
+    }
+}
+
+const UNKNOWN_ANCHOR: &str =
+    "this alias refers to an anchor that is not defined before it (define it with '&name' first)";
+
+/// The parser's error as a one-line message, with where the collection it
+/// interrupts starts. The most common ones are worded as libyaml worded them,
+/// as they always were, for the hints of [`syntax_message`].
+fn syntax_error(err: &ScanError, open: &[Open], text: &Source<'_>) -> YamlError {
+    let at = Pos::of(*err.marker());
+    let info = err.info();
+    let cannot_start = "found character that cannot start any token";
+    let scanning = Some("while scanning for the next token");
+    // The problem, where it is, and what was being read (with where that
+    // starts, if it is not the innermost collection still open).
+    let (problem, pos, context, start) = match info {
+        "while parsing node, found unknown anchor" => {
+            return YamlError {
+                pos: at,
+                message: UNKNOWN_ANCHOR.to_string(),
             }
         }
-        end = (end * 2).min(end + MAX_PREFIX_STEP);
-    }
-    None
-}
-
-/// Reads a document without keeping anything, so that serde_yaml applies its
-/// nesting limit. Stops after `budget` nodes (aliases can repeat a lot).
-#[derive(Clone, Copy)]
-struct Skip<'a> {
-    budget: &'a Cell<usize>,
-}
-
-impl<'de> DeserializeSeed<'de> for Skip<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        match self.budget.get().checked_sub(1) {
-            Some(left) => self.budget.set(left),
-            None => return Err(de::Error::custom("too many nodes")),
+        "while parsing a flow sequence, expected ',' or ']'" => (
+            "did not find expected ',' or ']'",
+            at,
+            Some("while parsing a flow sequence"),
+            None,
+        ),
+        // Reported where the text ends, with where the quote opens.
+        "while scanning a quoted scalar, found unexpected end of stream" => (
+            "found unexpected end of stream",
+            text.end(),
+            Some("while scanning a quoted scalar"),
+            Some(at),
+        ),
+        // At the tab, not after it.
+        "tabs disallowed within this context (block indentation)" => {
+            let tab = text.first_tab_before(*err.marker()).unwrap_or(at);
+            (cannot_start, tab, scanning, None)
         }
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Skip<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        self.deserialize(deserializer)
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        self.deserialize(deserializer)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(self)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(self)?.is_some() {
-            map.next_value_seed(self)?;
-        }
-        Ok(())
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
-        let (_, contents) = data.variant::<de::IgnoredAny>()?;
-        contents.newtype_variant_seed(self)
-    }
-}
-
-/// Where the content of a document starts.
-fn document_pos(document: serde_yaml::Deserializer<'_>) -> Option<Pos> {
-    let reached = Cell::new(false);
-    match (Probe { reached: &reached }).deserialize(document) {
-        Err(err) if reached.get() => err.location().map(|l| Pos {
-            line: l.line(),
-            column: l.column(),
-        }),
-        _ => None,
-    }
-}
-
-/// The `---` line that opens the document whose content is at `content`
-/// (searching back, not past a `...` end marker), or `content` itself.
-fn document_marker(src: &str, content: Pos) -> Pos {
-    let lines: Vec<&str> = yaml_lines(src).take(content.line).collect();
-    for (index, line) in lines.iter().enumerate().rev() {
-        if line.starts_with("---") {
-            return Pos {
-                line: index + 1,
-                column: 1,
-            };
-        }
-        if line.starts_with("...") {
-            break;
-        }
-    }
-    content
-}
-
-/// Lines as YAML (and libyaml) counts them: broken at `\r\n`, `\n` or a lone `\r`.
-fn yaml_lines(src: &str) -> impl Iterator<Item = &str> {
-    src.split('\n')
-        .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
-}
-
-fn yaml_error(err: &serde_yaml::Error, cx: &Cx) -> YamlError {
-    let pos = err.location().map_or(Pos::START, |l| Pos {
-        line: l.line(),
-        column: l.column(),
-    });
-    let text = err.to_string();
-    let message = if cx.over_budget.get() {
-        format!(
-            "the manifest holds more than {} values (aliases expanded); a manifest lists \
-             a few hundred images, so check the file and its aliases ('*name')",
-            cx.max_nodes
-        )
-    } else if text.starts_with("recursion limit exceeded") {
-        NESTED_TOO_DEEPLY.to_string()
-    } else if text.starts_with("repetition limit exceeded") {
-        "aliases ('*name') are expanded too many times; use fewer aliases".to_string()
-    } else if text.starts_with("unknown anchor") {
-        "this alias refers to an anchor that is not defined before it (define it with '&name' first)"
-            .to_string()
-    } else {
-        syntax_message(&text)
+        _ if info.starts_with("unexpected character") => (cannot_start, at, scanning, None),
+        "simple key expect ':'" | "simple key expected" => (
+            "could not find expected ':'",
+            at,
+            Some("while scanning a simple key"),
+            None,
+        ),
+        // `while parsing X, Y` reads `Y (while parsing X)`.
+        _ => match info.split_once(", ") {
+            Some((context, problem)) if context.starts_with("while ") => {
+                (problem, at, Some(context), None)
+            }
+            _ => (info, at, None, None),
+        },
     };
-    YamlError { pos, message }
+    let context = context.map(|context| {
+        let start = start.or_else(|| {
+            let kind = Kind::of_context(context)?;
+            open.last().filter(|o| o.kind == kind).map(|o| o.token)
+        });
+        (
+            context,
+            start.filter(|&start| start != pos && start != Pos::START),
+        )
+    });
+    YamlError {
+        pos,
+        message: syntax_message(problem, context),
+    }
 }
 
-/// Turns a libyaml message such as
-/// `did not find expected ',' or ']' at line 2 column 1, while parsing a flow
-/// sequence at line 1 column 4` into one line without the (already reported)
-/// position, keeping where the enclosing construct starts, plus a hint for the
-/// usual causes.
-fn syntax_message(text: &str) -> String {
-    static SHAPE: OnceLock<Option<Regex>> = OnceLock::new();
-    let shape = SHAPE.get_or_init(|| {
-        Regex::new(
-            r"(?s)^(?P<problem>.*?)(?: at line \d+ column \d+| at position \d+)?(?:, (?P<context>while .*?)(?: at line (?P<line>\d+) column (?P<column>\d+))?)?$",
-        )
-        .ok()
+/// The parser stops at 255 open flow collections, and may find that out
+/// before it has handed over the first of them (it looks ahead for a `:` that
+/// would make them keys). The nesting limit must still be reported where the
+/// tree first goes too deep, as for shallower input: the events are those of
+/// the text up to the parser's error, which holds that place.
+fn before_overflow<'a>(err: &ScanError, text: &Source<'a>) -> Events<'a> {
+    let prefix = &text.text[..text.byte(err.marker().index())];
+    let mut parser = Parser::new_from_str(prefix);
+    let mut events = load(&mut parser, &Source::new(prefix));
+    events.error = Some(YamlError {
+        pos: Pos::of(*err.marker()),
+        message: NESTED_TOO_DEEPLY.to_string(),
     });
-    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let Some(caps) = shape.as_ref().and_then(|re| re.captures(text)) else {
-        return format!("YAML syntax error: {}", one_line(text));
-    };
-    let problem = one_line(caps.name("problem").map_or(text, |m| m.as_str()));
+    events
+}
+
+/// `YAML syntax error: PROBLEM (CONTEXT that starts at line L, column C)`,
+/// plus a hint for the usual causes.
+fn syntax_message(problem: &str, context: Option<(&str, Option<Pos>)>) -> String {
     let mut message = format!("YAML syntax error: {problem}");
-    if let Some(context) = caps.name("context") {
+    if let Some((context, start)) = context {
         message.push_str(" (");
-        message.push_str(&one_line(context.as_str()));
-        if let (Some(line), Some(column)) = (caps.name("line"), caps.name("column")) {
+        message.push_str(context);
+        if let Some(start) = start {
             message.push_str(&format!(
                 " that starts at line {}, column {}",
-                line.as_str(),
-                column.as_str()
+                start.line, start.column
             ));
         }
         message.push(')');
@@ -470,6 +532,7 @@ fn syntax_message(text: &str) -> String {
         "; YAML is indented with spaces, not tabs, and values starting with '@' or '`' must be quoted"
     } else if problem.contains("did not find expected key")
         || problem.contains("did not find expected '-' indicator")
+        || problem.contains("did not find expected <document start>")
     {
         "; check the indentation"
     } else if problem.contains("end of stream") && message.contains("quoted scalar") {
@@ -481,222 +544,642 @@ fn syntax_message(text: &str) -> String {
     message
 }
 
-/// Shared state of one read: the node budget.
-struct Cx {
-    max_nodes: usize,
-    budget: Cell<usize>,
-    over_budget: Cell<bool>,
+/// The source text, for the few places where positions are computed from it.
+struct Source<'a> {
+    text: &'a str,
+    /// The last (character index, byte offset) looked up: lookups mostly move
+    /// forward, so each one only walks from the previous.
+    cursor: Cell<(usize, usize)>,
 }
 
-/// Reads one node (recursively) at a position its parent has probed.
-struct NodeSeed<'a> {
-    pos: Pos,
-    cx: &'a Cx,
-}
-
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
-    type Value = Node;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
-        match self.cx.budget.get().checked_sub(1) {
-            Some(left) => self.cx.budget.set(left),
-            None => {
-                self.cx.over_budget.set(true);
-                return Err(de::Error::custom("too many nodes"));
-            }
+impl<'a> Source<'a> {
+    fn new(text: &'a str) -> Self {
+        Source {
+            text,
+            cursor: Cell::new((0, 0)),
         }
-        let value = deserializer.deserialize_any(ValueVisitor {
-            pos: self.pos,
-            cx: self.cx,
-        })?;
-        Ok(Node {
-            pos: self.pos,
-            value,
+    }
+
+    /// The first tab of the blanks just before `marker`.
+    fn first_tab_before(&self, marker: Marker) -> Option<Pos> {
+        let before = &self.text[..self.byte(marker.index())];
+        let blanks = &before[before.trim_end_matches([' ', '\t']).len()..];
+        let tab = blanks.find('\t')?;
+        Some(Pos {
+            line: marker.line(),
+            column: (marker.col() + 1).checked_sub(blanks.len() - tab)?,
+        })
+    }
+
+    /// The byte offset of the character at `index` (the end of the text past it).
+    fn byte(&self, index: usize) -> usize {
+        let (mut chars, mut bytes) = self.cursor.get();
+        if index < chars {
+            (chars, bytes) = (0, 0);
+        }
+        for c in self.text[bytes..].chars() {
+            if chars == index {
+                break;
+            }
+            chars += 1;
+            bytes += c.len_utf8();
+        }
+        self.cursor.set((chars, bytes));
+        bytes
+    }
+    /// The character at `marker`.
+    fn char_at(&self, marker: Marker) -> Option<char> {
+        self.text[self.byte(marker.index())..].chars().next()
+    }
+
+    /// The character just before `marker`.
+    fn char_before(&self, marker: Marker) -> Option<char> {
+        let index = marker.index().checked_sub(1)?;
+        self.text[self.byte(index)..].chars().next()
+    }
+
+    /// Where the text ends (after its last character).
+    fn end(&self) -> Pos {
+        let mut pos = Pos::START;
+        let mut after_cr = false;
+        for c in self.text.chars() {
+            match c {
+                '\n' if after_cr => {}
+                '\n' | '\r' => {
+                    pos.line += 1;
+                    pos.column = 1;
+                }
+                _ => pos.column += 1,
+            }
+            after_cr = c == '\r';
+        }
+        pos
+    }
+
+    /// The first of `targets` after `from`, with only blanks, line breaks,
+    /// comments and the indicators in `skip` in between.
+    fn find_after(&self, from: Marker, skip: &[char], targets: &[char]) -> Option<Pos> {
+        let mut pos = Pos::of(from);
+        let mut comment = false;
+        let mut after_cr = false;
+        for c in self.text[self.byte(from.index())..].chars() {
+            match c {
+                '\n' if after_cr => pos.column -= 1,
+                '\n' | '\r' => {
+                    pos.line += 1;
+                    pos.column = 0;
+                    comment = false;
+                }
+                _ if comment => {}
+                _ if targets.contains(&c) => return Some(pos),
+                ' ' | '\t' => {}
+                '#' => comment = true,
+                _ if skip.contains(&c) => {}
+                _ => return None,
+            }
+            pos.column += 1;
+            after_cr = c == '\r';
+        }
+        None
+    }
+
+    /// The `-` before `at` on the same line, with only blanks in between.
+    fn dash_before(&self, at: Marker) -> Option<Pos> {
+        let before = &self.text[..self.byte(at.index())];
+        let blanks = before.len() - before.trim_end_matches([' ', '\t']).len();
+        if !before[..before.len() - blanks].ends_with('-') {
+            return None;
+        }
+        Some(Pos {
+            line: at.line(),
+            column: (at.col() + 1).checked_sub(blanks + 1)?,
         })
     }
 }
 
-struct ValueVisitor<'a> {
-    pos: Pos,
-    cx: &'a Cx,
+/// Where a node sits in the document, as serde_yaml printed it in messages
+/// (`images[2].name`).
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root,
+    Seq(&'p Path<'p>, usize),
+    Map(&'p Path<'p>, &'p str),
+    Alias(&'p Path<'p>),
+    Unknown(&'p Path<'p>),
 }
 
-impl<'de> Visitor<'de> for ValueVisitor<'_> {
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parent = |f: &mut fmt::Formatter<'_>, parent: &Path<'_>| match parent {
+            Path::Root => Ok(()),
+            other => write!(f, "{other}."),
+        };
+        match self {
+            Path::Root => f.write_str("."),
+            Path::Seq(up, index) => write!(f, "{up}[{index}]"),
+            Path::Map(up, key) => {
+                parent(f, up)?;
+                f.write_str(key)
+            }
+            Path::Alias(up) => write!(f, "{up}"),
+            Path::Unknown(up) => {
+                parent(f, up)?;
+                f.write_str("?")
+            }
+        }
+    }
+}
+
+/// Why the tree could not be built.
+enum Failure {
+    /// A YAML error with its message and position.
+    Yaml(YamlError),
+    /// More than the node budget; where the enclosing node starts, once known.
+    OverBudget(Option<Pos>),
+    /// Aliases expanded more than 100 times per event of the document.
+    Repetition,
+}
+
+impl Failure {
+    /// The position of the node being read, for a failure that has none yet.
+    fn within(self, pos: Pos) -> Failure {
+        match self {
+            Failure::OverBudget(None) => Failure::OverBudget(Some(pos)),
+            other => other,
+        }
+    }
+
+    fn into_error(self, max_nodes: usize) -> YamlError {
+        match self {
+            Failure::Yaml(error) => error,
+            Failure::OverBudget(pos) => YamlError {
+                pos: pos.unwrap_or(Pos::START),
+                message: format!(
+                    "the manifest holds more than {max_nodes} values (aliases expanded); a manifest \
+                     lists a few hundred images, so check the file and its aliases ('*name')"
+                ),
+            },
+            Failure::Repetition => YamlError {
+                pos: Pos::START,
+                message: "aliases ('*name') are expanded too many times; use fewer aliases"
+                    .to_string(),
+            },
+        }
+    }
+}
+
+fn nested(pos: Pos) -> Failure {
+    Failure::Yaml(YamlError {
+        pos,
+        message: NESTED_TOO_DEEPLY.to_string(),
+    })
+}
+
+/// Where a node is read: what its parents leave it.
+#[derive(Clone, Copy)]
+struct Cx<'p> {
+    /// How many more collections may be nested.
+    depth: u8,
+    /// Whether the node's tag is already taken (the node is the inside of a
+    /// [`Value::Tagged`]).
+    tagged: bool,
+    /// Whether the node is inside a flow collection.
+    flow: bool,
+    path: &'p Path<'p>,
+}
+
+/// Builds the tree of one document from its events, in document order. The
+/// first error met wins: one in the tree (nesting, budget) if it comes before
+/// the events run out, else the parser's.
+struct Builder<'e, 'a> {
+    events: &'e Events<'a>,
+    text: &'e Source<'e>,
+    /// Nodes that may still be built.
+    budget: usize,
+    /// Aliases expanded so far.
+    jumps: usize,
+    /// The plain scalars typed so far, by text.
+    plain: HashMap<&'e str, Value>,
+}
+
+impl<'e, 'a> Builder<'e, 'a> {
+    /// The event at `at`, or the reason the document ends before it.
+    fn peek(&self, at: usize) -> Result<&'e (Event<'a>, Span), Failure> {
+        let events: &'e Events<'a> = self.events;
+        events.list.get(at).ok_or_else(|| {
+            Failure::Yaml(events.error.clone().unwrap_or(YamlError {
+                pos: Pos::START,
+                message: syntax_message("found unexpected end of stream", None),
+            }))
+        })
+    }
+
+    /// Where the node at `at` is, as the `place` it has in its parent.
+    fn locate(&self, at: usize, place: Place) -> Result<Pos, Failure> {
+        self.peek(at)?;
+        Ok(start_of(self.events, self.text, at, place))
+    }
+
+    /// One node, which its parent located at `pos`. `tagged`: the node's tag
+    /// is already taken (the node is the inside of a [`Value::Tagged`]).
+    fn node(&mut self, at: &mut usize, pos: Pos, cx: Cx<'_>) -> Result<Node, Failure> {
+        self.budget = self
+            .budget
+            .checked_sub(1)
+            .ok_or(Failure::OverBudget(None))?;
+        let value = self.value(at, pos, cx)?;
+        Ok(Node { pos, value })
+    }
+
+    /// The value of the node whose first event is at `at`.
+    fn value(&mut self, at: &mut usize, pos: Pos, cx: Cx<'_>) -> Result<Value, Failure> {
+        let Cx {
+            depth,
+            tagged,
+            flow,
+            path,
+        } = cx;
+        let (event, span) = self.peek(*at)?;
+        let start = Pos::of(span.start);
+        *at += 1;
+        let application_tag = match event {
+            Event::Scalar(_, _, _, tag)
+            | Event::SequenceStart(_, tag)
+            | Event::MappingStart(_, tag)
+                if !tagged =>
+            {
+                tag.as_deref().and_then(application_tag)
+            }
+            _ => None,
+        };
+        let result = if let Some(name) = application_tag {
+            // Read the same event again, as the inside of the tagged value.
+            *at -= 1;
+            self.node(at, pos, Cx { tagged: true, ..cx })
+                .map(|inner| Value::Tagged(name, Box::new(inner)))
+        } else {
+            match event {
+                Event::Alias(id) => self.alias(*id, pos, depth, path),
+                Event::Scalar(text, style, _, tag) => {
+                    let tag = tag.as_deref().filter(|_| !tagged);
+                    scalar(&mut self.plain, text, *style, tag, start, path)
+                }
+                Event::SequenceStart(..) => {
+                    let bracket = self.text.char_before(span.end) == Some('[');
+                    self.sequence(at, pos, depth, flow || bracket, path)
+                }
+                Event::MappingStart(..) => {
+                    let brace = self.text.char_before(span.end) == Some('{');
+                    self.mapping(at, pos, depth, flow || brace, path)
+                }
+                Event::Nothing => Ok(Value::Null),
+                Event::StreamStart
+                | Event::StreamEnd
+                | Event::DocumentStart(_)
+                | Event::DocumentEnd
+                | Event::SequenceEnd
+                | Event::MappingEnd => Err(Failure::Yaml(YamlError {
+                    pos: start,
+                    message:
+                        "internal error: unexpected YAML event (please report this with the file)"
+                            .to_string(),
+                })),
+            }
+        };
+        result.map_err(|failure| failure.within(start))
+    }
+
+    fn alias(&mut self, id: usize, pos: Pos, depth: u8, path: &Path<'_>) -> Result<Value, Failure> {
+        self.jumps += 1;
+        if self.jumps > self.events.list.len().saturating_mul(100) {
+            return Err(Failure::Repetition);
+        }
+        let Some(&anchored) = self.events.anchors.get(&id) else {
+            return Err(Failure::Yaml(YamlError {
+                pos,
+                message: UNKNOWN_ANCHOR.to_string(),
+            }));
+        };
+        let mut at = anchored;
+        // What an alias refers to is never inside a flow collection that is
+        // not its own.
+        let cx = Cx {
+            depth,
+            tagged: false,
+            flow: false,
+            path: &Path::Alias(path),
+        };
+        self.value(&mut at, pos, cx)
+    }
+
+    /// The sequence whose start event was at `at`, located at `pos` (for an
+    /// alias, where the alias is written: nesting too deep through aliases
+    /// is reported there).
+    fn sequence(
+        &mut self,
+        at: &mut usize,
+        pos: Pos,
+        depth: u8,
+        flow: bool,
+        path: &Path<'_>,
+    ) -> Result<Value, Failure> {
+        let depth = depth.checked_sub(1).ok_or_else(|| nested(pos))?;
+        let mut items = Vec::new();
+        loop {
+            if matches!(self.peek(*at)?.0, Event::SequenceEnd) {
+                *at += 1;
+                return Ok(Value::Seq(items));
+            }
+            let item_pos = self.locate(*at, Place::Item)?;
+            let cx = Cx {
+                depth,
+                tagged: false,
+                flow,
+                path: &Path::Seq(path, items.len()),
+            };
+            let item = self.node(at, item_pos, cx)?;
+            items.push(item);
+        }
+    }
+
+    /// The mapping whose start event was at `at`, located at `pos` (for an
+    /// alias, where the alias is written: nesting too deep through aliases
+    /// is reported there).
+    fn mapping(
+        &mut self,
+        at: &mut usize,
+        pos: Pos,
+        depth: u8,
+        flow: bool,
+        path: &Path<'_>,
+    ) -> Result<Value, Failure> {
+        let depth = depth.checked_sub(1).ok_or_else(|| nested(pos))?;
+        let mut entries = Vec::new();
+        loop {
+            let (event, _) = self.peek(*at)?;
+            if matches!(event, Event::MappingEnd) {
+                *at += 1;
+                return Ok(Value::Map(entries));
+            }
+            let key_place = if flow { Place::Other } else { Place::BlockKey };
+            let key_pos = self.locate(*at, key_place)?;
+            let cx = Cx {
+                depth,
+                tagged: false,
+                flow,
+                path,
+            };
+            let key = self.node(at, key_pos, cx)?;
+            let value_place = if flow {
+                Place::FlowValue
+            } else {
+                Place::BlockValue
+            };
+            let value_pos = self.locate(*at, value_place)?;
+            let value_path = match event {
+                Event::Scalar(text, ..) => Path::Map(path, text),
+                _ => Path::Unknown(path),
+            };
+            let cx = Cx {
+                path: &value_path,
+                ..cx
+            };
+            let value = self.node(at, value_pos, cx)?;
+            entries.push(Entry { key, value });
+        }
+    }
+}
+
+/// Where the node at `events.list[at]` is, as libyaml placed it: the parser
+/// agrees but for nodes whose position it takes from the next token.
+fn start_of(events: &Events<'_>, text: &Source<'_>, at: usize, place: Place) -> Pos {
+    let Some((event, span)) = events.list.get(at) else {
+        return Pos::START;
+    };
+    let start = Pos::of(span.start);
+    let before = at.checked_sub(1).map(|i| &events.list[i]);
+    let previous = before.map(|(_, span)| span.end);
+    let empty = is_empty_scalar(event);
+    let found = match (event, place) {
+        // An empty list item is where its `-` ends.
+        (_, Place::Item) if empty => text
+            .dash_before(span.start)
+            .or_else(|| previous.and_then(|from| text.find_after(from, &[], &['-'])))
+            .map(|dash| Pos {
+                column: dash.column + 1,
+                ..dash
+            }),
+        // An empty explicit key (`?` alone) is where the `?` ends.
+        (_, Place::BlockKey) if empty => before
+            .and_then(|(event, span)| {
+                // The end of a block collection may be placed past the `?`.
+                let ended = matches!(event, Event::SequenceEnd | Event::MappingEnd);
+                text.find_after(span.end, &[], &['?'])
+                    .or_else(|| ended.then(|| text.find_after(span.start, &[], &['?']))?)
+            })
+            .map(|mark| Pos {
+                column: mark.column + 1,
+                ..mark
+            }),
+        // An empty value is where its `:` ends in a block mapping, and at the
+        // next token in a flow one.
+        (_, Place::BlockValue) if empty => previous
+            .and_then(|from| text.find_after(from, &[], &[':']))
+            .map(|colon| Pos {
+                column: colon.column + 1,
+                ..colon
+            }),
+        (_, Place::FlowValue) if empty => {
+            previous.and_then(|from| text.find_after(from, &[':'], &[',', '}', ']']))
+        }
+        // A sequence without indentation (`key:` then `- item` below it) is
+        // at its first `-`.
+        (Event::SequenceStart(0, None), _)
+            if span.start == span.end && text.char_at(span.start) != Some('-') =>
+        {
+            text.dash_before(span.start)
+        }
+        // A block scalar is at its `|` or `>`, not where its text starts.
+        (Event::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded, 0, None), _) => text
+            .find_after(
+                previous.unwrap_or(Marker::new(0, 1, 0)),
+                &[':', '-', '?'],
+                &['|', '>'],
+            ),
+        _ => None,
+    };
+    found.unwrap_or(start)
+}
+
+/// What a node is to its parent, for [`start_of`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Item,
+    BlockKey,
+    BlockValue,
+    FlowValue,
+    Other,
+}
+
+/// Whether `event` is a scalar with nothing written: no text, quote, anchor
+/// or tag.
+fn is_empty_scalar(event: &Event<'_>) -> bool {
+    matches!(event, Event::Scalar(text, ScalarStyle::Plain, 0, None) if text.is_empty())
+}
+
+/// The name of an application tag (`!foo` is `foo`); `None` for the core tags
+/// (`!!str` …) and global ones, which are resolved instead.
+fn application_tag(tag: &Tag) -> Option<String> {
+    let full = format!("{}{}", tag.handle, tag.suffix);
+    let name = full.strip_prefix('!')?;
+    Some(if name.is_empty() {
+        full.clone()
+    } else {
+        name.to_string()
+    })
+}
+
+/// A scalar's value: a plain one typed by its text, a tagged one by its tag
+/// (application tags are [`Value::Tagged`] before this), a quoted or block
+/// one a string. The typing is serde_yaml's (see [`serde_yaml_scalar`]);
+/// plain scalars are typed once per text, as aliases and keys repeat them.
+fn scalar<'e>(
+    plain: &mut HashMap<&'e str, Value>,
+    text: &'e str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    at: Pos,
+    path: &Path<'_>,
+) -> Result<Value, Failure> {
+    let typed = match tag {
+        Some(tag) => serde_yaml_scalar(text, Some(&format!("{}{}", tag.handle, tag.suffix))),
+        None if style == ScalarStyle::Plain => match plain.get(text) {
+            Some(value) => Ok(value.clone()),
+            None => serde_yaml_scalar(text, None).inspect(|value| {
+                plain.insert(text, value.clone());
+            }),
+        },
+        None => Ok(Value::Str(text.to_string())),
+    };
+    typed.map_err(|message| {
+        // serde_yaml's message, with the path it printed (`images[2].name`).
+        let path = path.to_string();
+        let prefix = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        Failure::Yaml(YamlError {
+            pos: at,
+            message: syntax_message(&format!("{prefix}{message}"), None),
+        })
+    })
+}
+
+/// What serde_yaml makes of a scalar: `text` written plain when `tag` is
+/// `None`, else with `tag` (a resolved tag such as `tag:yaml.org,2002:int`).
+/// `Err` is serde_yaml's message, such as `invalid value: string "yes",
+/// expected a boolean`.
+///
+/// The linter was written on serde_yaml 0.9, and its messages describe
+/// values as serde_yaml typed them (YAML 1.2 core schema: `yes` and `0755`
+/// are strings, `0x1F` is the number 31, `!!bool yes` is an error), so
+/// serde_yaml itself decides, by reading the scalar back as a one-scalar
+/// document. serde_yaml is archived upstream (0.9.34+deprecated): this is
+/// the one place that uses it, and the one a maintained fork would replace.
+fn serde_yaml_scalar(text: &str, tag: Option<&str>) -> Result<Value, String> {
+    use serde::Deserializer as _;
+    use std::fmt::Write as _;
+
+    let document = match tag {
+        // Indented, continuation lines stay inside the scalar.
+        None => format!("--- {}", text.replace('\n', "\n ")),
+        // `!<>`, which saphyr reads and YAML does not allow.
+        Some("") => return Ok(Value::Str(text.to_string())),
+        Some(tag) => {
+            let mut document = String::from("--- !<");
+            for b in tag.bytes() {
+                if b.is_ascii_alphanumeric() || b"-_;/?:@&=+$.!~*'()".contains(&b) {
+                    document.push(char::from(b));
+                } else {
+                    let _ = write!(document, "%{b:02X}");
+                }
+            }
+            document.push_str("> \"");
+            for c in text.chars() {
+                match c {
+                    ' '..='~' if c != '"' && c != '\\' => document.push(c),
+                    _ => {
+                        let _ = write!(document, "\\U{:08X}", u32::from(c));
+                    }
+                }
+            }
+            document.push('"');
+            document
+        }
+    };
+    match serde_yaml::Deserializer::from_str(&document).deserialize_any(Typed) {
+        Ok(Value::Str(_)) => Ok(Value::Str(text.to_string())),
+        Ok(value) => Ok(value),
+        // Not one plain scalar once written alone (`-`, `a:`): a string.
+        Err(_) if tag.is_none() => Ok(Value::Str(text.to_string())),
+        Err(err) => {
+            let message = err.to_string();
+            let at = err
+                .location()
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()));
+            Err(
+                match at.as_deref().and_then(|at| message.strip_suffix(at)) {
+                    Some(message) => message.to_string(),
+                    None => message,
+                },
+            )
+        }
+    }
+}
+
+/// A scalar as serde_yaml hands it over (see [`serde_yaml_scalar`]);
+/// anything else is an error.
+struct Typed;
+
+impl<'de> serde::de::Visitor<'de> for Typed {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
+        f.write_str("a scalar")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
         Ok(Value::Bool(v))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
         Ok(Value::Number(v.to_string()))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
         Ok(Value::Number(v.to_string()))
     }
 
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
         Ok(Value::Number(v.to_string()))
     }
 
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
         Ok(Value::Number(v.to_string()))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Number(v.to_string()))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::Str(v.to_string()))
     }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Str(v))
-    }
-
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(Value::Str(String::from_utf8_lossy(v).into_owned()))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        (NodeSeed {
-            pos: self.pos,
-            cx: self.cx,
-        })
-        .deserialize(deserializer)
-        .map(|node| node.value)
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Value, D::Error> {
-        self.visit_some(deserializer)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        loop {
-            let reached = Cell::new(false);
-            let pos = match seq.next_element_seed(Probe { reached: &reached }) {
-                Ok(None) => break,
-                Ok(Some(never)) => match never {},
-                Err(err) if reached.get() => probed_pos(&err).unwrap_or(self.pos),
-                Err(err) => return Err(err),
-            };
-            match seq.next_element_seed(NodeSeed { pos, cx: self.cx })? {
-                Some(node) => items.push(node),
-                None => break,
-            }
-        }
-        Ok(Value::Seq(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = Vec::new();
-        loop {
-            let reached = Cell::new(false);
-            let key_pos = match map.next_key_seed(Probe { reached: &reached }) {
-                Ok(None) => break,
-                Ok(Some(never)) => match never {},
-                Err(err) if reached.get() => probed_pos(&err).unwrap_or(self.pos),
-                Err(err) => return Err(err),
-            };
-            let Some(key) = map.next_key_seed(NodeSeed {
-                pos: key_pos,
-                cx: self.cx,
-            })?
-            else {
-                break;
-            };
-            let reached = Cell::new(false);
-            let value_pos = match map.next_value_seed(Probe { reached: &reached }) {
-                Ok(never) => match never {},
-                Err(err) if reached.get() => probed_pos(&err).unwrap_or(key_pos),
-                Err(err) => return Err(err),
-            };
-            let value = map.next_value_seed(NodeSeed {
-                pos: value_pos,
-                cx: self.cx,
-            })?;
-            entries.push(Entry { key, value });
-        }
-        Ok(Value::Map(entries))
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        let (tag, contents) = data.variant::<String>()?;
-        let inner = contents.newtype_variant_seed(NodeSeed {
-            pos: self.pos,
-            cx: self.cx,
-        })?;
-        Ok(Value::Tagged(tag, Box::new(inner)))
-    }
-}
-
-/// Stands on a node without consuming it and fails with its position (see the
-/// module documentation). `reached` tells a probe failure from a real error
-/// raised before the probe got to run (such as a syntax error further on).
-struct Probe<'a> {
-    reached: &'a Cell<bool>,
-}
-
-const PROBE: &str = "tagsweep-locate-probe";
-
-impl<'de> DeserializeSeed<'de> for Probe<'_> {
-    type Value = Infallible;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Infallible, D::Error> {
-        deserializer.deserialize_newtype_struct(PROBE, self)
-    }
-}
-
-impl<'de> Visitor<'de> for Probe<'_> {
-    type Value = Infallible;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a position probe")
-    }
-
-    fn visit_newtype_struct<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Infallible, D::Error> {
-        self.reached.set(true);
-        deserializer.deserialize_newtype_struct(PROBE, self)
-    }
-}
-
-/// The position in a probe's error. Inside `visit_seq`/`visit_map` the error
-/// type is generic, so `serde_yaml::Error::location` is out of reach and the
-/// message is read instead: `recursion limit exceeded at line L column C`, or
-/// no position at all when the mark is line 1, column 1 (serde_yaml omits it).
-fn probed_pos(err: &impl fmt::Display) -> Option<Pos> {
-    let text = err.to_string();
-    let rest = text.strip_prefix("recursion limit exceeded")?;
-    if rest.is_empty() {
-        return Some(Pos::START);
-    }
-    let rest = rest.strip_prefix(" at line ")?;
-    let (line, column) = rest.split_once(" column ")?;
-    Some(Pos {
-        line: line.parse().ok()?,
-        column: column.parse().ok()?,
-    })
 }
 
 #[cfg(test)]
@@ -952,12 +1435,116 @@ mod tests {
     }
 
     #[test]
-    fn probe_positions_parse() {
-        assert_eq!(probed_pos(&"recursion limit exceeded"), Some(at(1, 1)));
-        assert_eq!(
-            probed_pos(&"recursion limit exceeded at line 3 column 5"),
-            Some(at(3, 5))
+    fn scalars_are_typed_as_before() {
+        let doc = root(
+            "a: yes\nb: no\nc: 0755\nd: 0x1F\ne: -0o17\nf: 5.10\ng: .inf\nh: ~\ni: '40'\nj: 1e999\nk: +7\nl: !!int '12'\nm: !!str 12\nn: Null\no: !!float 3\n",
         );
-        assert_eq!(probed_pos(&"something else"), None);
+        let values: Vec<Value> = entries(&doc)
+            .iter()
+            .map(|e| e.value.value.clone())
+            .collect();
+        let n = |s: &str| Value::Number(s.into());
+        let s = |s: &str| Value::Str(s.into());
+        assert_eq!(
+            values,
+            vec![
+                s("yes"),
+                s("no"),
+                s("0755"),
+                n("31"),
+                n("-15"),
+                n("5.1"),
+                n("inf"),
+                Value::Null,
+                s("40"),
+                s("1e999"),
+                n("7"),
+                n("12"),
+                s("12"),
+                Value::Null,
+                n("3"),
+            ]
+        );
+        let err = read("a:\n  b: !!bool yes\n").errors;
+        assert_eq!(
+            err,
+            vec![YamlError {
+                pos: at(2, 6),
+                message:
+                    "YAML syntax error: a.b: invalid value: string \"yes\", expected a boolean"
+                        .into()
+            }]
+        );
+    }
+
+    #[test]
+    fn block_scalars_and_empty_entries_are_where_libyaml_put_them() {
+        let doc = root("a: |\n  x\nb: >-\n  y\nc:\n- \n-   # none\n- z\n? \n: v\n");
+        let e = entries(&doc);
+        assert_eq!(e[0].value.pos, at(1, 4));
+        assert_eq!(e[1].value.pos, at(3, 4));
+        // A sequence without indentation is at its first `-`; an empty item
+        // where its `-` ends, whatever follows on the line.
+        assert_eq!(e[2].value.pos, at(6, 1));
+        assert_eq!(
+            item_positions(&e[2].value),
+            vec![at(6, 2), at(7, 2), at(8, 3)]
+        );
+        // An empty explicit key is where its `?` ends.
+        assert_eq!(e[3].key.pos, at(9, 2));
+        assert_eq!(e[3].key.value, Value::Null);
+    }
+
+    #[test]
+    fn a_tab_after_a_colon_is_a_blank() {
+        let doc = root("a:\tb\nc:\t\t'x:\ty'\nd: |\n  e:\tf\n");
+        let e = entries(&doc);
+        assert_eq!(
+            e[0].value,
+            Node {
+                pos: at(1, 4),
+                value: Value::Str("b".into())
+            }
+        );
+        assert_eq!(
+            e[1].value,
+            Node {
+                pos: at(2, 5),
+                value: Value::Str("x:\ty".into())
+            }
+        );
+        assert_eq!(e[2].value.value, Value::Str("e:\tf\n".into()));
+    }
+
+    #[test]
+    fn control_characters_are_refused_where_they_are() {
+        let doc = read("a: b\u{7}\n");
+        assert!(doc.root.is_none());
+        assert_eq!(
+            doc.errors,
+            vec![YamlError {
+                pos: at(1, 5),
+                message: "YAML syntax error: control characters are not allowed".into()
+            }]
+        );
+        // Anywhere in the file, even in a comment or after a YAML error.
+        let late = format!("a: b: c\n#{}\r\n\u{0}", "x".repeat(20_000));
+        assert_eq!(read(&late).errors[0].pos, at(3, 1));
+    }
+
+    #[test]
+    fn text_after_a_complete_document_is_an_error() {
+        for src in ["  a: b\n]\n", "  a: b\nc: d\n", "a: b\n]\n"] {
+            let doc = read(src);
+            assert!(doc.root.is_none(), "{src:?}");
+            assert_eq!(doc.errors.len(), 1, "{src:?}");
+            assert_eq!(doc.errors[0].pos, at(2, 1), "{src:?}");
+            assert!(doc.errors[0].message.starts_with("YAML syntax error: "));
+        }
+        // Even when what follows is not YAML: the first document is read.
+        let doc = read("a: b\n--- [\n");
+        assert!(doc.root.is_some());
+        assert_eq!(doc.errors[0].pos, at(2, 1));
+        assert!(doc.errors[0].message.starts_with("a second YAML document"));
     }
 }
