@@ -83,13 +83,19 @@ pub fn explanations(report: &Report) -> Vec<String> {
         .filter(|b| !b.unverified_platforms.is_empty())
         .count();
     if unverified > 0 {
-        let why = if report.registry == "docker.io" {
-            "Docker Hub no longer states a tag's platforms (its API has answered `images: []` since August 2025, docker/hub-feedback #2484)"
+        let (why, what_to_do) = if report.registry == "docker.io" {
+            (
+                "Docker Hub no longer states a tag's platforms (its API has answered `images: []` since August 2025, docker/hub-feedback #2484)",
+                "Run with --verify-platforms to read each tag's index from the registry API (one manifest GET per image per build, cached by digest); a tag it cannot read stays unverified.",
+            )
         } else {
-            "the registry does not state these tags' platforms"
+            (
+                "these tags' manifests and image configs state no platform",
+                "Push them as an index with platforms, or with os and architecture in the image config.",
+            )
         };
         notes.push(format!(
-            "? Platforms unverified in {unverified} build{}: {why}, so the required platforms could not be checked there; they are not counted as missing. Run with --verify-platforms to read each tag's index from the registry API (one manifest GET per image per build, cached by digest).",
+            "? Platforms unverified in {unverified} build{}: {why}, so the required platforms could not be checked there; they are not counted as missing. {what_to_do}",
             if unverified == 1 { "" } else { "s" }
         ));
     }

@@ -131,7 +131,7 @@ mod tests {
         ERROR: 1 image of the manifest has no repository in linaro: typo
           A typo in the manifest, or a private repository seen without credentials (set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN). These images are left out of the counts above.
 
-        ? Platforms unverified in 1 build: Docker Hub no longer states a tag's platforms (its API has answered `images: []` since August 2025, docker/hub-feedback #2484), so the required platforms could not be checked there; they are not counted as missing. Run with --verify-platforms to read each tag's index from the registry API (one manifest GET per image per build, cached by digest).
+        ? Platforms unverified in 1 build: Docker Hub no longer states a tag's platforms (its API has answered `images: []` since August 2025, docker/hub-feedback #2484), so the required platforms could not be checked there; they are not counted as missing. Run with --verify-platforms to read each tag's index from the registry API (one manifest GET per image per build, cached by digest); a tag it cannot read stays unverified.
 
         (declared): the registry reports no push time; the time shown is the one the images declare (their `created`), which a reproducible build sets to its commit's time, days before the push. prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace (or with --trust-declared-times).
 
