@@ -269,6 +269,7 @@ mod tests {
             missing_repositories: vec![],
             unverified_repositories: vec![],
             late_images: vec![],
+            retired_images: vec![],
         }
     }
 

@@ -155,6 +155,23 @@ pub struct LateImage {
     pub first_build: Option<String>,
 }
 
+/// An image that left the set: the last build that carries it is
+/// `last_build`, and at least [`RETIRED_AFTER`] finished builds after it
+/// (natural order; builds still in progress aside) all lack it. The builds
+/// after it may lack it because of a manifest change (the fix is
+/// `until: <last_build>`) — or because its push kept failing. The two look
+/// the same from the registry, so prune does not delete on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredImage {
+    pub image: String,
+    pub last_build: String,
+}
+
+/// How many finished builds in a row must lack an image, after one that
+/// carried it, before the audit reads it as having left the set. One is a
+/// broken build, the case tagsweep exists for; two or more may be either.
+pub const RETIRED_AFTER: usize = 2;
+
 /// Counts of builds by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -184,6 +201,9 @@ pub struct Report {
     /// Images missing from a run of the oldest builds only (see [`LateImage`]);
     /// found only when every build is judged ([`BuildSelection::All`]).
     pub late_images: Vec<LateImage>,
+    /// Images missing from a run of the newest builds (see [`RetiredImage`]);
+    /// found only when every build is judged.
+    pub retired_images: Vec<RetiredImage>,
 }
 
 impl Report {
@@ -204,6 +224,11 @@ impl Report {
     /// The late image `image`, if it is one.
     pub fn late_image(&self, image: &str) -> Option<&LateImage> {
         self.late_images.iter().find(|l| l.image == image)
+    }
+
+    /// The retired image `image`, if it is one.
+    pub fn retired_image(&self, image: &str) -> Option<&RetiredImage> {
+        self.retired_images.iter().find(|r| r.image == image)
     }
 }
 
@@ -380,9 +405,9 @@ pub fn evaluate(
             Status::InProgress => summary.in_progress += 1,
         }
     }
-    let late_images = match selection {
-        BuildSelection::All => late_images(&existing, &reports),
-        BuildSelection::Named(_) => Vec::new(),
+    let (late_images, retired_images) = match selection {
+        BuildSelection::All => manifest_changes(&existing, &reports),
+        BuildSelection::Named(_) => (Vec::new(), Vec::new()),
     };
 
     Report {
@@ -395,6 +420,7 @@ pub fn evaluate(
         missing_repositories,
         unverified_repositories,
         late_images,
+        retired_images,
     }
 }
 
@@ -442,13 +468,19 @@ fn platform_gaps(required: &[Platform], tag: &Tag) -> Gaps {
     }
 }
 
-/// The late images (see [`LateImage`]): for each image, the builds it is
-/// expected in, in natural order; if the oldest of them does not carry it,
-/// the first that does is where it joined the set.
-fn late_images(existing: &[(&ImageSpec, &[Tag])], reports: &[BuildReport]) -> Vec<LateImage> {
+/// The images that look like manifest changes, for each image from the
+/// builds it is expected in, in natural order: if the oldest of them does
+/// not carry it, the first that does is where it joined the set
+/// ([`LateImage`]); if [`RETIRED_AFTER`] or more finished builds after the
+/// last that carries it all lack it, it may have left ([`RetiredImage`]).
+fn manifest_changes(
+    existing: &[(&ImageSpec, &[Tag])],
+    reports: &[BuildReport],
+) -> (Vec<LateImage>, Vec<RetiredImage>) {
     let mut ordered: Vec<&BuildReport> = reports.iter().collect();
     ordered.sort_by(|a, b| natural_cmp(&a.tag, &b.tag));
     let mut late = Vec::new();
+    let mut retired = Vec::new();
     for (image, _) in existing {
         let expecting: Vec<&&BuildReport> = ordered
             .iter()
@@ -467,9 +499,22 @@ fn late_images(existing: &[(&ImageSpec, &[Tag])], reports: &[BuildReport]) -> Ve
             }),
             None => {}
         }
+        if let Some(last) = expecting.iter().rposition(|b| carries(b)) {
+            let lacking = expecting[last + 1..]
+                .iter()
+                .filter(|b| b.status != Status::InProgress)
+                .count();
+            if lacking >= RETIRED_AFTER {
+                retired.push(RetiredImage {
+                    image: image.name.clone(),
+                    last_build: expecting[last].tag.clone(),
+                });
+            }
+        }
     }
     late.sort_by(|a, b| a.image.cmp(&b.image));
-    late
+    retired.sort_by(|a, b| a.image.cmp(&b.image));
+    (late, retired)
 }
 
 /// Repositories outside the manifest that carry at least one build tag.
@@ -977,6 +1022,24 @@ mod tests {
                 first_build: None
             }]
         );
+        // Missing from the two newest finished builds: it may have left.
+        let inv = inventory(vec![
+            ("base", all(7..=11)),
+            ("nova-api", all(7..=9)),
+            ("ironic-pxe", vec![]),
+        ]);
+        assert_eq!(
+            evaluate(&m, &inv, now(), &BuildSelection::All).retired_images,
+            [RetiredImage {
+                image: "nova-api".into(),
+                last_build: "rocky-9".into()
+            }]
+        );
+        let inv = inventory(vec![
+            ("base", all(7..=8)),
+            ("nova-api", vec![]),
+            ("ironic-pxe", vec![]),
+        ]);
         // Not judged on a selection of builds: too little history.
         let sel = BuildSelection::Named(vec!["rocky-8".into()]);
         assert!(evaluate(&m, &inv, now(), &sel).late_images.is_empty());

@@ -32,7 +32,9 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::audit::{evaluate, AgeSource, BuildReport, BuildSelection, LateImage, Report, Status};
+use super::audit::{
+    evaluate, AgeSource, BuildReport, BuildSelection, LateImage, Report, RetiredImage, Status,
+};
 use crate::duration::format_duration;
 use crate::inventory::{Inventory, Repository, Tag};
 use crate::manifest::Manifest;
@@ -109,8 +111,12 @@ pub enum SkipReason {
     Protected,
     /// No repository of the set carries the tag.
     NotCarried,
-    /// The only missing images joined the set later: a manifest change.
-    OnlyLateImages(Vec<LateImage>),
+    /// The only missing images joined the set later, or may have left it
+    /// earlier: a manifest change, as far as the registry can tell.
+    OnlyManifestChanges {
+        joined: Vec<LateImage>,
+        left: Vec<RetiredImage>,
+    },
     /// Nothing proves nobody is still pushing it (see the module documentation).
     AgeUnproven {
         source: AgeSource,
@@ -125,7 +131,7 @@ impl SkipReason {
     /// Whether the skip is a finding the user must act on (exit 1): a
     /// manifest that needs fixing.
     pub fn is_finding(&self) -> bool {
-        matches!(self, SkipReason::OnlyLateImages(_))
+        matches!(self, SkipReason::OnlyManifestChanges { .. })
     }
 }
 
@@ -135,20 +141,29 @@ impl fmt::Display for SkipReason {
             SkipReason::InProgress => f.write_str("in progress: pushed within the grace period"),
             SkipReason::Protected => f.write_str("protected by builds.protect"),
             SkipReason::NotCarried => f.write_str("no repository of the set carries this tag"),
-            SkipReason::OnlyLateImages(late) => {
-                let names: Vec<String> = late
+            SkipReason::OnlyManifestChanges { joined, left } => {
+                let names: Vec<String> = joined
                     .iter()
                     .map(|l| match &l.first_build {
                         Some(first) => format!("{} (first in {first})", l.image),
                         None => format!("{} (in no build yet)", l.image),
                     })
+                    .chain(
+                        left.iter()
+                            .map(|r| format!("{} (last in {})", r.image, r.last_build)),
+                    )
                     .collect();
+                let which = match (joined.is_empty(), left.is_empty()) {
+                    (false, true) => "joined the set in a later build",
+                    (true, false) => "left the set in an earlier build",
+                    _ => "joined the set in a later build, or left it in an earlier one,",
+                };
                 write!(
                     f,
-                    "only images that joined the set in a later build are missing: {}. \
-                     This is a manifest change, not a broken build: {}",
+                    "only images that {which} are missing: {}. \
+                     This looks like a manifest change, not a broken build: {}",
                     names.join(", "),
-                    late_fix(late)
+                    manifest_fix(joined, left)
                 )
             }
             SkipReason::AgeUnproven {
@@ -195,9 +210,10 @@ fn minute_after(at: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// "add `from: rocky-40` to debian-source-zun-compute", for each late image.
-pub fn late_fix(late: &[LateImage]) -> String {
-    let fixes: Vec<String> = late
+/// "add `from: rocky-40` to debian-source-zun-compute", for each image
+/// that joined the set, and `until:` for each that left it.
+pub fn manifest_fix(joined: &[LateImage], left: &[RetiredImage]) -> String {
+    let fixes: Vec<String> = joined
         .iter()
         .map(|l| match &l.first_build {
             Some(first) => format!("add `from: {first}` to {} in the manifest", l.image),
@@ -206,6 +222,12 @@ pub fn late_fix(late: &[LateImage]) -> String {
                 l.image
             ),
         })
+        .chain(left.iter().map(|r| {
+            format!(
+                "add `until: {}` to {} in the manifest if it left the set",
+                r.last_build, r.image
+            )
+        }))
         .collect();
     format!(
         "{}; if those builds really lack it by accident, prune them by name with --build",
@@ -287,19 +309,26 @@ pub fn unproven(
     trust_declared_times: bool,
 ) -> Option<SkipReason> {
     if build.missing_platforms.is_empty() && !build.missing.is_empty() {
-        let late: Vec<LateImage> = build
-            .missing
-            .iter()
-            .map(|m| {
-                report
-                    .late_image(m)
-                    .filter(|l| older_than_first(&build.tag, l))
-            })
-            .collect::<Option<Vec<&LateImage>>>()
-            .map(|l| l.into_iter().cloned().collect())
-            .unwrap_or_default();
-        if !late.is_empty() {
-            return Some(SkipReason::OnlyLateImages(late));
+        let (mut joined, mut left) = (Vec::new(), Vec::new());
+        let explained = build.missing.iter().all(|m| {
+            if let Some(l) = report
+                .late_image(m)
+                .filter(|l| older_than_first(&build.tag, l))
+            {
+                joined.push(l.clone());
+                true
+            } else if let Some(r) = report
+                .retired_image(m)
+                .filter(|r| super::natural_cmp(&build.tag, &r.last_build).is_gt())
+            {
+                left.push(r.clone());
+                true
+            } else {
+                false
+            }
+        });
+        if explained {
+            return Some(SkipReason::OnlyManifestChanges { joined, left });
         }
     }
     match build.age {
@@ -732,7 +761,7 @@ mod tests {
     }
 
     /// rocky-1 and rocky-2 lack a-glance (it joined at rocky-3); rocky-4
-    /// lacks a-nova too (broken); rocky-5 lacks a-nova only.
+    /// lacks a-nova (broken); rocky-5 is complete.
     fn late_inventory() -> Inventory {
         let mut inv = Inventory::new("docker.io", "linaro");
         let tags = |names: &[&str]| names.iter().map(|n| tag(n, 50)).collect::<Vec<_>>();
@@ -741,7 +770,10 @@ mod tests {
                 "a-base",
                 tags(&["rocky-1", "rocky-2", "rocky-3", "rocky-4", "rocky-5"]),
             ),
-            ("a-nova", tags(&["rocky-1", "rocky-2", "rocky-3"])),
+            (
+                "a-nova",
+                tags(&["rocky-1", "rocky-2", "rocky-3", "rocky-5"]),
+            ),
             ("a-glance", tags(&["rocky-3", "rocky-4", "rocky-5"])),
         ] {
             inv.repositories.insert(
@@ -761,11 +793,11 @@ mod tests {
         let report = evaluate(&m, &inv, now(), &BuildSelection::All);
         let p = plan(&m, &inv, &report, &broken(), None).unwrap();
         let planned: Vec<_> = p.builds.iter().map(|b| b.tag.as_str()).collect();
-        assert_eq!(planned, ["rocky-5", "rocky-4"]);
+        assert_eq!(planned, ["rocky-4"]);
         let late: Vec<_> = p
             .skipped
             .iter()
-            .filter(|s| matches!(s.reason, SkipReason::OnlyLateImages(_)))
+            .filter(|s| matches!(s.reason, SkipReason::OnlyManifestChanges { .. }))
             .map(|s| s.tag.as_str())
             .collect();
         assert_eq!(late.len(), 2);
@@ -864,6 +896,11 @@ mod tests {
         let m = manifest();
         let mut inv = inventory();
         for repo in inv.repositories.values_mut() {
+            // Without push times rocky-3 is no longer in progress; leave it
+            // out, so a-glance is missing from one finished build only.
+            if let Some(tags) = repo.tags.as_mut() {
+                tags.retain(|t| t.name != "rocky-3");
+            }
             for t in repo.tags.iter_mut().flatten() {
                 t.pushed = None;
             }

@@ -19,6 +19,7 @@ struct JsonReport<'a> {
     missing_repositories: &'a [String],
     unverified_repositories: &'a [String],
     late_images: Vec<JsonLateImage<'a>>,
+    retired_images: Vec<JsonRetiredImage<'a>>,
     stats: JsonStats,
 }
 
@@ -33,6 +34,12 @@ struct JsonBuild<'a> {
     unverified_platforms: BTreeMap<&'a str, Vec<String>>,
     newest_push: Option<String>,
     newest_push_source: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonRetiredImage<'a> {
+    image: &'a str,
+    last_build: &'a str,
 }
 
 #[derive(Serialize)]
@@ -99,6 +106,14 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
             .map(|l| JsonLateImage {
                 image: &l.image,
                 first_build: l.first_build.as_deref(),
+            })
+            .collect(),
+        retired_images: report
+            .retired_images
+            .iter()
+            .map(|r| JsonRetiredImage {
+                image: &r.image,
+                last_build: &r.last_build,
             })
             .collect(),
         stats: JsonStats {
@@ -224,6 +239,7 @@ mod tests {
               "first_build": "rocky-3"
             }
           ],
+          "retired_images": [],
           "stats": {
             "requests": 7,
             "retries": 1,

@@ -121,6 +121,13 @@ pub fn explanations(report: &Report) -> Vec<String> {
             ),
         });
     }
+    for retired in &report.retired_images {
+        notes.push(format!(
+            "{} is in no finished build after {}: if it left the set then, add `until: {}` to it in the \
+             manifest; if not, its push keeps failing and those builds are broken (prune them by name with --build).",
+            retired.image, retired.last_build, retired.last_build
+        ));
+    }
     if !report.unverified_repositories.is_empty() {
         let n = report.unverified_repositories.len();
         notes.push(format!(

@@ -260,8 +260,8 @@ mod tests {
         └─────────┴──────────┴───────┴──────┴─────────────────┘
         Skipped rocky-5: in progress: pushed within the grace period
         Skipped rocky-3: its age rests only on the times its images declare (a reproducible build declares its commit's time, not its push): it is deleted once tagsweep has seen it unchanged for builds.grace (2h), by a run at or after 2026-11-20 14:00 UTC that keeps the observations; or pass --trust-declared-times if your images' created time is their build time
-        Skipped rocky-2: only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
-        Skipped rocky-1: only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
+        Skipped rocky-2: only images that joined the set in a later build are missing: zun (first in rocky-3). This looks like a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
+        Skipped rocky-1: only images that joined the set in a later build are missing: zun (first in rocky-3). This looks like a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
         Left alone (not in the manifest): extra:rocky-4
         ");
     }
@@ -319,11 +319,11 @@ mod tests {
             },
             {
               "tag": "rocky-2",
-              "reason": "only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build"
+              "reason": "only images that joined the set in a later build are missing: zun (first in rocky-3). This looks like a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build"
             },
             {
               "tag": "rocky-1",
-              "reason": "only images that joined the set in a later build are missing: zun (first in rocky-3). This is a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build"
+              "reason": "only images that joined the set in a later build are missing: zun (first in rocky-3). This looks like a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build"
             }
           ],
           "untouched": [

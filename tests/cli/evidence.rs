@@ -449,3 +449,44 @@ fn a_declared_time_does_not_prove_a_build_finished() {
     let plan = dry(state_arg).json();
     assert_eq!(plan["builds"], json!([]), "{plan:#}");
 }
+
+/// The other side of case 5: an image that left the set after b-3 (its
+/// manifest entry lacks `until:`). The two newest builds lack it; prune must
+/// not delete the newest releases on that, and says what to check.
+#[test]
+fn an_image_missing_from_the_newest_builds_spares_them_and_names_until() {
+    let t = |h: i64| ago(h);
+    let hub = FakeHub::builder()
+        .account("ci-bot", "dckr_pat_delete", true)
+        .repo(NS, BASE)
+        .tag("b-1", t(120))
+        .tag("b-2", t(96))
+        .tag("b-3", t(72))
+        .tag("b-4", t(48))
+        .tag("b-5", t(24))
+        .done()
+        .repo(NS, NOVA)
+        .tag("b-1", t(120))
+        .tag("b-2", t(96))
+        .tag("b-3", t(72))
+        .done()
+        .start();
+    let w = Workdir::new();
+    let m = w.write(
+        "m.yaml",
+        &format!("namespace: linaro\nbuilds:\n  pattern: '^b-\\d+$'\nimages: [{BASE}, {NOVA}]\n"),
+    );
+    let doc = on_hub(&hub, &["audit", "--format", "json"], &m).json();
+    assert_eq!(
+        doc["retired_images"],
+        json!([{"image": NOVA, "last_build": "b-3"}])
+    );
+    let out = on_hub(&hub, &["prune", "--broken", "--yes"], &m);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("add `until: b-3` to {NOVA}")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(hub.count("DELETE"), 0);
+}

@@ -280,7 +280,7 @@ mod tests {
         }
     }
 
-    /// rocky-1 complete; rocky-2 and rocky-3 broken (glance lacks them).
+    /// rocky-1 and rocky-4 complete; rocky-2 and rocky-3 broken (glance lacks them).
     fn registry() -> MemoryRegistry {
         MemoryRegistry::new()
             .repo(
@@ -289,6 +289,7 @@ mod tests {
                     tag("rocky-1", 50, "b1"),
                     tag("rocky-2", 40, "b2"),
                     tag("rocky-3", 30, "b3"),
+                    tag("rocky-4", 20, "b4"),
                 ],
             )
             .repo(
@@ -297,9 +298,13 @@ mod tests {
                     tag("rocky-1", 50, "n1"),
                     tag("rocky-2", 40, "n2"),
                     tag("rocky-3", 30, "n3"),
+                    tag("rocky-4", 20, "n4"),
                 ],
             )
-            .repo("glance", vec![tag("rocky-1", 50, "g1")])
+            .repo(
+                "glance",
+                vec![tag("rocky-1", 50, "g1"), tag("rocky-4", 20, "g4")],
+            )
     }
 
     fn block<T>(f: impl std::future::Future<Output = T>) -> T {
