@@ -80,8 +80,16 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
              A typo in the manifest, or a private repository seen without credentials \
              ({}). These images are left out of the counts above.\n",
             report.missing_repositories.len(),
-            if report.missing_repositories.len() == 1 { "" } else { "s" },
-            if report.missing_repositories.len() == 1 { "has" } else { "have" },
+            if report.missing_repositories.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if report.missing_repositories.len() == 1 {
+                "has"
+            } else {
+                "have"
+            },
             report.namespace,
             report.missing_repositories.join(", "),
             if report.registry == "docker.io" {
