@@ -249,6 +249,7 @@ mod tests {
             newest_push: None,
             age: AgeSource::Declared,
             contents: contents.into(),
+            retention: None,
         }
     }
 
@@ -263,6 +264,7 @@ mod tests {
             missing_repositories: vec![],
             unverified_repositories: vec![],
             late_images: vec![],
+            retention: None,
         }
     }
 
