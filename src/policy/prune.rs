@@ -30,7 +30,7 @@
 //! Just before deleting, each build is looked up again ([`recheck`]): a late
 //! push may have completed it, or changed it, or made an expired build recent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -432,21 +432,36 @@ pub fn plan(
         }
     }
 
+    // Where each chosen build's tag is, in one pass over the inventory: an
+    // --expired plan may cover hundreds of builds in hundreds of repositories.
+    let wanted: HashSet<&str> = chosen.iter().map(|(b, _)| b.tag.as_str()).collect();
+    let mut carriers: HashMap<&str, Vec<(&str, &Tag)>> = HashMap::new();
+    for (repo_name, repo) in &inventory.repositories {
+        for found in repo.tags.iter().flatten() {
+            if !wanted.contains(found.name.as_str()) {
+                continue;
+            }
+            let here = carriers.entry(found.name.as_str()).or_default();
+            // The first tag of that name in each repository.
+            if here.last().is_none_or(|(r, _)| *r != repo_name.as_str()) {
+                here.push((repo_name.as_str(), found));
+            }
+        }
+    }
+    let expected: HashSet<&str> = manifest.images.iter().map(|i| i.name.as_str()).collect();
     let mut builds = Vec::new();
     let mut untouched = Vec::new();
     for (build, reason) in chosen {
         let tag = build.tag.as_str();
         let mut tags = Vec::new();
-        for (repo_name, repo) in &inventory.repositories {
-            let Some(found) = find_tag(repo, tag) else {
-                continue;
-            };
+        // In repository order (the inventory's).
+        for &(repo_name, found) in carriers.get(tag).map_or(&[][..], Vec::as_slice) {
             let planned = PlannedTag {
-                repository: repo_name.clone(),
+                repository: repo_name.to_string(),
                 tag: tag.to_string(),
                 digest: found.digest.clone(),
             };
-            if manifest.image(repo_name).is_some() {
+            if expected.contains(repo_name) {
                 tags.push(planned);
             } else {
                 untouched.push(planned);
@@ -494,10 +509,6 @@ pub fn plan(
         skipped,
         untouched,
     })
-}
-
-fn find_tag<'a>(repo: &'a Repository, tag: &str) -> Option<&'a Tag> {
-    repo.tags.as_ref()?.iter().find(|t| t.name == tag)
 }
 
 /// What a fresh look at a build says, just before its deletion.
