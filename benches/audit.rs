@@ -6,6 +6,7 @@
 //! cargo bench --bench audit                       # the full run (about a minute)
 //! cargo bench --bench audit -- --smoke            # tiny sizes: proves it works (CI)
 //! cargo bench --bench audit -- --repos 200 --tags 300 --latency-ms 20 --limit 60 --window-s 10
+//! cargo bench --bench audit -- --only retention   # one scenario (latency, rate, snapshot, retention)
 //! ```
 //!
 //! Scenarios:
@@ -18,6 +19,11 @@
 //!   ≤ 1.10 × bound, no failed run.
 //! * **1M tags**: 2,000 repositories × 500 tags audited from a snapshot file.
 //!   Targets: peak RSS < 200 MB; grouping and evaluation ≥ 500,000 tags/s.
+//! * **retention**: 1,000 builds × 250 images (two streams, keep 5, max_age
+//!   30d, a build a day, every tenth broken) from an in-memory inventory, in a process
+//!   of its own (this binary, `--retention-child`): the audit with its
+//!   retention verdicts, then the `prune --expired` plan. In-process time and
+//!   the process's peak RSS.
 //!
 //! Requests are counted by the server; "lower bound" is 1 login +
 //! ceil(repositories/100) + Σ ceil(tags/100).
@@ -49,6 +55,16 @@ struct Options {
     large_repos: usize,
     large_tags: usize,
     concurrency: usize,
+    retention_builds: usize,
+    retention_images: usize,
+    /// Run only this scenario: latency, rate, snapshot or retention.
+    only: Option<String>,
+}
+
+impl Options {
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == scenario)
+    }
 }
 
 impl Options {
@@ -65,6 +81,9 @@ impl Options {
             large_repos: 4,
             large_tags: 3000,
             concurrency: 16,
+            retention_builds: 1000,
+            retention_images: 250,
+            only: None,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let mut i = 0;
@@ -88,6 +107,9 @@ impl Options {
                         large_repos: 2,
                         large_tags: 450,
                         concurrency: 16,
+                        retention_builds: 60,
+                        retention_images: 20,
+                        only: o.only.take(),
                     };
                     i += 1;
                     continue;
@@ -103,6 +125,16 @@ impl Options {
                 "--large-repos" => o.large_repos = value(i) as usize,
                 "--large-tags" => o.large_tags = value(i) as usize,
                 "-j" | "--concurrency" => o.concurrency = value(i) as usize,
+                "--retention-builds" => o.retention_builds = value(i) as usize,
+                "--retention-images" => o.retention_images = value(i) as usize,
+                "--only" => {
+                    let scenario = args.get(i + 1).cloned().unwrap_or_default();
+                    assert!(
+                        ["latency", "rate", "snapshot", "retention"].contains(&scenario.as_str()),
+                        "--only takes latency, rate, snapshot or retention"
+                    );
+                    o.only = Some(scenario);
+                }
                 // cargo bench passes --bench; ignore what we do not know.
                 _ => {
                     i += 1;
@@ -169,23 +201,7 @@ fn run_tagsweep(args: &[&str], hub: Option<&FakeHub>) -> Measured {
     }
     let started = Instant::now();
     let mut child = cmd.spawn().expect("start tagsweep");
-    // Peak RSS: the kernel's high-water mark of the child's own address
-    // space (VmHWM), read until it exits. (wait4's ru_maxrss would also
-    // count this process's pages at spawn time.)
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_kb = None;
-    let status = loop {
-        if let Some(kb) = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|s| vm_hwm_kb(&s))
-        {
-            peak_kb = Some(peak_kb.map_or(kb, |p: u64| p.max(kb)));
-        }
-        match child.try_wait().expect("wait for tagsweep") {
-            Some(status) => break status,
-            None => std::thread::sleep(Duration::from_millis(2)),
-        }
-    };
+    let (status, peak_kb) = wait_with_peak_rss(&mut child);
     let wall = started.elapsed();
     let ok = status.code().is_some_and(|c| c <= 1);
     if !ok {
@@ -275,6 +291,27 @@ struct Row {
     note: String,
 }
 
+/// Waits for `child`, reading its peak RSS: the kernel's high-water mark of
+/// the child's own address space (VmHWM), until it exits. (wait4's
+/// ru_maxrss would also count this process's pages at spawn time.)
+fn wait_with_peak_rss(child: &mut std::process::Child) -> (std::process::ExitStatus, Option<u64>) {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = None;
+    let status = loop {
+        if let Some(kb) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| vm_hwm_kb(&s))
+        {
+            peak_kb = Some(peak_kb.map_or(kb, |p: u64| p.max(kb)));
+        }
+        match child.try_wait().expect("wait for the child") {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    (status, peak_kb)
+}
+
 fn vm_hwm_kb(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -359,38 +396,67 @@ fn latency_bound(o: &Options, dir: &Path, repos: usize, tags: usize, target: &st
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--retention-child") {
+        let number = |i: usize| -> usize {
+            args.get(at + i)
+                .and_then(|v| v.parse().ok())
+                .expect("--retention-child BUILDS IMAGES")
+        };
+        retention_child(number(1), number(2));
+        return;
+    }
     let o = Options::parse();
     let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
-    let j = o.concurrency.to_string();
 
     // 1. Latency-bound: many repositories, then few large ones (whose pages
     // are read concurrently).
-    rows.extend(latency_bound(
-        &o,
-        dir.path(),
-        o.repos,
-        o.tags,
-        "target ratio <= 1.25",
-    ));
-    rows.extend(latency_bound(
-        &o,
-        dir.path(),
-        o.large_repos,
-        o.large_tags,
-        "few large repositories",
-    ));
-
+    if o.runs("latency") {
+        rows.extend(latency_bound(
+            &o,
+            dir.path(),
+            o.repos,
+            o.tags,
+            "target ratio <= 1.25",
+        ));
+        rows.extend(latency_bound(
+            &o,
+            dir.path(),
+            o.large_repos,
+            o.large_tags,
+            "few large repositories",
+        ));
+    }
     // 2. Rate-limited.
+    if o.runs("rate") {
+        rows.push(rate_limited(&o, dir.path()));
+    }
+    // 3. A million tags from a snapshot.
+    if o.runs("snapshot") {
+        rows.extend(million_tags(&o, dir.path()));
+    }
+    // 4. Retention over a large set.
+    if o.runs("retention") {
+        rows.push(retention(&o));
+    }
+
+    print_table(&rows);
+    if rows.iter().any(|r| !r.m.ok) {
+        std::process::exit(1);
+    }
+}
+
+fn rate_limited(o: &Options, dir: &Path) -> Row {
     let hub = namespace(o.rated_repos, o.tags)
         .rate_limit(o.limit, o.window)
         .start();
-    let manifest = write_manifest(dir.path(), o.rated_repos);
-    let m = audit(&manifest, &j, &hub);
+    let manifest = write_manifest(dir, o.rated_repos);
+    let m = audit(&manifest, &o.concurrency.to_string(), &hub);
     let allowed_per_s = o.limit as f64 / o.window.as_secs_f64();
     let bound = Duration::from_secs_f64(m.requests as f64 / allowed_per_s);
     let limited = hub.requests().iter().filter(|r| r.status == 429).count();
-    rows.push(Row {
+    Row {
         scenario: format!(
             "rate {}/{}s, {}x{}",
             o.limit,
@@ -402,12 +468,12 @@ fn main() {
         bound: Some(bound),
         note: format!("bound = requests / rate; target ratio <= 1.10; {limited} answers were 429"),
         m,
-    });
-    drop(hub);
+    }
+}
 
-    // 3. A million tags from a snapshot.
-    let snapshot = dir.path().join("big.json");
-    let big_manifest = write_manifest(dir.path(), o.big_repos);
+fn million_tags(o: &Options, dir: &Path) -> [Row; 2] {
+    let snapshot = dir.join("big.json");
+    let big_manifest = write_manifest(dir, o.big_repos);
     {
         // Written, then dropped before tagsweep starts: a child's peak RSS
         // counts the parent's pages it was forked from.
@@ -428,7 +494,7 @@ fn main() {
         None,
     );
     let rss_ok = m.peak_rss_kb.is_some_and(|kb| kb < 200 * 1024);
-    rows.push(Row {
+    let from_snapshot = Row {
         scenario: format!("snapshot {}x{} tags", o.big_repos, o.big_tags),
         lower: None,
         bound: None,
@@ -437,7 +503,7 @@ fn main() {
             if rss_ok { "met" } else { "MISSED" }
         ),
         m,
-    });
+    };
     let inventory = big_inventory(o.big_repos, o.big_tags);
     let manifest = tagsweep::manifest::load(&big_manifest).unwrap();
     let started = Instant::now();
@@ -449,7 +515,7 @@ fn main() {
     );
     let took = started.elapsed();
     let rate = inventory.tag_count() as f64 / took.as_secs_f64();
-    rows.push(Row {
+    let in_process = Row {
         scenario: "  evaluate() in process, one core".into(),
         lower: None,
         bound: None,
@@ -463,12 +529,150 @@ fn main() {
             peak_rss_kb: None,
             ok: true,
         },
-    });
+    };
+    [from_snapshot, in_process]
+}
 
-    print_table(&rows);
-    if rows.iter().any(|r| !r.m.ok) {
-        std::process::exit(1);
+/// The retention row: this binary again, as `--retention-child`, measured
+/// from outside for its peak RSS; the times come from inside.
+fn retention(o: &Options) -> Row {
+    let mut child = Command::new(std::env::current_exe().expect("the benchmark binary"))
+        .args([
+            "--retention-child",
+            &o.retention_builds.to_string(),
+            &o.retention_images.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the retention child");
+    let (status, peak_rss_kb) = wait_with_peak_rss(&mut child);
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        stdout.read_to_string(&mut out).ok();
     }
+    let times: Vec<f64> = out
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let ok = status.success() && times.len() == 5;
+    let [evaluate_ms, judge_ms, plan_ms, expired, builds] = times[..] else {
+        return Row {
+            scenario: "retention".into(),
+            lower: None,
+            bound: None,
+            note: format!("the child failed: {out}"),
+            m: Measured {
+                requests: 0,
+                wall: Duration::ZERO,
+                peak_rss_kb,
+                ok: false,
+            },
+        };
+    };
+    Row {
+        scenario: format!(
+            "retention {}x{} images",
+            o.retention_builds, o.retention_images
+        ),
+        lower: None,
+        bound: None,
+        note: format!(
+            "in process: evaluate() with verdicts {evaluate_ms:.1} ms (judge() alone {judge_ms:.2} ms), \
+             --expired plan {plan_ms:.1} ms; {expired} of {builds} builds expire; peak RSS of the whole process"
+        ),
+        m: Measured {
+            requests: 0,
+            wall: Duration::from_secs_f64((evaluate_ms + plan_ms) / 1000.0),
+            peak_rss_kb,
+            ok,
+        },
+    }
+}
+
+/// `--retention-child BUILDS IMAGES`: builds the inventory in memory, then
+/// times the audit (with retention verdicts), retention's judgement alone,
+/// and the `--expired` plan; prints `evaluate_ms judge_ms plan_ms expired
+/// builds`.
+fn retention_child(builds: usize, images: usize) {
+    use tagsweep::policy::prune::{plan, PruneRequest};
+    use tagsweep::policy::{evaluate, retention, BuildSelection};
+
+    let now = Utc::now();
+    let mut yaml = String::from(
+        "namespace: linaro\nbuilds:\n  pattern: '^(?P<stream>rocky|stein)-\\d+$'\n  grace: 2h\nretention:\n  keep: 5\n  max_age: 30d\nimages:\n",
+    );
+    for r in 0..images {
+        yaml.push_str(&format!("  - {}\n", image(r)));
+    }
+    let manifest = tagsweep::manifest::parse_str("bench.yaml", &yaml).expect("a valid manifest");
+    let inventory = retention_inventory(builds, images, now);
+
+    let started = Instant::now();
+    let report = evaluate(&manifest, &inventory, now, &BuildSelection::All);
+    let evaluated = started.elapsed();
+    let policy = manifest.retention.as_ref().expect("retention");
+    let started = Instant::now();
+    let verdicts = retention::judge(&manifest.builds, policy, &report.builds, now);
+    let judged = started.elapsed();
+    let request = PruneRequest {
+        expired: true,
+        max_builds: usize::MAX,
+        ..PruneRequest::default()
+    };
+    let started = Instant::now();
+    let planned = plan(&manifest, &inventory, &report, &request, None).expect("a plan");
+    let planned_in = started.elapsed();
+    assert_eq!(verdicts.len(), report.builds.len());
+    assert_eq!(planned.builds.len(), report.expired());
+    println!(
+        "{} {} {} {} {}",
+        evaluated.as_secs_f64() * 1000.0,
+        judged.as_secs_f64() * 1000.0,
+        planned_in.as_secs_f64() * 1000.0,
+        report.expired(),
+        report.builds.len()
+    );
+}
+
+/// `builds` builds over `images` images, in two streams (rocky-1…,
+/// stein-1…), one a day; every tenth build lacks its last image.
+fn retention_inventory(
+    builds: usize,
+    images: usize,
+    now: chrono::DateTime<Utc>,
+) -> tagsweep::inventory::Inventory {
+    use tagsweep::inventory::{Inventory, Repository, Tag};
+    let start = now - TimeDelta::days(builds as i64);
+    let mut inv = Inventory::new("docker.io", NS);
+    for r in 0..images {
+        let list = (0..builds)
+            .filter(|b| r + 1 < images || b % 10 != 9)
+            .map(|b| {
+                let (stream, n) = if b % 2 == 0 {
+                    ("rocky", b / 2 + 1)
+                } else {
+                    ("stein", b / 2 + 1)
+                };
+                Tag {
+                    name: format!("{stream}-{n}").into(),
+                    digest: Some(format!("sha256:{r:08x}{b:056x}")),
+                    pushed: Some(start + TimeDelta::days(b as i64)),
+                    created: None,
+                    platforms: None,
+                }
+            })
+            .collect();
+        inv.repositories.insert(
+            image(r),
+            Repository {
+                private: Some(false),
+                tags: Some(list),
+                unconfirmed: false,
+            },
+        );
+    }
+    inv
 }
 
 fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {

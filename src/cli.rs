@@ -33,7 +33,7 @@ pub struct Cli {
 pub enum Command {
     /// Print which builds are complete, broken or in progress
     Audit(AuditArgs),
-    /// Delete every tag of broken (or named) builds across the set: plan, confirm, delete, record
+    /// Delete every tag of broken, expired (or named) builds across the set: plan, confirm, delete, record
     Prune(PruneArgs),
     /// Check manifests offline, reporting every problem as FILE:LINE:COL
     Validate(ValidateArgs),
@@ -92,7 +92,7 @@ pub struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["broken", "builds"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["broken", "expired", "builds"])))]
 pub struct PruneArgs {
     /// The manifest of the images expected in every build
     #[arg(short, long = "manifest", value_name = "FILE")]
@@ -101,6 +101,10 @@ pub struct PruneArgs {
     /// Delete every tag of every broken build (as `audit` judges it)
     #[arg(long)]
     pub broken: bool,
+
+    /// Delete every tag of every build the manifest's `retention` retires (as `audit` shows it: older than the `keep` newest complete builds of its stream)
+    #[arg(long)]
+    pub expired: bool,
 
     /// Delete every tag of this build, complete or not (repeatable)
     #[arg(long = "build", value_name = "TAG")]
@@ -343,6 +347,20 @@ mod tests {
             (p.max_builds, p.delete_concurrency, p.yes, p.dry_run),
             (5, 2, false, false)
         );
+        assert!(!p.expired);
+        for what in [
+            &["--expired"][..],
+            &["--broken", "--expired"],
+            &["--expired", "--build", "rocky-1"],
+        ] {
+            let mut argv = vec!["tagsweep", "prune", "-m", "m.yaml"];
+            argv.extend(what);
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{what:?}: {e}"));
+            let Command::Prune(p) = cli.command else {
+                panic!()
+            };
+            assert!(p.expired, "{what:?}");
+        }
     }
 
     #[test]

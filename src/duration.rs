@@ -120,16 +120,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Formats a duration the way [`parse_duration`] reads it: `2h`, `1h30m`,
-/// `1w2d`, `0s`. Sub-second parts are dropped (a duration under one second
-/// prints as `0s`), so `parse_duration(&format_duration(d))` gives `d` back for
-/// whole seconds.
+/// `2w`, `30d`, `0s`. Weeks are used only for whole weeks (`30d`, as a
+/// manifest says it, rather than `4w2d`). Sub-second parts are dropped (a
+/// duration under one second prints as `0s`), so
+/// `parse_duration(&format_duration(d))` gives `d` back for whole seconds.
 pub fn format_duration(d: Duration) -> String {
     let mut secs = d.as_secs();
     if secs == 0 {
         return "0s".to_string();
     }
+    let whole_weeks = (secs / DAY) % 7 == 0;
     let mut out = String::new();
     for (suffix, size) in UNITS {
+        if suffix == 'w' && !whole_weeks {
+            continue;
+        }
         let count = secs / size;
         if count > 0 {
             out.push_str(&count.to_string());
@@ -245,6 +250,9 @@ mod tests {
         assert_eq!(format_duration(secs(5400)), "1h30m");
         assert_eq!(format_duration(secs(86_400 + 3600)), "1d1h");
         assert_eq!(format_duration(secs(14 * 86_400)), "2w");
+        assert_eq!(format_duration(secs(14 * 86_400 + 60)), "2w1m");
+        assert_eq!(format_duration(secs(30 * 86_400)), "30d");
+        assert_eq!(format_duration(secs(9 * 86_400 + 3600)), "9d1h");
         assert_eq!(format_duration(Duration::from_millis(90_500)), "1m30s");
         assert_eq!(format_duration(Duration::MAX), "30500568904943w7h15s");
     }

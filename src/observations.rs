@@ -255,6 +255,7 @@ mod tests {
             newest_push: None,
             age: AgeSource::Declared,
             contents: contents.into(),
+            retention: None,
         }
     }
 
@@ -270,6 +271,7 @@ mod tests {
             unverified_repositories: vec![],
             late_images: vec![],
             retired_images: vec![],
+            retention: None,
         }
     }
 

@@ -265,7 +265,14 @@ pub fn check_build_tags(manifest: &Manifest, tags: &[String]) -> Result<()> {
 
 /// Loads a manifest for a command that needs a valid one; every problem is in the error.
 pub fn load_manifest(path: &std::path::Path) -> Result<Manifest> {
-    manifest::load(path).map_err(|e| match e {
+    let loaded = manifest::load(path);
+    if let Ok(manifest) = &loaded {
+        // A warning is about what the run is about to do: shown even with -q.
+        for warning in &manifest.warnings {
+            eprintln!("tagsweep: {}", warning.as_warning());
+        }
+    }
+    loaded.map_err(|e| match e {
         ManifestError::Invalid { problems } => {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!(

@@ -8,20 +8,34 @@ use crate::manifest::{self, ManifestError, Problem};
 
 /// Exit 0 when every manifest is valid, 1 when any has problems; a file that
 /// cannot be read at all is an error (exit 2) once the others are checked.
+/// Warnings (valid, but probably not meant) are printed and change no exit
+/// code.
 pub fn run(args: ValidateArgs) -> Result<Outcome> {
     let mut outcome = Outcome::Clean;
     let mut unreadable = Vec::new();
     for path in args.manifests.iter().chain(&args.files) {
         match manifest::load(path) {
             Ok(m) => {
+                for w in &m.warnings {
+                    println!("{}", format_problem(w, Level::Warning, args.format));
+                }
                 if args.format == ValidateFormat::Text {
-                    println!("{}: valid ({} images)", path.display(), m.images.len());
+                    let warnings = match m.warnings.len() {
+                        0 => String::new(),
+                        1 => ", 1 warning".to_string(),
+                        n => format!(", {n} warnings"),
+                    };
+                    println!(
+                        "{}: valid ({} images{warnings})",
+                        path.display(),
+                        m.images.len()
+                    );
                 }
             }
             Err(ManifestError::Invalid { problems }) => {
                 outcome = Outcome::Findings;
                 for p in &problems {
-                    println!("{}", format_problem(p, args.format));
+                    println!("{}", format_problem(p, Level::Error, args.format));
                 }
             }
             Err(e @ ManifestError::Read { .. }) => unreadable.push(e.to_string()),
@@ -33,7 +47,7 @@ pub fn run(args: ValidateArgs) -> Result<Outcome> {
                     column: 1,
                     message: other.to_string(),
                 };
-                println!("{}", format_problem(&p, args.format));
+                println!("{}", format_problem(&p, Level::Error, args.format));
             }
         }
     }
@@ -43,11 +57,25 @@ pub fn run(args: ValidateArgs) -> Result<Outcome> {
     Ok(outcome)
 }
 
-fn format_problem(p: &Problem, format: ValidateFormat) -> String {
-    match format {
-        ValidateFormat::Text => p.to_string(),
-        ValidateFormat::Github => format!(
-            "::error file={},line={},col={}::{}",
+/// How serious a printed problem is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The manifest is invalid.
+    Error,
+    /// Valid, but probably not what was meant.
+    Warning,
+}
+
+fn format_problem(p: &Problem, level: Level, format: ValidateFormat) -> String {
+    match (format, level) {
+        (ValidateFormat::Text, Level::Error) => p.to_string(),
+        (ValidateFormat::Text, Level::Warning) => p.as_warning(),
+        (ValidateFormat::Github, _) => format!(
+            "::{} file={},line={},col={}::{}",
+            match level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+            },
             escape_property(&p.file),
             p.line,
             p.column,
@@ -81,9 +109,20 @@ mod tests {
             message: "bad regex: 50% wrong\nsecond line".into(),
         };
         assert_eq!(
-            format_problem(&p, ValidateFormat::Github),
+            format_problem(&p, Level::Error, ValidateFormat::Github),
             "::error file=manifests/a%2Cb.yaml,line=3,col=5::bad regex: 50%25 wrong%0Asecond line"
         );
-        assert_eq!(format_problem(&p, ValidateFormat::Text), p.to_string());
+        assert_eq!(
+            format_problem(&p, Level::Error, ValidateFormat::Text),
+            p.to_string()
+        );
+        assert_eq!(
+            format_problem(&p, Level::Warning, ValidateFormat::Github),
+            "::warning file=manifests/a%2Cb.yaml,line=3,col=5::bad regex: 50%25 wrong%0Asecond line"
+        );
+        assert_eq!(
+            format_problem(&p, Level::Warning, ValidateFormat::Text),
+            "manifests/a,b.yaml:3:5: warning: bad regex: 50% wrong\nsecond line"
+        );
     }
 }

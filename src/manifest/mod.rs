@@ -6,15 +6,20 @@
 //! linting it: [`parse_str`] reports every problem it can find at once, each as
 //! `FILE:LINE:COL: message` (1-based line and column, as editors and compilers
 //! print them), instead of stopping at the first. [`load`] adds the checks on
-//! the file itself (a regular file, at most 1 MiB, UTF-8).
+//! the file itself (a regular file, at most 1 MiB, UTF-8). What is valid but
+//! probably not meant comes back as [`Manifest::warnings`], in the same form.
 //!
 //! ```yaml
 //! registry: docker.io            # optional; or an OCI registry URL https://host[:port]
 //! namespace: linaro              # Docker Hub user or organisation
 //! builds:
-//!   pattern: '^rocky-\d+$'       # a tag matching this names a build
+//!   pattern: '^rocky-\d+$'       # a tag matching this names a build; a named
+//!                                # group `stream` splits builds into release lines
 //!   grace: 2h                    # optional (default 2h)
 //!   protect: ['^latest$']        # optional: tags never deleted
+//! retention:                     # optional: which builds are retired
+//!   keep: 5                      # per stream, the newest 5 complete builds stay
+//!   max_age: 30d                 # optional: a build pushed more recently stays
 //! platforms: [linux/amd64, linux/arm64]   # optional
 //! images:
 //!   - debian-source-base
@@ -67,6 +72,27 @@ pub struct Manifest {
     /// Expected repositories (names inside the namespace), in manifest order,
     /// without duplicates; never empty.
     pub images: Vec<ImageSpec>,
+    /// Which builds are retired (`retention`); `None`: none is.
+    pub retention: Option<Retention>,
+    /// What is valid but probably a mistake, sorted by position: `validate`
+    /// prints each as `FILE:LINE:COL: warning: message`; it changes no exit
+    /// code.
+    pub warnings: Vec<Problem>,
+}
+
+/// Which builds are no longer supported: the manifest's `retention`.
+///
+/// Per stream (see [`BuildRules::stream`]), the `keep` newest complete
+/// builds in the natural order of their tags are kept, and so is every build
+/// newer than the oldest of them; an older build expires, unless it was
+/// pushed within `max_age`. `policy::retention` applies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// How many complete builds each stream keeps; at least 1.
+    pub keep: usize,
+    /// A build whose newest push is younger than this is kept, whatever its
+    /// rank.
+    pub max_age: Option<Duration>,
 }
 
 /// Where the repositories live.
@@ -137,7 +163,32 @@ impl BuildRules {
     pub fn is_protected(&self, tag: &str) -> bool {
         self.protect.iter().any(|re| re.is_match(tag))
     }
+
+    /// Whether `builds.pattern` has a named group `stream`, which splits
+    /// builds into release lines.
+    pub fn has_streams(&self) -> bool {
+        self.pattern
+            .capture_names()
+            .any(|name| name == Some(STREAM_GROUP))
+    }
+
+    /// The release line of the build `tag`: what the group `stream` of
+    /// `builds.pattern` captured (`rocky` in `rocky-38` for
+    /// `'^(?P<stream>rocky|stein)-\d+$'`). `None` when the pattern has no such
+    /// group, when the group took no part in the match, or when `tag` is not a
+    /// build: all such builds form one stream.
+    pub fn stream<'t>(&self, tag: &'t str) -> Option<&'t str> {
+        if !self.has_streams() {
+            return None;
+        }
+        let stream = self.pattern.captures(tag)?.name(STREAM_GROUP)?;
+        Some(stream.as_str())
+    }
 }
+
+/// The name of the capture group of `builds.pattern` that names a build's
+/// stream.
+pub const STREAM_GROUP: &str = "stream";
 
 impl Manifest {
     /// The expected image named `name`, if the manifest lists it.
@@ -162,6 +213,16 @@ impl fmt::Display for Problem {
         write!(
             f,
             "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+impl Problem {
+    /// The problem as a warning: `FILE:LINE:COL: warning: message`.
+    pub fn as_warning(&self) -> String {
+        format!(
+            "{}:{}:{}: warning: {}",
             self.file, self.line, self.column, self.message
         )
     }

@@ -28,6 +28,10 @@
 //!   or unknown ([`AgeSource`]); `policy::prune` deletes only on the first
 //!   unless something else corroborates it.
 //!
+//! With a `retention` block in the manifest, every build also gets a
+//! retention verdict (kept or expired, and why: `policy::retention`), when
+//! every build is judged; expired builds are not findings.
+//!
 //! The audit also recognises a manifest change that looks like broken builds
 //! ([`LateImage`]): an image that no build older than B carries, while B
 //! does — a service that joined the set at B, whose older builds are not
@@ -39,8 +43,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::natural_cmp;
+use super::retention::{self, Verdict};
 use crate::inventory::{Inventory, Tag};
-use crate::manifest::{ImageSpec, Manifest};
+use crate::manifest::{ImageSpec, Manifest, Retention};
 use crate::platform::Platform;
 
 /// Which builds the report covers.
@@ -135,6 +140,9 @@ pub struct BuildReport {
     /// nothing was pushed to or deleted from the build in between (and the
     /// manifest's image order did not change). 64 hex characters.
     pub contents: String,
+    /// Kept or expired under the manifest's `retention`, and why; `None`
+    /// without retention, or when not every build was judged.
+    pub retention: Option<Verdict>,
 }
 
 impl BuildReport {
@@ -172,6 +180,17 @@ pub struct RetiredImage {
 /// broken build, the case tagsweep exists for; two or more may be either.
 pub const RETIRED_AFTER: usize = 2;
 
+/// How the manifest's `retention` applied to a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSummary {
+    /// The policy, as the manifest gives it.
+    pub policy: Retention,
+    /// Whether every build was judged, so each has a verdict. Retention ranks
+    /// a build among all the builds of its stream: an audit of some builds
+    /// (`--build`, `--since`) cannot tell which expire.
+    pub judged: bool,
+}
+
 /// Counts of builds by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -204,6 +223,8 @@ pub struct Report {
     /// Images missing from a run of the newest builds (see [`RetiredImage`]);
     /// found only when every build is judged.
     pub retired_images: Vec<RetiredImage>,
+    /// The manifest's retention, if it has one.
+    pub retention: Option<RetentionSummary>,
 }
 
 impl Report {
@@ -229,6 +250,14 @@ impl Report {
     /// The retired image `image`, if it is one.
     pub fn retired_image(&self, image: &str) -> Option<&RetiredImage> {
         self.retired_images.iter().find(|r| r.image == image)
+    }
+
+    /// How many builds retention retires.
+    pub fn expired(&self) -> usize {
+        self.builds
+            .iter()
+            .filter(|b| b.retention.as_ref().is_some_and(Verdict::is_expired))
+            .count()
     }
 }
 
@@ -383,6 +412,7 @@ pub fn evaluate(
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect(),
+                retention: None,
             };
             report.status = judge(&report, now, rules.grace);
             report
@@ -409,6 +439,19 @@ pub fn evaluate(
         BuildSelection::All => manifest_changes(&existing, &reports),
         BuildSelection::Named(_) => (Vec::new(), Vec::new()),
     };
+    let retention = manifest.retention.as_ref().map(|policy| {
+        let judged = *selection == BuildSelection::All;
+        if judged {
+            let verdicts = retention::judge(rules, policy, &reports, now);
+            for (report, verdict) in reports.iter_mut().zip(verdicts) {
+                report.retention = Some(verdict);
+            }
+        }
+        RetentionSummary {
+            policy: policy.clone(),
+            judged,
+        }
+    });
 
     Report {
         registry: inventory.registry.clone(),
@@ -421,6 +464,7 @@ pub fn evaluate(
         unverified_repositories,
         late_images,
         retired_images,
+        retention,
     }
 }
 

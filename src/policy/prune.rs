@@ -3,8 +3,10 @@
 //! runs saw).
 //!
 //! `--broken` deletes a build only on proof that it is broken: something
-//! known absent, and an age that shows nobody is still pushing it. Rails,
-//! each enforced here and unit-tested:
+//! known absent, and an age that shows nobody is still pushing it.
+//! `--expired` deletes the builds the manifest's `retention` retires
+//! (`policy::retention`, which asks for its own proofs). Rails, each enforced
+//! here and unit-tested:
 //! * only repositories of the manifest's images are touched; unexpected
 //!   repositories carrying the same tag are reported, never planned;
 //! * `--broken` takes builds the audit judged `broken` — never `in_progress`
@@ -19,15 +21,16 @@
 //!   are build times (`--trust-declared-times`). Otherwise it is skipped, with
 //!   the time it becomes eligible;
 //! * a tag matching `builds.protect` is never planned, whatever is asked;
-//! * `--broken` refuses outright when an expected repository is missing or
-//!   its existence unknown (the audit cannot be trusted: a typo or missing
-//!   credentials make builds look broken), and any plan covering more than
-//!   `max_builds` builds is refused.
+//! * `--broken` and `--expired` refuse outright when an expected repository
+//!   is missing or its existence unknown (the audit cannot be trusted: a typo
+//!   or missing credentials make builds look broken, or complete), and any
+//!   plan covering more than `max_builds` builds is refused, saying how many
+//!   of them retention retires.
 //!
 //! Just before deleting, each build is looked up again ([`recheck`]): a late
-//! push may have completed it, or changed it.
+//! push may have completed it, or changed it, or made an expired build recent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -35,6 +38,7 @@ use chrono::{DateTime, Utc};
 use super::audit::{
     evaluate, AgeSource, BuildReport, BuildSelection, LateImage, Report, RetiredImage, Status,
 };
+use super::retention::{kept_for_age, Verdict};
 use crate::duration::format_duration;
 use crate::inventory::{Inventory, Repository, Tag};
 use crate::manifest::Manifest;
@@ -44,6 +48,8 @@ use crate::manifest::Manifest;
 pub struct PruneRequest {
     /// `--broken`: every broken build.
     pub broken: bool,
+    /// `--expired`: every build the manifest's `retention` retires.
+    pub expired: bool,
     /// `--build TAG`: these builds, whatever their status.
     pub builds: Vec<String>,
     /// `--max-builds N`: refuse a plan covering more builds.
@@ -67,6 +73,8 @@ pub enum Reason {
     Broken,
     /// The user named it (`--build`).
     Named,
+    /// The manifest's `retention` retires it (`--expired`).
+    Expired,
 }
 
 impl Reason {
@@ -74,6 +82,7 @@ impl Reason {
         match self {
             Reason::Broken => "broken",
             Reason::Named => "named",
+            Reason::Expired => "expired",
         }
     }
 }
@@ -95,9 +104,13 @@ pub struct PlannedBuild {
     /// What the build held when planned (`BuildReport::contents`): the
     /// re-check deletes nothing if it changed since.
     pub contents: String,
-    /// Every expected image is there: the build is planned only because
-    /// images lack required platforms, so the re-check must see platforms.
+    /// Every expected image is there: the build is planned as broken only
+    /// because images lack required platforms, so the re-check must see
+    /// platforms.
     pub platforms_only: bool,
+    /// For an expired build: why retention retires it (`older than the 5
+    /// newest complete builds of stream rocky`).
+    pub retention: Option<String>,
     /// Its tags in the manifest's repositories, sorted by repository.
     pub tags: Vec<PlannedTag>,
 }
@@ -276,27 +289,62 @@ impl PrunePlan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
-        "refusing to prune broken builds: {} expected repositor{} missing ({}). \
-         A typo in the manifest, or private repositories seen without credentials, make builds look broken; \
+        "refusing to prune broken or expired builds: {} expected repositor{} missing ({}). \
+         A typo in the manifest, or private repositories seen without credentials, make builds look broken, or complete; \
          fix the manifest or log in, then run again",
         .0.len(), if .0.len() == 1 { "y is" } else { "ies are" }, .0.join(", ")
     )]
     MissingRepositories(Vec<String>),
     #[error(
-        "refusing to prune broken builds: the registry neither lists nor denies {} expected repositor{} ({}): \
+        "refusing to prune broken or expired builds: the registry neither lists nor denies {} expected repositor{} ({}): \
          it answers no tags for {} and does not let us read its catalog, so a typo cannot be told from an empty \
          repository. Check the names in the manifest, or use credentials that may read the catalog, then run again",
         .0.len(), if .0.len() == 1 { "y" } else { "ies" }, .0.join(", "), if .0.len() == 1 { "it" } else { "them" }
     )]
     UnverifiedRepositories(Vec<String>),
     #[error(
-        "refusing to prune {planned} builds: more than --max-builds {max}. \
+        "refusing to prune {planned} builds: more than --max-builds {max}{}. \
          A manifest mistake can make every build look broken; check the plan with --dry-run, \
-         then raise --max-builds if it is right"
+         then raise --max-builds if it is right",
+        retired(*.expired)
     )]
-    TooManyBuilds { planned: usize, max: usize },
-    #[error("nothing to prune: give --broken, --build TAG, or both")]
+    TooManyBuilds {
+        planned: usize,
+        max: usize,
+        /// How many of them the manifest's `retention` retires.
+        expired: usize,
+    },
+    #[error("nothing to prune: give --broken, --expired, --build TAG, or several")]
     NothingAsked,
+    #[error(
+        "--expired retires the builds the manifest's 'retention' says are no longer supported, \
+         and {0} has none: add one, e.g. retention: {{keep: 5}} (see the README), then run again"
+    )]
+    NoRetention(String),
+}
+
+/// "; retention retires 40 of them …", for [`Refusal::TooManyBuilds`].
+fn retired(expired: usize) -> String {
+    match expired {
+        0 => String::new(),
+        n => format!(
+            "; the manifest's retention retires {n} of them (a first --expired run on a namespace \
+             with many old builds retires them all at once)"
+        ),
+    }
+}
+
+/// Whether `request` can be planned with `manifest` at all: something is
+/// asked, and `--expired` has a retention policy to apply. [`plan`] checks
+/// it first; a caller may check it before reading the registry.
+pub fn check_request(manifest: &Manifest, request: &PruneRequest) -> Result<(), Refusal> {
+    if !request.broken && !request.expired && request.builds.is_empty() {
+        return Err(Refusal::NothingAsked);
+    }
+    if request.expired && manifest.retention.is_none() {
+        return Err(Refusal::NoRetention(manifest.source.clone()));
+    }
+    Ok(())
 }
 
 /// Why a build the audit judged broken may not be deleted by `--broken`
@@ -365,15 +413,14 @@ pub fn plan(
     request: &PruneRequest,
     unchanged: Option<&Unchanged>,
 ) -> Result<PrunePlan, Refusal> {
-    if !request.broken && request.builds.is_empty() {
-        return Err(Refusal::NothingAsked);
-    }
-    if request.broken && !report.missing_repositories.is_empty() {
+    check_request(manifest, request)?;
+    let judged = request.broken || request.expired;
+    if judged && !report.missing_repositories.is_empty() {
         return Err(Refusal::MissingRepositories(
             report.missing_repositories.clone(),
         ));
     }
-    if request.broken && !report.unverified_repositories.is_empty() {
+    if judged && !report.unverified_repositories.is_empty() {
         return Err(Refusal::UnverifiedRepositories(
             report.unverified_repositories.clone(),
         ));
@@ -382,15 +429,16 @@ pub fn plan(
     let mut skipped = Vec::new();
     for build in &report.builds {
         let named = request.builds.contains(&build.tag);
-        let wanted = named || (request.broken && build.status == Status::Broken);
-        if wanted && manifest.builds.is_protected(&build.tag) {
+        let broken = request.broken && build.status == Status::Broken;
+        let expired = request.expired && build.retention.as_ref().is_some_and(Verdict::is_expired);
+        if (named || broken || expired) && manifest.builds.is_protected(&build.tag) {
             skipped.push(SkippedBuild {
                 tag: build.tag.clone(),
                 reason: SkipReason::Protected,
             });
         } else if named {
             chosen.push((build, Reason::Named));
-        } else if request.broken && build.status == Status::Broken {
+        } else if broken {
             match unproven(
                 build,
                 report,
@@ -399,11 +447,16 @@ pub fn plan(
                 request.trust_declared_times,
             ) {
                 None => chosen.push((build, Reason::Broken)),
+                // Not proven broken yet, but retired by retention: it goes
+                // for that, on retention's own proof.
+                Some(_) if expired => chosen.push((build, Reason::Expired)),
                 Some(reason) => skipped.push(SkippedBuild {
                     tag: build.tag.clone(),
                     reason,
                 }),
             }
+        } else if expired {
+            chosen.push((build, Reason::Expired));
         } else if request.broken && build.status == Status::InProgress {
             skipped.push(SkippedBuild {
                 tag: build.tag.clone(),
@@ -420,21 +473,36 @@ pub fn plan(
         }
     }
 
+    // Where each chosen build's tag is, in one pass over the inventory: an
+    // --expired plan may cover hundreds of builds in hundreds of repositories.
+    let wanted: HashSet<&str> = chosen.iter().map(|(b, _)| b.tag.as_str()).collect();
+    let mut carriers: HashMap<&str, Vec<(&str, &Tag)>> = HashMap::new();
+    for (repo_name, repo) in &inventory.repositories {
+        for found in repo.tags.iter().flatten() {
+            if !wanted.contains(found.name.as_str()) {
+                continue;
+            }
+            let here = carriers.entry(found.name.as_str()).or_default();
+            // The first tag of that name in each repository.
+            if here.last().is_none_or(|(r, _)| *r != repo_name.as_str()) {
+                here.push((repo_name.as_str(), found));
+            }
+        }
+    }
+    let expected: HashSet<&str> = manifest.images.iter().map(|i| i.name.as_str()).collect();
     let mut builds = Vec::new();
     let mut untouched = Vec::new();
     for (build, reason) in chosen {
         let tag = build.tag.as_str();
         let mut tags = Vec::new();
-        for (repo_name, repo) in &inventory.repositories {
-            let Some(found) = find_tag(repo, tag) else {
-                continue;
-            };
+        // In repository order (the inventory's).
+        for &(repo_name, found) in carriers.get(tag).map_or(&[][..], Vec::as_slice) {
             let planned = PlannedTag {
-                repository: repo_name.clone(),
+                repository: repo_name.to_string(),
                 tag: tag.to_string(),
                 digest: found.digest.clone(),
             };
-            if manifest.image(repo_name).is_some() {
+            if expected.contains(repo_name) {
                 tags.push(planned);
             } else {
                 untouched.push(planned);
@@ -452,14 +520,27 @@ pub fn plan(
             status: build.status,
             reason,
             contents: build.contents.clone(),
-            platforms_only: build.missing.is_empty() && !build.missing_platforms.is_empty(),
+            platforms_only: reason == Reason::Broken
+                && build.missing.is_empty()
+                && !build.missing_platforms.is_empty(),
+            retention: match reason {
+                Reason::Expired => build.retention.as_ref().map(ToString::to_string),
+                _ => None,
+            },
             tags,
         });
     }
     if builds.len() > request.max_builds {
+        let expired = report
+            .builds
+            .iter()
+            .filter(|b| b.retention.as_ref().is_some_and(Verdict::is_expired))
+            .filter(|b| builds.iter().any(|planned| planned.tag == b.tag))
+            .count();
         return Err(Refusal::TooManyBuilds {
             planned: builds.len(),
             max: request.max_builds,
+            expired: if request.expired { expired } else { 0 },
         });
     }
     Ok(PrunePlan {
@@ -469,10 +550,6 @@ pub fn plan(
         skipped,
         untouched,
     })
-}
-
-fn find_tag<'a>(repo: &'a Repository, tag: &str) -> Option<&'a Tag> {
-    repo.tags.as_ref()?.iter().find(|t| t.name == tag)
 }
 
 /// What a fresh look at a build says, just before its deletion.
@@ -487,8 +564,12 @@ pub enum Recheck {
 /// Judges a planned build again from fresh look-ups of its tag in every
 /// expected repository (`fresh`: repository → the tag, or `None` if absent).
 /// A `--broken` build that is now complete or in progress, or whose
-/// contents changed since it was planned, is skipped; a named build always
-/// proceeds.
+/// contents changed since it was planned, is skipped; so is an expired build
+/// that is now in progress, changed, or (with `max_age`) no longer proven
+/// old enough. A named build always proceeds.
+///
+/// An expired build is judged on its own fresh look: the builds that
+/// outrank it are not looked up again.
 pub fn recheck(
     manifest: &Manifest,
     build: &PlannedBuild,
@@ -514,19 +595,56 @@ pub fn recheck(
         now,
         &BuildSelection::Named(vec![build.tag.clone()]),
     );
-    let Some(now) = report.builds.first() else {
+    let Some(seen) = report.builds.first() else {
         return Recheck::Proceed;
     };
-    match now.status {
+    if build.reason == Reason::Expired {
+        return recheck_expired(manifest, build, seen, now);
+    }
+    match seen.status {
         Status::Complete => {
             Recheck::Skip("complete now: the missing images were pushed since the audit".into())
         }
         Status::InProgress => Recheck::Skip("in progress now: pushed to since the audit".into()),
-        Status::Broken if now.contents != build.contents => Recheck::Skip(
+        Status::Broken if seen.contents != build.contents => Recheck::Skip(
             "changed since the audit (a tag was pushed, re-pushed or deleted); judged again on the next run"
                 .into(),
         ),
         Status::Broken => Recheck::Proceed,
+    }
+}
+
+/// [`recheck`] for a build retention retires: `seen` is what a fresh look
+/// shows of it.
+fn recheck_expired(
+    manifest: &Manifest,
+    build: &PlannedBuild,
+    seen: &BuildReport,
+    now: DateTime<Utc>,
+) -> Recheck {
+    if seen.status == Status::InProgress {
+        return Recheck::Skip("in progress now: pushed to since the audit".into());
+    }
+    if seen.contents != build.contents {
+        return Recheck::Skip(
+            "changed since the audit (a tag was pushed, re-pushed or deleted); judged again on the next run"
+                .into(),
+        );
+    }
+    let Some(policy) = &manifest.retention else {
+        return Recheck::Proceed;
+    };
+    match kept_for_age(policy.max_age, seen, now) {
+        None => Recheck::Proceed,
+        Some(why) => {
+            let verdict = Verdict {
+                stream: manifest.builds.stream(&build.tag).map(str::to_string),
+                keep: policy.keep,
+                max_age: policy.max_age,
+                why,
+            };
+            Recheck::Skip(format!("no longer expired: {verdict}"))
+        }
     }
 }
 
@@ -604,6 +722,7 @@ mod tests {
     fn broken() -> PruneRequest {
         PruneRequest {
             broken: true,
+            expired: false,
             builds: vec![],
             max_builds: 5,
             trust_declared_times: false,
@@ -644,6 +763,7 @@ mod tests {
     fn named_builds_whatever_their_status_but_never_protected_ones() {
         let p = plan_for(PruneRequest {
             broken: false,
+            expired: false,
             builds: vec!["rocky-1".into(), "release-keep".into(), "rocky-9".into()],
             max_builds: 5,
             trust_declared_times: false,
@@ -670,6 +790,7 @@ mod tests {
     fn broken_and_named_combine_without_duplicates() {
         let p = plan_for(PruneRequest {
             broken: true,
+            expired: false,
             builds: vec!["rocky-2".into(), "rocky-1".into()],
             max_builds: 5,
             trust_declared_times: false,
@@ -698,11 +819,16 @@ mod tests {
         assert_eq!(
             plan_for(PruneRequest {
                 broken: false,
+                expired: false,
                 builds: vec!["rocky-1".into(), "rocky-2".into()],
                 max_builds: 1,
                 trust_declared_times: false,
             }),
-            Err(Refusal::TooManyBuilds { planned: 2, max: 1 })
+            Err(Refusal::TooManyBuilds {
+                planned: 2,
+                max: 1,
+                expired: 0
+            })
         );
         let m = manifest();
         let mut inv = inventory();
@@ -719,6 +845,7 @@ mod tests {
         // Named builds do not depend on the audit being complete.
         let named = PruneRequest {
             broken: false,
+            expired: false,
             builds: vec!["rocky-2".into()],
             max_builds: 5,
             trust_declared_times: false,
@@ -968,5 +1095,245 @@ mod tests {
         assert!(
             matches!(recheck(&m, b, &changed, now()), Recheck::Skip(r) if r.starts_with("changed since the audit"))
         );
+    }
+
+    /// Two streams, keep 2; rocky-1 protected. `max_age` is added by `extra`.
+    fn retention_manifest(extra: &str) -> Manifest {
+        parse_str(
+            "m.yaml",
+            &format!(
+                "namespace: linaro\nbuilds:\n  pattern: '^(?P<stream>rocky|stein)-\\d+$'\n  grace: 2h\n  protect: ['^rocky-1$']\nretention: {{keep: 2{extra}}}\nimages: [a-base, a-nova]\n"
+            ),
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"))
+    }
+
+    /// rocky-1 … rocky-5 complete, pushed 100 … 60 hours ago (rocky-1
+    /// protected); stein-1 broken (a-nova lacks it; 95 hours ago), stein-2
+    /// and stein-3 complete; `declared_stein_1`: stein-1's time is only
+    /// declared.
+    fn streams_inventory(declared_stein_1: bool) -> Inventory {
+        let mut inv = Inventory::new("docker.io", "linaro");
+        let mut stein_1 = tag("stein-1", 95);
+        if declared_stein_1 {
+            stein_1 = declared("stein-1", 95);
+        }
+        let complete =
+            |names: &[(&str, i64)]| -> Vec<Tag> { names.iter().map(|&(n, h)| tag(n, h)).collect() };
+        let builds = [
+            ("rocky-1", 100),
+            ("rocky-2", 90),
+            ("rocky-3", 80),
+            ("rocky-4", 70),
+            ("rocky-5", 60),
+            ("stein-2", 50),
+            ("stein-3", 40),
+        ];
+        let mut base = complete(&builds);
+        base.push(stein_1);
+        for (name, tags) in [("a-base", base), ("a-nova", complete(&builds))] {
+            inv.repositories.insert(
+                name.into(),
+                Repository {
+                    tags: Some(tags),
+                    ..Repository::default()
+                },
+            );
+        }
+        inv
+    }
+
+    fn expired() -> PruneRequest {
+        PruneRequest {
+            expired: true,
+            max_builds: 5,
+            ..PruneRequest::default()
+        }
+    }
+
+    fn planned(p: &PrunePlan) -> Vec<(&str, Reason)> {
+        p.builds
+            .iter()
+            .map(|b| (b.tag.as_str(), b.reason))
+            .collect()
+    }
+
+    #[test]
+    fn expired_builds_of_every_stream_and_never_a_protected_one() {
+        let (m, inv) = (retention_manifest(""), streams_inventory(false));
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let p = plan(&m, &inv, &report, &expired(), None).unwrap();
+        // rocky-1 is older than the two kept (rocky-5, rocky-4) but protected;
+        // stein-1 (broken) is older than stein-3 and stein-2.
+        assert_eq!(
+            planned(&p),
+            [
+                ("rocky-3", Reason::Expired),
+                ("rocky-2", Reason::Expired),
+                ("stein-1", Reason::Expired)
+            ]
+        );
+        assert_eq!(
+            p.builds[0].retention.as_deref(),
+            Some("older than the 2 newest complete builds of stream rocky")
+        );
+        assert_eq!(p.builds[2].status, Status::Broken);
+        assert_eq!(p.builds[2].tags.len(), 1, "stein-1 is only in a-base");
+        assert!(!p.builds[2].platforms_only);
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+        assert!(p.builds.iter().all(|b| b.tag != "rocky-1"));
+    }
+
+    #[test]
+    fn broken_and_expired_in_one_plan() {
+        let (m, inv) = (retention_manifest(""), streams_inventory(false));
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let both = PruneRequest {
+            broken: true,
+            ..expired()
+        };
+        let p = plan(&m, &inv, &report, &both, None).unwrap();
+        // stein-1 is both: it goes once, as broken.
+        assert_eq!(
+            planned(&p),
+            [
+                ("rocky-3", Reason::Expired),
+                ("rocky-2", Reason::Expired),
+                ("stein-1", Reason::Broken)
+            ]
+        );
+        assert_eq!(p.builds[2].retention, None);
+
+        // stein-1's age is only declared: --broken alone cannot prove it;
+        // retention (without max_age) ranks it by its tag, and retires it.
+        let inv = streams_inventory(true);
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let alone = plan(&m, &inv, &report, &broken(), None).unwrap();
+        assert!(alone.builds.is_empty());
+        assert!(matches!(
+            alone.skipped[0].reason,
+            SkipReason::AgeUnproven { .. }
+        ));
+        let p = plan(&m, &inv, &report, &both, None).unwrap();
+        assert!(planned(&p).contains(&("stein-1", Reason::Expired)));
+        assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+
+        // With max_age, the declared age is no proof for retention either.
+        let m = retention_manifest(", max_age: 1d");
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let p = plan(&m, &inv, &report, &both, None).unwrap();
+        assert!(!planned(&p).iter().any(|(tag, _)| *tag == "stein-1"));
+        assert!(matches!(
+            p.skipped[0].reason,
+            SkipReason::AgeUnproven { .. }
+        ));
+    }
+
+    #[test]
+    fn expired_refusals() {
+        // No retention in the manifest.
+        let m = manifest();
+        let refusal = check_request(&m, &expired()).unwrap_err();
+        assert_eq!(refusal, Refusal::NoRetention("m.yaml".into()));
+        assert!(
+            refusal.to_string().contains("retention: {keep: 5}"),
+            "{refusal}"
+        );
+        let report = evaluate(&m, &inventory(), now(), &BuildSelection::All);
+        assert_eq!(
+            plan(&m, &inventory(), &report, &expired(), None),
+            Err(Refusal::NoRetention("m.yaml".into()))
+        );
+
+        // A missing repository makes builds look complete: refused.
+        let m = retention_manifest("");
+        let mut inv = streams_inventory(false);
+        inv.repositories.remove("a-nova");
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(
+            plan(&m, &inv, &report, &expired(), None),
+            Err(Refusal::MissingRepositories(vec!["a-nova".into()]))
+        );
+
+        // More builds than --max-builds: the refusal says how many retention retires.
+        let inv = streams_inventory(false);
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let capped = PruneRequest {
+            max_builds: 2,
+            builds: vec!["rocky-5".into()],
+            ..expired()
+        };
+        let refusal = plan(&m, &inv, &report, &capped, None).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::TooManyBuilds {
+                planned: 4,
+                max: 2,
+                expired: 3
+            }
+        );
+        assert!(
+            refusal.to_string().starts_with(
+                "refusing to prune 4 builds: more than --max-builds 2; the manifest's retention retires 3 of them"
+            ),
+            "{refusal}"
+        );
+    }
+
+    #[test]
+    fn recheck_skips_an_expired_build_that_is_no_longer_expired() {
+        let m = retention_manifest(", max_age: 3d");
+        let inv = streams_inventory(false);
+        let report = evaluate(&m, &inv, now(), &BuildSelection::All);
+        let p = plan(&m, &inv, &report, &expired(), None).unwrap();
+        assert_eq!(
+            planned(&p),
+            [
+                ("rocky-3", Reason::Expired),
+                ("rocky-2", Reason::Expired),
+                ("stein-1", Reason::Expired)
+            ]
+        );
+        let b = &p.builds[0];
+        let fresh = |base: Tag, nova: Option<Tag>| {
+            vec![
+                ("a-base".to_string(), Some(base)),
+                ("a-nova".to_string(), nova),
+            ]
+        };
+        assert_eq!(
+            recheck(
+                &m,
+                b,
+                &fresh(tag("rocky-3", 80), Some(tag("rocky-3", 80))),
+                now()
+            ),
+            Recheck::Proceed
+        );
+        // The same images pushed again: recent now.
+        assert_eq!(
+            recheck(&m, b, &fresh(tag("rocky-3", 1), Some(tag("rocky-3", 80))), now()),
+            Recheck::Skip(
+                "no longer expired: older than the 2 newest complete builds of stream rocky, but pushed within max_age (3d)"
+                    .into()
+            )
+        );
+        // Being pushed again, an image deleted meanwhile: in progress.
+        assert!(matches!(
+            recheck(&m, b, &fresh(tag("rocky-3", 0), None), now()),
+            Recheck::Skip(r) if r.starts_with("in progress now")
+        ));
+        // Another digest: changed.
+        let mut other = tag("rocky-3", 80);
+        other.digest = Some("sha256:other".into());
+        assert!(matches!(
+            recheck(&m, b, &fresh(other, Some(tag("rocky-3", 80))), now()),
+            Recheck::Skip(r) if r.starts_with("changed since the audit")
+        ));
+        // Gone from one repository (an interrupted run, someone else): changed.
+        assert!(matches!(
+            recheck(&m, b, &fresh(tag("rocky-3", 80), None), now()),
+            Recheck::Skip(r) if r.starts_with("changed since the audit")
+        ));
     }
 }

@@ -34,6 +34,12 @@ struct JsonBuild<'a> {
     unverified_platforms: BTreeMap<&'a str, Vec<String>>,
     newest_push: Option<String>,
     newest_push_source: &'static str,
+    /// With `retention` in the manifest: whether the build is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retained: Option<bool>,
+    /// With `retention` in the manifest: why it is kept or expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +66,10 @@ struct JsonSummary {
     complete: usize,
     broken: usize,
     in_progress: usize,
+    /// With `retention` in the manifest, when every build was judged: how
+    /// many builds expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +99,8 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
                 unverified_platforms: platforms(&b.unverified_platforms),
                 newest_push: b.newest_push.map(rfc3339),
                 newest_push_source: b.age.as_str(),
+                retained: b.retention.as_ref().map(|v| !v.is_expired()),
+                retention: b.retention.as_ref().map(ToString::to_string),
             })
             .collect(),
         summary: JsonSummary {
@@ -96,6 +108,7 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
             complete: report.summary.complete,
             broken: report.summary.broken,
             in_progress: report.summary.in_progress,
+            expired: super::retention_judged(report).then(|| report.expired()),
         },
         unexpected_repositories: &report.unexpected_repositories,
         missing_repositories: &report.missing_repositories,
@@ -248,5 +261,46 @@ mod tests {
           }
         }
         "#);
+    }
+
+    /// Under retention, each build says whether it is kept and why; the
+    /// summary counts the expired builds.
+    #[test]
+    fn retention() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&render(&fixture::retention_report(), &RunStats::default()))
+                .unwrap();
+        let builds: Vec<String> = doc["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} {} {} {}",
+                    b["tag"], b["status"], b["retained"], b["retention"]
+                )
+            })
+            .collect();
+        insta::assert_snapshot!(builds.join("\n"), @r#"
+        "rocky-38" "in_progress" true "newer than the oldest of the 3 newest complete builds of stream rocky"
+        "rocky-37" "complete" true "number 1 of the 3 newest complete builds of stream rocky"
+        "rocky-36" "complete" true "number 2 of the 3 newest complete builds of stream rocky"
+        "rocky-35" "broken" true "newer than the oldest of the 3 newest complete builds of stream rocky"
+        "rocky-34" "complete" true "number 3 of the 3 newest complete builds of stream rocky"
+        "rocky-33" "complete" true "older than the 3 newest complete builds of stream rocky, but pushed within max_age (30d)"
+        "rocky-32" "broken" false "older than the 3 newest complete builds of stream rocky, last pushed over 30d ago"
+        "rocky-31" "complete" false "older than the 3 newest complete builds of stream rocky, last pushed over 30d ago"
+        "rocky-30" "complete" true "older than the 3 newest complete builds of stream rocky, but protected by builds.protect"
+        "rocky-29" "complete" true "older than the 3 newest complete builds of stream rocky, but its age rests on the times its images declare (a reproducible build declares its commit's time), which do not prove it older than max_age (30d)"
+        "stein-10" "broken" true "stream stein has 1 complete build, fewer than keep (3), so none of its builds expires"
+        "stein-9" "complete" true "stream stein has 1 complete build, fewer than keep (3), so none of its builds expires"
+        "#);
+        assert_eq!(doc["summary"]["expired"], 2);
+        // Without retention, none of these fields.
+        let plain = render(&fixture::report(), &RunStats::default());
+        assert!(
+            !plain.contains("retain") && !plain.contains("expired"),
+            "{plain}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Markdown for `$GITHUB_STEP_SUMMARY`, GitLab job reports and pull-request comments.
 
 use super::{
-    explanations, missing_summary, push_time, short_time, summary_line, unverified_summary,
+    explanations, missing_summary, push_time, retention_cell, retention_judged, short_time,
+    summary_line, unverified_summary,
 };
 use crate::policy::{Report, Status};
 
@@ -37,14 +38,22 @@ pub fn render(report: &Report) -> String {
         short_time(Some(report.as_of))
     );
     if !report.builds.is_empty() {
-        out.push_str(
-            "| Build | Status | Images | Newest push | Missing |\n|---|---|---|---|---|\n",
-        );
+        let retention = retention_judged(report);
+        out.push_str(if retention {
+            "| Build | Status | Images | Newest push | Retention | Missing |\n|---|---|---|---|---|---|\n"
+        } else {
+            "| Build | Status | Images | Newest push | Missing |\n|---|---|---|---|---|\n"
+        });
         for b in &report.builds {
             let mut gaps = missing_summary(b);
             gaps.extend(unverified_summary(b));
+            let retained = if retention {
+                format!(" {} |", retention_cell(b))
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "| `{}` | {} | {}/{} | {} | {} |\n",
+                "| `{}` | {} | {}/{} | {} |{retained} {} |\n",
                 cell(&b.tag),
                 status_cell(b.status),
                 b.present,
@@ -119,6 +128,40 @@ mod tests {
 
         > [!NOTE]
         > zun is in no build before rocky-3: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-3` to it in the manifest.
+        ");
+    }
+
+    /// Two streams under retention: a column, and the lines that explain it.
+    #[test]
+    fn retention() {
+        insta::assert_snapshot!(render(&fixture::retention_report()), @"
+        ### tagsweep audit: `linaro` on docker.io
+
+        **12 builds: 8 complete, 3 broken, 1 in progress** (as of 2026-11-20 12:00 UTC)
+
+        | Build | Status | Images | Newest push | Retention | Missing |
+        |---|---|---|---|---|---|
+        | `rocky-38` | ⏳ in progress | 1/3 | 2026-11-20 11:00 UTC | kept | glance, nova |
+        | `rocky-37` | ✅ complete | 3/3 | 2026-11-18 12:00 UTC | kept |  |
+        | `rocky-36` | ✅ complete | 3/3 | 2026-11-10 12:00 UTC | kept |  |
+        | `rocky-35` | ❌ **broken** | 2/3 | 2026-11-05 12:00 UTC | kept | glance |
+        | `rocky-34` | ✅ complete | 3/3 | 2026-10-31 12:00 UTC | kept |  |
+        | `rocky-33` | ✅ complete | 3/3 | 2026-10-26 12:00 UTC | kept: recent |  |
+        | `rocky-32` | ❌ **broken** | 2/3 | 2026-08-12 12:00 UTC | expired | glance |
+        | `rocky-31` | ✅ complete | 3/3 | 2026-08-02 12:00 UTC | expired |  |
+        | `rocky-30` | ✅ complete | 3/3 | 2026-07-23 12:00 UTC | kept: protected |  |
+        | `rocky-29` | ✅ complete | 3/3 | 2026-07-13 12:00 UTC (declared) | kept: age unproven |  |
+        | `stein-10` | ❌ **broken** | 2/3 | 2026-05-14 12:00 UTC | kept | nova |
+        | `stein-9` | ✅ complete | 3/3 | 2026-05-04 12:00 UTC | kept |  |
+
+        > [!NOTE]
+        > (declared): the registry reports no push time; the time shown is the one the images declare (their `created`), which a reproducible build sets to its commit's time, days before the push. prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace (or with --trust-declared-times).
+
+        > [!NOTE]
+        > Retention (keep 3 complete builds per stream and every build pushed within 30d): 2 builds expired, which prune --expired deletes. Expired builds are not findings.
+
+        > [!NOTE]
+        > 1 build older than the kept ones is kept because the registry reports no push time for it (only the times the images declare, or none): with max_age, only the registry's push times prove a build old enough.
         ");
     }
 }

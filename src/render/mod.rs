@@ -8,7 +8,9 @@ pub mod table;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::policy::audit::AgeSource;
+use crate::duration::format_duration;
+use crate::policy::audit::{AgeSource, RetentionSummary};
+use crate::policy::retention::Why;
 use crate::policy::{BuildReport, Report};
 use crate::registry::Stats;
 
@@ -72,9 +74,80 @@ pub fn push_time(build: &BuildReport) -> String {
     }
 }
 
+/// Whether the report has a retention verdict for every build (the table
+/// and Markdown then show a retention column).
+pub fn retention_judged(report: &Report) -> bool {
+    report.retention.as_ref().is_some_and(|r| r.judged)
+}
+
+/// The retention cell of a build: `expired`, `kept`, `kept: recent`, ….
+pub fn retention_cell(build: &BuildReport) -> &'static str {
+    build.retention.as_ref().map_or("", |v| v.label())
+}
+
+/// What retention decided, in a few sentences (see [`explanations`]).
+fn retention_notes(report: &Report, retention: &RetentionSummary) -> Vec<String> {
+    if !retention.judged {
+        return vec![
+            "Retention is judged only when every build is audited (it ranks each build among all the builds of its stream), so not with --build or --since: run a full audit to see which builds expire."
+                .to_string(),
+        ];
+    }
+    let verdicts: Vec<_> = report
+        .builds
+        .iter()
+        .filter_map(|b| b.retention.as_ref())
+        .collect();
+    let keep = retention.policy.keep;
+    let mut policy = format!(
+        "keep {keep} complete build{}{}",
+        if keep == 1 { "" } else { "s" },
+        if verdicts.iter().any(|v| v.stream.is_some()) {
+            " per stream"
+        } else {
+            ""
+        }
+    );
+    if let Some(max_age) = retention.policy.max_age {
+        policy.push_str(&format!(
+            " and every build pushed within {}",
+            format_duration(max_age)
+        ));
+    }
+    let mut notes = vec![match report.expired() {
+        0 => format!("Retention ({policy}): no build expired."),
+        n => format!(
+            "Retention ({policy}): {n} build{} expired, which prune --expired deletes. Expired builds are not findings.",
+            if n == 1 { "" } else { "s" }
+        ),
+    }];
+    let unproven = verdicts
+        .iter()
+        .filter(|v| matches!(v.why, Why::AgeUnproven(_)))
+        .count();
+    if unproven > 0 {
+        notes.push(format!(
+            "{unproven} build{} older than the kept ones {} kept because the registry reports no push time for {} (only the times the images declare, or none): with max_age, only the registry's push times prove a build old enough.",
+            if unproven == 1 { "" } else { "s" },
+            if unproven == 1 { "is" } else { "are" },
+            if unproven == 1 { "it" } else { "them" },
+        ));
+    }
+    if verdicts
+        .iter()
+        .any(|v| matches!(v.why, Why::FewComplete { unverified, .. } if unverified > 0))
+    {
+        notes.push(
+            "Builds whose required platforms the registry did not state do not count as complete for retention, so they keep no older build from expiring: run with --verify-platforms to read them."
+                .to_string(),
+        );
+    }
+    notes
+}
+
 /// What a reader must know to read the report right, one paragraph each,
-/// plain text: what could not be checked, and what looks broken because the
-/// manifest changed. Every format shows them.
+/// plain text: what could not be checked, what looks broken because the
+/// manifest changed, and what retention decided. Every format shows them.
 pub fn explanations(report: &Report) -> Vec<String> {
     let mut notes = Vec::new();
     let unverified = report
@@ -136,6 +209,9 @@ pub fn explanations(report: &Report) -> Vec<String> {
             report.unverified_repositories.join(", "),
             if n == 1 { "it" } else { "them" }
         ));
+    }
+    if let Some(retention) = &report.retention {
+        notes.extend(retention_notes(report, retention));
     }
     notes
 }
@@ -251,6 +327,68 @@ pub(crate) mod fixture {
 
     pub fn report() -> Report {
         evaluate(&manifest(), &inventory(), now(), &BuildSelection::All)
+    }
+
+    /// A Linaro-like set with two release lines and retention: keep 3
+    /// complete builds per stream, and every build pushed within 30 days.
+    pub fn retention_manifest() -> Manifest {
+        parse_str(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^(?P<stream>rocky|stein)-\\d+$'\n  grace: 2h\n  protect: ['^rocky-30$']\nretention:\n  keep: 3\n  max_age: 30d\nimages: [base, nova, glance]\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"))
+    }
+
+    /// Stream rocky: rocky-29 (complete, declared times), rocky-30
+    /// (protected), rocky-31, rocky-32 (broken), rocky-33 (25 days old),
+    /// rocky-34, rocky-35 (broken), rocky-36, rocky-37 and rocky-38 (in
+    /// progress). Stream stein: stein-9 and stein-10 (broken), fewer
+    /// complete builds than keep.
+    pub fn retention_inventory() -> Inventory {
+        const DAY: i64 = 24;
+        let builds: [(&str, i64, &[&str], bool); 12] = [
+            ("rocky-29", 130 * DAY, &["base", "nova", "glance"], true),
+            ("rocky-30", 120 * DAY, &["base", "nova", "glance"], false),
+            ("rocky-31", 110 * DAY, &["base", "nova", "glance"], false),
+            ("rocky-32", 100 * DAY, &["base", "nova"], false),
+            ("rocky-33", 25 * DAY, &["base", "nova", "glance"], false),
+            ("rocky-34", 20 * DAY, &["base", "nova", "glance"], false),
+            ("rocky-35", 15 * DAY, &["base", "nova"], false),
+            ("rocky-36", 10 * DAY, &["base", "nova", "glance"], false),
+            ("rocky-37", 2 * DAY, &["base", "nova", "glance"], false),
+            ("rocky-38", 1, &["base"], false),
+            ("stein-9", 200 * DAY, &["base", "nova", "glance"], false),
+            ("stein-10", 190 * DAY, &["base", "glance"], false),
+        ];
+        let mut inv = Inventory::new("docker.io", "linaro");
+        inv.taken_at = Some(now());
+        for image in ["base", "nova", "glance"] {
+            let tags = builds
+                .iter()
+                .filter(|(_, _, images, _)| images.contains(&image))
+                .map(|&(name, hours_ago, _, declared)| Tag {
+                    digest: Some(format!("sha256:{image}-{name}")),
+                    ..tag(name, hours_ago, None, declared)
+                })
+                .collect();
+            inv.repositories.insert(
+                image.to_string(),
+                Repository {
+                    tags: Some(tags),
+                    ..Repository::default()
+                },
+            );
+        }
+        inv
+    }
+
+    pub fn retention_report() -> Report {
+        evaluate(
+            &retention_manifest(),
+            &retention_inventory(),
+            now(),
+            &BuildSelection::All,
+        )
     }
 }
 

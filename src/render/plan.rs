@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::shorten;
 use crate::journal::DeletionResult;
-use crate::policy::prune::{PlannedTag, PrunePlan};
+use crate::policy::prune::{PlannedBuild, PlannedTag, PrunePlan};
 
 /// What happened to one planned tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +43,15 @@ impl Totals {
     }
 }
 
+/// Why a build goes, for the plan's WHY column: `broken`, `named`, or
+/// `expired: older than the 5 newest complete builds of stream rocky`.
+fn why(build: &PlannedBuild) -> String {
+    match &build.retention {
+        Some(retention) => format!("{}: {retention}", build.reason.as_str()),
+        None => build.reason.as_str().to_string(),
+    }
+}
+
 /// The plan as a table, with what is skipped and left alone.
 pub fn table(plan: &PrunePlan, dry_run: bool) -> String {
     let mut out = format!(
@@ -75,7 +84,7 @@ pub fn table(plan: &PrunePlan, dry_run: bool) -> String {
             t.add_row(vec![
                 Cell::new(&b.tag),
                 Cell::new(b.status.as_str()),
-                Cell::new(b.reason.as_str()),
+                Cell::new(why(b)),
                 Cell::new(b.tags.len()),
                 Cell::new(shorten(&repos, 3)),
             ]);
@@ -144,6 +153,9 @@ struct JsonBuild<'a> {
     tag: &'a str,
     status: &'static str,
     reason: &'static str,
+    /// For an expired build: why retention retires it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<&'a str>,
     tags: Vec<JsonTag<'a>>,
 }
 
@@ -187,6 +199,7 @@ pub fn json(plan: &PrunePlan, dry_run: bool, results: Option<&[TagResult]>) -> S
                 tag: &b.tag,
                 status: b.status.as_str(),
                 reason: b.reason.as_str(),
+                retention: b.retention.as_deref(),
                 tags: b.tags.iter().map(json_tag).collect(),
             })
             .collect(),
@@ -218,6 +231,7 @@ mod tests {
     fn the_plan() -> PrunePlan {
         let request = PruneRequest {
             broken: true,
+            expired: false,
             builds: vec!["rocky-4".into()],
             max_builds: 5,
             trust_declared_times: false,
@@ -367,5 +381,54 @@ mod tests {
           }
         }
         "#);
+    }
+
+    /// The Linaro-like set with two streams and keep: 3 (see
+    /// `fixture::retention_report`), with what `--expired` (and `--broken`)
+    /// would delete.
+    fn retention_plan(broken: bool) -> PrunePlan {
+        let request = PruneRequest {
+            broken,
+            expired: true,
+            max_builds: 10,
+            ..PruneRequest::default()
+        };
+        let (m, inv) = (
+            fixture::retention_manifest(),
+            fixture::retention_inventory(),
+        );
+        plan(&m, &inv, &fixture::retention_report(), &request, None).unwrap()
+    }
+
+    #[test]
+    fn an_expired_plan_says_why_each_build_goes() {
+        insta::assert_snapshot!(table(&retention_plan(false), true), @"
+        Prune plan for linaro on docker.io: 2 builds, 5 tags in 3 repositories (dry run: nothing will be deleted)
+        ┌──────────┬──────────┬────────────────────────────────────────────────────────────────────────────────────────────┬──────┬────────────────────┐
+        │ BUILD    ┆ STATUS   ┆ WHY                                                                                        ┆ TAGS ┆ REPOSITORIES       │
+        ╞══════════╪══════════╪════════════════════════════════════════════════════════════════════════════════════════════╪══════╪════════════════════╡
+        │ rocky-32 ┆ broken   ┆ expired: older than the 3 newest complete builds of stream rocky, last pushed over 30d ago ┆ 2    ┆ base, nova         │
+        │ rocky-31 ┆ complete ┆ expired: older than the 3 newest complete builds of stream rocky, last pushed over 30d ago ┆ 3    ┆ base, glance, nova │
+        └──────────┴──────────┴────────────────────────────────────────────────────────────────────────────────────────────┴──────┴────────────────────┘
+        ");
+        insta::assert_snapshot!(table(&retention_plan(true), true), @"
+        Prune plan for linaro on docker.io: 4 builds, 9 tags in 3 repositories (dry run: nothing will be deleted)
+        ┌──────────┬──────────┬────────────────────────────────────────────────────────────────────────────────────────────┬──────┬────────────────────┐
+        │ BUILD    ┆ STATUS   ┆ WHY                                                                                        ┆ TAGS ┆ REPOSITORIES       │
+        ╞══════════╪══════════╪════════════════════════════════════════════════════════════════════════════════════════════╪══════╪════════════════════╡
+        │ rocky-35 ┆ broken   ┆ broken                                                                                     ┆ 2    ┆ base, nova         │
+        │ rocky-32 ┆ broken   ┆ broken                                                                                     ┆ 2    ┆ base, nova         │
+        │ rocky-31 ┆ complete ┆ expired: older than the 3 newest complete builds of stream rocky, last pushed over 30d ago ┆ 3    ┆ base, glance, nova │
+        │ stein-10 ┆ broken   ┆ broken                                                                                     ┆ 2    ┆ base, glance       │
+        └──────────┴──────────┴────────────────────────────────────────────────────────────────────────────────────────────┴──────┴────────────────────┘
+        Skipped rocky-38: in progress: pushed within the grace period
+        ");
+        let doc: serde_json::Value =
+            serde_json::from_str(&json(&retention_plan(false), true, None)).unwrap();
+        assert_eq!(doc["builds"][0]["reason"], "expired");
+        assert_eq!(
+            doc["builds"][0]["retention"],
+            "older than the 3 newest complete builds of stream rocky, last pushed over 30d ago"
+        );
     }
 }

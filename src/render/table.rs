@@ -3,7 +3,8 @@
 use comfy_table::{presets, Cell, ContentArrangement, Table};
 
 use super::{
-    explanations, missing_summary, push_time, short_time, summary_line, unverified_summary,
+    explanations, missing_summary, push_time, retention_cell, retention_judged, short_time,
+    summary_line, unverified_summary,
 };
 use crate::policy::{Report, Status};
 
@@ -37,14 +38,13 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
                 table.set_content_arrangement(ContentArrangement::Disabled);
             }
         }
-        table.set_header(vec![
-            "",
-            "BUILD",
-            "STATUS",
-            "IMAGES",
-            "NEWEST PUSH",
-            "MISSING",
-        ]);
+        let retention = retention_judged(report);
+        let mut header = vec!["", "BUILD", "STATUS", "IMAGES", "NEWEST PUSH"];
+        if retention {
+            header.push("RETENTION");
+        }
+        header.push("MISSING");
+        table.set_header(header);
         for b in &report.builds {
             let mark = if b.status == Status::Broken {
                 "✗"
@@ -55,14 +55,18 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
             };
             let mut gaps = missing_summary(b);
             gaps.extend(unverified_summary(b));
-            table.add_row(vec![
+            let mut row = vec![
                 Cell::new(mark),
                 Cell::new(&b.tag),
                 Cell::new(status_cell(b.status)),
                 Cell::new(format!("{}/{}", b.present, b.expected)),
                 Cell::new(push_time(b)),
-                Cell::new(gaps.join("\n")),
-            ]);
+            ];
+            if retention {
+                row.push(Cell::new(retention_cell(b)));
+            }
+            row.push(Cell::new(gaps.join("\n")));
+            table.add_row(row);
         }
         out.push_str(&table.to_string());
         out.push('\n');
@@ -136,6 +140,36 @@ mod tests {
         (declared): the registry reports no push time; the time shown is the one the images declare (their `created`), which a reproducible build sets to its commit's time, days before the push. prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace (or with --trust-declared-times).
 
         zun is in no build before rocky-3: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-3` to it in the manifest.
+        ");
+    }
+
+    /// Two streams under retention: a column, and the lines that explain it.
+    #[test]
+    fn retention() {
+        insta::assert_snapshot!(render(&fixture::retention_report(), None), @"
+        linaro on docker.io: 12 builds: 8 complete, 3 broken, 1 in progress (as of 2026-11-20 12:00 UTC)
+        ┌───┬──────────┬─────────────┬────────┬─────────────────────────────────┬────────────────────┬──────────────┐
+        │   ┆ BUILD    ┆ STATUS      ┆ IMAGES ┆ NEWEST PUSH                     ┆ RETENTION          ┆ MISSING      │
+        ╞═══╪══════════╪═════════════╪════════╪═════════════════════════════════╪════════════════════╪══════════════╡
+        │   ┆ rocky-38 ┆ in progress ┆ 1/3    ┆ 2026-11-20 11:00 UTC            ┆ kept               ┆ glance, nova │
+        │   ┆ rocky-37 ┆ complete    ┆ 3/3    ┆ 2026-11-18 12:00 UTC            ┆ kept               ┆              │
+        │   ┆ rocky-36 ┆ complete    ┆ 3/3    ┆ 2026-11-10 12:00 UTC            ┆ kept               ┆              │
+        │ ✗ ┆ rocky-35 ┆ BROKEN      ┆ 2/3    ┆ 2026-11-05 12:00 UTC            ┆ kept               ┆ glance       │
+        │   ┆ rocky-34 ┆ complete    ┆ 3/3    ┆ 2026-10-31 12:00 UTC            ┆ kept               ┆              │
+        │   ┆ rocky-33 ┆ complete    ┆ 3/3    ┆ 2026-10-26 12:00 UTC            ┆ kept: recent       ┆              │
+        │ ✗ ┆ rocky-32 ┆ BROKEN      ┆ 2/3    ┆ 2026-08-12 12:00 UTC            ┆ expired            ┆ glance       │
+        │   ┆ rocky-31 ┆ complete    ┆ 3/3    ┆ 2026-08-02 12:00 UTC            ┆ expired            ┆              │
+        │   ┆ rocky-30 ┆ complete    ┆ 3/3    ┆ 2026-07-23 12:00 UTC            ┆ kept: protected    ┆              │
+        │   ┆ rocky-29 ┆ complete    ┆ 3/3    ┆ 2026-07-13 12:00 UTC (declared) ┆ kept: age unproven ┆              │
+        │ ✗ ┆ stein-10 ┆ BROKEN      ┆ 2/3    ┆ 2026-05-14 12:00 UTC            ┆ kept               ┆ nova         │
+        │   ┆ stein-9  ┆ complete    ┆ 3/3    ┆ 2026-05-04 12:00 UTC            ┆ kept               ┆              │
+        └───┴──────────┴─────────────┴────────┴─────────────────────────────────┴────────────────────┴──────────────┘
+
+        (declared): the registry reports no push time; the time shown is the one the images declare (their `created`), which a reproducible build sets to its commit's time, days before the push. prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace (or with --trust-declared-times).
+
+        Retention (keep 3 complete builds per stream and every build pushed within 30d): 2 builds expired, which prune --expired deletes. Expired builds are not findings.
+
+        1 build older than the kept ones is kept because the registry reports no push time for it (only the times the images declare, or none): with max_age, only the registry's push times prove a build old enough.
         ");
     }
 }

@@ -675,3 +675,75 @@ fn a_tag_delete_that_takes_other_tags_is_caught_and_undone() {
         .collect();
     assert_eq!(tag_deletes, ["DELETE /v2/kolla/base/manifests/rocky-1"]);
 }
+
+/// Retention on a real registry: builds ranked by their tags, and a
+/// `max_age` that image-declared times (all an OCI registry has) cannot
+/// satisfy.
+#[test]
+fn prune_expired_on_a_real_registry() {
+    let reg = TestRegistry::start();
+    // rocky-1 … rocky-10, all complete, declared 100 … 70 days ago.
+    for (i, build) in ["rocky-1", "rocky-2", "rocky-9", "rocky-10"]
+        .into_iter()
+        .enumerate()
+    {
+        let created = really_ago((100 - 10 * i as i64) * 24 * 60);
+        for repo in ["kolla/base", "kolla/nova"] {
+            let image = Image::new("linux/amd64", &created, &format!("{repo}-{build}"));
+            reg.push_image(repo, build, &image);
+        }
+    }
+    reg.push_image(
+        "kolla/base",
+        "latest",
+        &Image::new("linux/amd64", &really_ago(60), "latest"),
+    );
+    let w = Workdir::new();
+    let with = |retention: &str| {
+        manifest(
+            &w,
+            &reg.url(),
+            "base, nova",
+            &format!("retention: {retention}\n"),
+        )
+    };
+
+    // With max_age, no time proves a build old: every build is kept, saying why.
+    let m = with("{keep: 2, max_age: 30d}");
+    let out = run(tagsweep().args(["audit", "--format", "json", "-m"]).arg(&m));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["summary"]["expired"], 0);
+    assert_eq!(build(&doc, "rocky-2")["retained"], true);
+    assert!(
+        build(&doc, "rocky-2")["retention"]
+            .as_str()
+            .unwrap()
+            .contains("its age rests on the times its images declare"),
+        "{doc:#}"
+    );
+    let out = run(tagsweep()
+        .args(["prune", "--expired", "--yes", "-m"])
+        .arg(&m));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Nothing to prune."), "{}", out.stdout);
+
+    // Without max_age, rank alone decides: rocky-1 and rocky-2 go, from
+    // every repository; `latest` stays.
+    let m = with("{keep: 2}");
+    let out = run(tagsweep()
+        .args(["prune", "--expired", "--yes", "--format", "json", "-m"])
+        .arg(&m));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.json()["result"]["totals"]["deleted"],
+        4,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        reg.tags("kolla/base").unwrap(),
+        ["latest", "rocky-10", "rocky-9"]
+    );
+    assert_eq!(reg.tags("kolla/nova").unwrap(), ["rocky-10", "rocky-9"]);
+}

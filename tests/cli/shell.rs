@@ -43,6 +43,14 @@ fn the_schema_accepts_every_example_and_rejects_mistakes() {
     assert!(validator.is_valid(&yaml(good)));
     let bounded = "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$'}\nimages: [{name: zun, from: rocky-40}, {name: old, until: rocky-12}]\n";
     assert!(validator.is_valid(&yaml(bounded)));
+    for retention in [
+        "{keep: 5, max_age: 30d}",
+        "{keep: 1}",
+        "{keep: 3, max_age: 1w3d}",
+    ] {
+        let retained = format!("namespace: linaro\nbuilds: {{pattern: '^(?P<stream>rocky|stein)-\\d+$'}}\nretention: {retention}\nimages: [a]\n");
+        assert!(validator.is_valid(&yaml(&retained)), "{retained}");
+    }
     for bad in [
         "namespace: linaro\nbuilds: {pattern: x}\nimages: []\n",
         "namespace: linaro\nbuilds: {pattern: x}\nimages: [a]\ncolour: blue\n",
@@ -53,6 +61,14 @@ fn the_schema_accepts_every_example_and_rejects_mistakes() {
         "namespace: linaro\nbuilds: {pattern: x}\nimages: [{name: a, tag: b}]\n",
         "namespace: linaro\nbuilds: {pattern: x}\nimages: [{name: a, from: 40}]\n",
         "namespace: linaro\nbuilds: {pattern: x}\nimages: [{name: a, until: ''}]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: {max_age: 30d}\nimages: [a]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: {keep: 0}\nimages: [a]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: {keep: '5'}\nimages: [a]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: {keep: 2.5}\nimages: [a]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: {keep: 5, max_age: 30}\nimages: [a]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: {keep: 5, max_age: '0'}\nimages: [a]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: {keep: 5, max-age: 30d}\nimages: [a]\n",
+        "namespace: linaro\nbuilds: {pattern: x}\nretention: 5\nimages: [a]\n",
     ] {
         assert!(!validator.is_valid(&yaml(bad)), "accepted: {bad}");
     }

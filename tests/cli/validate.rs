@@ -168,3 +168,51 @@ fn a_from_that_is_not_a_build_tag_is_reported_at_its_value() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("valid (3 images)"), "{}", out.stdout);
 }
+
+#[test]
+fn warnings_are_printed_and_leave_the_exit_code_alone() {
+    let w = Workdir::new();
+    let manifest = w.write(
+        "retention.yaml",
+        "namespace: linaro\nbuilds:\n  pattern: 'rocky-\\d+'\nretention:\n  keep: 5\n  max_age: 30d\nimages: [debian-source-base]\n",
+    );
+    let out = run(tagsweep().args(["validate", "-m"]).arg(&manifest));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{path}:3:12: warning: 'builds.pattern' 'rocky-\\d+' is not anchored (^…$) and 'retention' is set: \
+             a tag that only contains a build tag (such as rocky-12-debug) counts as a build of its own, and can expire; \
+             write '^rocky-\\d+$'\n{path}: valid (1 images, 1 warning)\n",
+            path = manifest.display()
+        )
+    );
+    let out = run(tagsweep()
+        .args(["validate", "--format", "github"])
+        .arg(&manifest));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with(&format!(
+            "::warning file={},line=3,col=12::'builds.pattern' 'rocky-\\d+' is not anchored",
+            manifest.display()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+
+    // With a problem besides, the problem is what fails the check.
+    let invalid = w.write(
+        "invalid.yaml",
+        "namespace: linaro\nbuilds:\n  pattern: 'rocky-\\d+'\nretention:\n  keep: 0\nimages: [debian-source-base]\n",
+    );
+    let out = run(tagsweep().args(["validate", "-m"]).arg(&invalid));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{}:5:9: 'retention.keep' is 0, so no complete build would be kept and every build would expire; keep at least 1\n",
+            invalid.display()
+        )
+    );
+}

@@ -1,5 +1,5 @@
-//! `tagsweep prune`: delete every tag of broken (or named) builds across the
-//! set — plan, show, confirm, re-check, delete, record.
+//! `tagsweep prune`: delete every tag of broken, expired (or named) builds
+//! across the set — plan, show, confirm, re-check, delete, record.
 //!
 //! A delete is the one irreversible thing tagsweep does, so: the plan comes
 //! from the pure policy (`policy::prune`, with its rails); it is printed
@@ -32,7 +32,7 @@ use crate::config::{open_registry, read_stdin_line};
 use crate::inventory::Inventory;
 use crate::journal::{DeletionResult, Journal};
 use crate::manifest::Manifest;
-use crate::policy::prune::{plan, PruneRequest};
+use crate::policy::prune::{check_request, plan, PruneRequest};
 use crate::policy::{evaluate, BuildSelection, Report, Status};
 use crate::render::plan::{self as render, Totals};
 use crate::scan::Scope;
@@ -40,6 +40,15 @@ use crate::scan::Scope;
 pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
     check_build_tags(&manifest, &args.builds)?;
+    let request = PruneRequest {
+        broken: args.broken,
+        expired: args.expired,
+        builds: args.builds.clone(),
+        max_builds: args.max_builds,
+        trust_declared_times: args.trust_declared_times,
+    };
+    check_request(&manifest, &request)
+        .map_err(|refusal| anyhow::anyhow!("{refusal}; nothing was deleted"))?;
     let now = args
         .now
         .as_deref()
@@ -96,12 +105,6 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         .await?;
         report = evaluate(&manifest, &inventory, now, &BuildSelection::All);
     }
-    let request = PruneRequest {
-        broken: args.broken,
-        builds: args.builds.clone(),
-        max_builds: args.max_builds,
-        trust_declared_times: args.trust_declared_times,
-    };
     let mut seen = observations(
         &args.observations,
         &connection,
