@@ -42,6 +42,57 @@ pub fn tagsweep() -> Command {
     cmd
 }
 
+/// A local HTTP server (axum) on 127.0.0.1, for the test doubles that are
+/// not the fake Docker Hub (the paging proxy, the token server); it stops
+/// when dropped.
+pub struct Served {
+    pub port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Served {
+    /// A listener on a free loopback port, and that port (for apps that must
+    /// know their own address).
+    pub fn bind() -> (std::net::TcpListener, u16) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let port = listener.local_addr().expect("local address").port();
+        (listener, port)
+    }
+
+    /// Serves `app` on `listener` from `rt` until dropped.
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        listener: std::net::TcpListener,
+        app: axum::Router,
+    ) -> Served {
+        let port = listener.local_addr().expect("local address").port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Served {
+            port,
+            shutdown: Some(tx),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// A temporary directory holding files a test writes.
 pub struct Workdir {
     dir: tempfile::TempDir,

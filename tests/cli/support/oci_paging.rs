@@ -43,7 +43,7 @@ pub enum LinkStyle {
 pub struct PagingProxy {
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _server: crate::support::Served,
 }
 
 /// Answers of other registries the proxy plays (see the module documentation).
@@ -107,9 +107,7 @@ impl PagingProxy {
         tag_delete_by_digest: bool,
         quirks: Quirks,
     ) -> PagingProxy {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = crate::support::Served::bind();
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
@@ -125,19 +123,10 @@ impl PagingProxy {
             log: log.clone(),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        rt.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         PagingProxy {
             port,
             log,
-            shutdown: Some(tx),
+            _server: crate::support::Served::start(rt, listener, app),
         }
     }
 
@@ -152,14 +141,6 @@ impl PagingProxy {
 
     pub fn clear(&self) {
         self.log.lock().unwrap().clear();
-    }
-}
-
-impl Drop for PagingProxy {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

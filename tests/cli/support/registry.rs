@@ -638,7 +638,7 @@ pub struct TokenServer {
     pub port: u16,
     pub cert: PathBuf,
     state: Arc<Mutex<TokenState>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _server: crate::support::Served,
 }
 
 struct Signer {
@@ -681,26 +681,15 @@ impl TokenServer {
             state: state.clone(),
             jti: std::sync::atomic::AtomicU64::new(0),
         });
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (listener, port) = crate::support::Served::bind();
         let app = axum::Router::new()
             .route("/token", axum::routing::get(token_handler))
             .with_state(signer);
-        rt.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         TokenServer {
             port,
             cert,
             state,
-            shutdown: Some(tx),
+            _server: crate::support::Served::start(rt, listener, app),
         }
     }
 
@@ -716,14 +705,6 @@ impl TokenServer {
     /// Every token issued so far (to check none is ever printed).
     pub fn issued(&self) -> Vec<String> {
         self.state.lock().unwrap().issued.clone()
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 
