@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use super::audit::{
     evaluate, AgeSource, BuildReport, BuildSelection, LateImage, Report, RetiredImage, Status,
 };
-use super::retention::{kept_for_age, Verdict};
+use super::retention::{kept_for_age, Verdict, Why};
 use crate::duration::format_duration;
 use crate::inventory::{Inventory, Repository, Tag};
 use crate::manifest::Manifest;
@@ -111,6 +111,11 @@ pub struct PlannedBuild {
     /// For an expired build: why retention retires it (`older than the 5
     /// newest complete builds of stream rocky`).
     pub retention: Option<String>,
+    /// For an expired build: the newest complete builds of its stream that
+    /// make it expire. The re-check confirms each is still complete before
+    /// the build goes: were one deleted or broken since the plan, the
+    /// stream could be left without the builds retention promises to keep.
+    pub kept_by: Vec<String>,
     /// Its tags in the manifest's repositories, sorted by repository.
     pub tags: Vec<PlannedTag>,
 }
@@ -314,6 +319,12 @@ pub enum Refusal {
         /// How many of them the manifest's `retention` retires.
         expired: usize,
     },
+    #[error(
+        "refusing to prune --build {0} together with --expired: {0} is one of the newest complete builds \
+         that retention keeps, and the builds it retires are judged against it, so deleting both could leave \
+         its stream without the complete builds retention promises; run --build and --expired separately"
+    )]
+    NamedKeptBuild(String),
     #[error("nothing to prune: give --broken, --expired, --build TAG, or several")]
     NothingAsked,
     #[error(
@@ -425,6 +436,17 @@ pub fn plan(
             report.unverified_repositories.clone(),
         ));
     }
+    if request.expired {
+        if let Some(kept) = report.builds.iter().find(|b| {
+            request.builds.contains(&b.tag)
+                && matches!(
+                    b.retention.as_ref().map(|v| v.why),
+                    Some(Why::Newest { .. })
+                )
+        }) {
+            return Err(Refusal::NamedKeptBuild(kept.tag.clone()));
+        }
+    }
     let mut chosen: Vec<(&BuildReport, Reason)> = Vec::new();
     let mut skipped = Vec::new();
     for build in &report.builds {
@@ -527,6 +549,10 @@ pub fn plan(
                 Reason::Expired => build.retention.as_ref().map(ToString::to_string),
                 _ => None,
             },
+            kept_by: match reason {
+                Reason::Expired => kept_by(manifest, report, &build.tag),
+                _ => Vec::new(),
+            },
             tags,
         });
     }
@@ -550,6 +576,24 @@ pub fn plan(
         skipped,
         untouched,
     })
+}
+
+/// The builds that retention keeps as the newest complete ones of `tag`'s
+/// stream (what makes `tag` expire).
+fn kept_by(manifest: &Manifest, report: &Report, tag: &str) -> Vec<String> {
+    let stream = manifest.builds.stream(tag);
+    report
+        .builds
+        .iter()
+        .filter(|b| manifest.builds.stream(&b.tag) == stream)
+        .filter(|b| {
+            matches!(
+                b.retention.as_ref().map(|v| v.why),
+                Some(Why::Newest { .. })
+            )
+        })
+        .map(|b| b.tag.clone())
+        .collect()
 }
 
 /// What a fresh look at a build says, just before its deletion.
@@ -1260,24 +1304,35 @@ mod tests {
         let report = evaluate(&m, &inv, now(), &BuildSelection::All);
         let capped = PruneRequest {
             max_builds: 2,
-            builds: vec!["rocky-5".into()],
             ..expired()
         };
         let refusal = plan(&m, &inv, &report, &capped, None).unwrap_err();
         assert_eq!(
             refusal,
             Refusal::TooManyBuilds {
-                planned: 4,
+                planned: 3,
                 max: 2,
                 expired: 3
             }
         );
         assert!(
             refusal.to_string().starts_with(
-                "refusing to prune 4 builds: more than --max-builds 2; the manifest's retention retires 3 of them"
+                "refusing to prune 3 builds: more than --max-builds 2; the manifest's retention retires 3 of them"
             ),
             "{refusal}"
         );
+
+        // Naming a build that retention keeps, with --expired: the builds it
+        // retires are judged against it, so both cannot go in one run.
+        let named = PruneRequest {
+            builds: vec!["rocky-5".into()],
+            ..expired()
+        };
+        let refusal = plan(&m, &inv, &report, &named, None).unwrap_err();
+        assert_eq!(refusal, Refusal::NamedKeptBuild("rocky-5".into()));
+        assert!(refusal
+            .to_string()
+            .contains("run --build and --expired separately"));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Execution<'a> {
     pub delete_concurrency: usize,
     /// Called with each tag's result as it is recorded (the command prints it).
     pub report: &'a (dyn Fn(&TagResult) + Sync),
+    /// Whether each build that keeps others expired is still complete, as
+    /// looked at once in this run.
+    pub kept: tokio::sync::Mutex<std::collections::HashMap<String, bool>>,
 }
 
 /// What carrying out a plan did.
@@ -91,7 +94,11 @@ impl Execution<'_> {
                 return;
             }
             Ok(fresh) => {
-                if let Recheck::Skip(why) = recheck(self.manifest, build, &fresh, Utc::now()) {
+                let verdict = match recheck(self.manifest, build, &fresh, Utc::now()) {
+                    Recheck::Proceed => self.still_kept(build).await,
+                    Recheck::Skip(why) => Err(why),
+                };
+                if let Err(why) = verdict {
                     done.skipped.push((build.tag.clone(), why.clone()));
                     self.keep_all(plan, build, done, journal, DeletionResult::Skipped, &why);
                     return;
@@ -126,6 +133,36 @@ impl Execution<'_> {
             };
             self.keep(plan, done, journal, r);
         }
+    }
+
+    /// For an expired build: whether every build that makes it expire (the
+    /// newest complete builds of its stream) is still complete now. Each is
+    /// looked at once per run; with required platforms, they are read from
+    /// the manifests (the platform cache answers what the plan already read).
+    async fn still_kept(&self, build: &PlannedBuild) -> Result<(), String> {
+        for kept in &build.kept_by {
+            let known = self.kept.lock().await.get(kept).cloned();
+            let complete = match known {
+                Some(complete) => complete,
+                None => {
+                    let fresh = self
+                        .look(kept, !self.manifest.platforms.is_empty())
+                        .await
+                        .map_err(|why| {
+                            format!("cannot re-check {kept}, which keeps it expired ({why})")
+                        })?;
+                    let complete = still_complete(self.manifest, kept, fresh);
+                    self.kept.lock().await.insert(kept.clone(), complete);
+                    complete
+                }
+            };
+            if !complete {
+                return Err(format!(
+                    "{kept}, one of the newest complete builds that make it expire, is no longer complete; judged again on the next run"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Records the same result, with the same detail, for every tag of `build`.
@@ -177,20 +214,29 @@ impl Execution<'_> {
     /// it; for a build planned only for missing platforms, reads their
     /// platforms again too.
     async fn fresh_look(&self, build: &PlannedBuild) -> Result<Vec<(String, Option<Tag>)>, String> {
+        self.look(&build.tag, build.platforms_only).await
+    }
+
+    /// The tag `build` looked up again in every repository expected to carry
+    /// it; with `platforms`, their platforms read from the manifests too
+    /// (through the platform cache).
+    async fn look(
+        &self,
+        build: &str,
+        platforms: bool,
+    ) -> Result<Vec<(String, Option<Tag>)>, String> {
         let repos: Vec<&str> = self
             .manifest
             .images
             .iter()
-            .filter(|i| {
-                i.expected_in(&build.tag) && self.inventory.repositories.contains_key(&i.name)
-            })
+            .filter(|i| i.expected_in(build) && self.inventory.repositories.contains_key(&i.name))
             .map(|i| i.name.as_str())
             .collect();
         let looked: Vec<Result<(String, Option<Tag>), RegistryError>> =
             futures::stream::iter(repos)
                 .map(|repo| async move {
                     self.registry
-                        .get_tag(repo, &build.tag)
+                        .get_tag(repo, build)
                         .await
                         .map(|t| (repo.to_string(), t))
                 })
@@ -201,7 +247,7 @@ impl Execution<'_> {
             .into_iter()
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        if !build.platforms_only {
+        if !platforms {
             return Ok(fresh);
         }
         let mut inventory = Inventory::new(self.registry.name(), &self.manifest.namespace);
@@ -219,7 +265,7 @@ impl Execution<'_> {
             self.registry,
             self.manifest,
             &mut inventory,
-            Some(std::slice::from_ref(&build.tag)),
+            Some(&[build.to_string()]),
             &mut cache,
             self.read_concurrency,
         )
@@ -231,6 +277,29 @@ impl Execution<'_> {
             .map(|(repo, r)| (repo, r.tags.and_then(|t| t.into_iter().next())))
             .collect())
     }
+}
+
+/// Whether `tag` is complete, platforms included, from a fresh look.
+fn still_complete(manifest: &Manifest, tag: &str, fresh: Vec<(String, Option<Tag>)>) -> bool {
+    let mut inventory = Inventory::new("recheck", &manifest.namespace);
+    for (repo, found) in fresh {
+        inventory.repositories.insert(
+            repo,
+            Repository {
+                tags: Some(found.into_iter().collect()),
+                ..Repository::default()
+            },
+        );
+    }
+    let report = crate::policy::evaluate(
+        manifest,
+        &inventory,
+        Utc::now(),
+        &crate::policy::BuildSelection::Named(vec![tag.to_string()]),
+    );
+    report.builds.first().is_some_and(|b| {
+        b.status == crate::policy::Status::Complete && b.unverified_platforms.is_empty()
+    })
 }
 
 fn result(
@@ -359,6 +428,7 @@ mod tests {
             read_concurrency: 2,
             delete_concurrency: 1,
             report: &|_| {},
+            kept: Default::default(),
         }
     }
 
@@ -548,5 +618,62 @@ mod tests {
         assert!(registry
             .asked()
             .contains(&"manifest base rocky-2".to_string()));
+    }
+
+    #[test]
+    fn expired_builds_stay_when_a_build_that_keeps_them_expired_is_gone() {
+        // keep: 1 — rocky-3 is the newest complete build; rocky-1 and rocky-2
+        // expire against it. Between the plan and the deletion, rocky-3 loses
+        // an image: nothing may go, or the stream keeps no complete build.
+        let m = parse_str(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\n  grace: 2h\nretention: {keep: 1}\nimages: [base, nova]\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let all = |repo: &str| {
+            (1..=3)
+                .map(|i| tag(&format!("rocky-{i}"), 80 - 10 * i, &format!("{repo}{i}")))
+                .collect::<Vec<_>>()
+        };
+        let registry = MemoryRegistry::new()
+            .repo("base", all("b"))
+            .repo("nova", all("n"));
+        let (planned, done) = block(async {
+            let inventory = inventory_of(&registry).await;
+            let report = evaluate(&m, &inventory, Utc::now(), &BuildSelection::All);
+            let request = PruneRequest {
+                expired: true,
+                max_builds: 5,
+                ..PruneRequest::default()
+            };
+            let planned = plan(&m, &inventory, &report, &request, None).unwrap();
+            registry.delete_tag("nova", "rocky-3").await.unwrap();
+            let execution = execution(&registry, &m, &inventory);
+            let done = execution.run(&planned, &mut None).await;
+            (planned, done)
+        });
+        let planned_tags: Vec<&str> = planned.builds.iter().map(|b| b.tag.as_str()).collect();
+        assert_eq!(planned_tags, ["rocky-2", "rocky-1"]);
+        assert_eq!(planned.builds[0].kept_by, ["rocky-3"]);
+        assert_eq!(
+            registry.deleted(),
+            [("nova".to_string(), "rocky-3".to_string())],
+            "only the test's own deletion"
+        );
+        assert_eq!(done.skipped.len(), 2);
+        assert!(
+            done.skipped
+                .iter()
+                .all(|(_, why)| why.starts_with("rocky-3, one of the newest complete builds")),
+            "{:?}",
+            done.skipped
+        );
+        // rocky-3 was looked at once, for both.
+        let looked = registry
+            .asked()
+            .iter()
+            .filter(|a| a.starts_with("get") && a.ends_with("rocky-3"))
+            .count();
+        assert_eq!(looked, 2, "one look per expected image");
     }
 }

@@ -169,6 +169,7 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         read_concurrency: connection.concurrency,
         delete_concurrency: usize::from(args.delete_concurrency),
         report: &print,
+        kept: Default::default(),
     };
     let executed = execution.run(&plan, &mut journal).await;
     // A build deleted (even in part) starts afresh: a retry pushed with the
