@@ -231,11 +231,12 @@ impl Problem {
 /// Why [`load`] gave no manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read manifest {}: {source}; check the path and its permissions", path.display())]
+    #[error("cannot read manifest {}: {cause}; check the path and its permissions", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // In the message, not a source (thiserror takes a field named
+        // `source` as one): an error chain would say it twice.
+        cause: std::io::Error,
     },
     #[error(
         "{} is not a regular file (a directory?); give the path of a manifest YAML file, e.g. manifests/linaro-kolla.yaml",
@@ -271,9 +272,9 @@ fn invalid_message(problems: &[Problem]) -> String {
 /// leading byte order mark is ignored. Problems name the file as `path` was
 /// given.
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    let read_error = |source| ManifestError::Read {
+    let read_error = |cause| ManifestError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let metadata = std::fs::metadata(path).map_err(read_error)?;
     if !metadata.is_file() {

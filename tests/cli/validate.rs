@@ -216,3 +216,18 @@ fn warnings_are_printed_and_leave_the_exit_code_alone() {
         )
     );
 }
+
+#[test]
+fn a_missing_manifest_is_said_once() {
+    let w = Workdir::new();
+    let missing = w.path().join("nope.yaml");
+    let out = run(tagsweep().args(["audit", "-m"]).arg(&missing));
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("check the path"), "{}", out.stderr);
+}
