@@ -623,7 +623,32 @@ pub fn recheck(
     if build.reason == Reason::Named {
         return Recheck::Proceed;
     }
-    let mut inventory = Inventory::new("recheck", &manifest.namespace);
+    let Some(seen) = judge_fresh(manifest, &build.tag, fresh, now) else {
+        return Recheck::Proceed;
+    };
+    if build.reason == Reason::Expired {
+        return recheck_expired(manifest, build, &seen, now);
+    }
+    match seen.status {
+        Status::Complete => {
+            Recheck::Skip("complete now: the missing images were pushed since the audit".into())
+        }
+        Status::InProgress => Recheck::Skip(IN_PROGRESS_NOW.into()),
+        Status::Broken if seen.contents != build.contents => Recheck::Skip(CHANGED.into()),
+        Status::Broken => Recheck::Proceed,
+    }
+}
+
+/// Why a re-check skips a build pushed to since the plan.
+const IN_PROGRESS_NOW: &str = "in progress now: pushed to since the audit";
+/// Why a re-check skips a build whose contents changed since the plan.
+const CHANGED: &str =
+    "changed since the audit (a tag was pushed, re-pushed or deleted); judged again on the next run";
+
+/// A fresh look at one build (repository → its tag, or `None` where it is
+/// absent) as an inventory of those repositories.
+pub fn fresh_inventory(namespace: &str, fresh: &[(String, Option<Tag>)]) -> Inventory {
+    let mut inventory = Inventory::new("recheck", namespace);
     for (repo, tag) in fresh {
         inventory.repositories.insert(
             repo.clone(),
@@ -633,29 +658,22 @@ pub fn recheck(
             },
         );
     }
-    let report = evaluate(
-        manifest,
-        &inventory,
-        now,
-        &BuildSelection::Named(vec![build.tag.clone()]),
-    );
-    let Some(seen) = report.builds.first() else {
-        return Recheck::Proceed;
-    };
-    if build.reason == Reason::Expired {
-        return recheck_expired(manifest, build, seen, now);
-    }
-    match seen.status {
-        Status::Complete => {
-            Recheck::Skip("complete now: the missing images were pushed since the audit".into())
-        }
-        Status::InProgress => Recheck::Skip("in progress now: pushed to since the audit".into()),
-        Status::Broken if seen.contents != build.contents => Recheck::Skip(
-            "changed since the audit (a tag was pushed, re-pushed or deleted); judged again on the next run"
-                .into(),
-        ),
-        Status::Broken => Recheck::Proceed,
-    }
+    inventory
+}
+
+/// How the audit judges build `tag` from a fresh look at it.
+pub fn judge_fresh(
+    manifest: &Manifest,
+    tag: &str,
+    fresh: &[(String, Option<Tag>)],
+    now: DateTime<Utc>,
+) -> Option<BuildReport> {
+    let inventory = fresh_inventory(&manifest.namespace, fresh);
+    let selection = BuildSelection::Named(vec![tag.to_string()]);
+    evaluate(manifest, &inventory, now, &selection)
+        .builds
+        .into_iter()
+        .next()
 }
 
 /// [`recheck`] for a build retention retires: `seen` is what a fresh look
@@ -667,13 +685,10 @@ fn recheck_expired(
     now: DateTime<Utc>,
 ) -> Recheck {
     if seen.status == Status::InProgress {
-        return Recheck::Skip("in progress now: pushed to since the audit".into());
+        return Recheck::Skip(IN_PROGRESS_NOW.into());
     }
     if seen.contents != build.contents {
-        return Recheck::Skip(
-            "changed since the audit (a tag was pushed, re-pushed or deleted); judged again on the next run"
-                .into(),
-        );
+        return Recheck::Skip(CHANGED.into());
     }
     let Some(policy) = &manifest.retention else {
         return Recheck::Proceed;

@@ -18,11 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use futures::StreamExt;
 
-use crate::inventory::{Inventory, Repository, Tag};
+use crate::inventory::{Inventory, Tag};
 use crate::journal::{self, DeletionResult, Journal};
 use crate::manifest::Manifest;
 use crate::platform_cache::PlatformCache;
-use crate::policy::prune::{recheck, PlannedBuild, PlannedTag, PrunePlan, Recheck};
+use crate::policy::prune::{
+    fresh_inventory, judge_fresh, recheck, PlannedBuild, PlannedTag, PrunePlan, Recheck,
+};
 use crate::registry::{DeleteOutcome, Registry, RegistryError};
 use crate::render::plan::TagResult;
 use crate::verify::verify_platforms;
@@ -151,7 +153,7 @@ impl Execution<'_> {
                         .map_err(|why| {
                             format!("cannot re-check {kept}, which keeps it expired ({why})")
                         })?;
-                    let complete = still_complete(self.manifest, kept, fresh);
+                    let complete = still_complete(self.manifest, kept, &fresh);
                     self.kept.lock().await.insert(kept.clone(), complete);
                     complete
                 }
@@ -250,16 +252,7 @@ impl Execution<'_> {
         if !platforms {
             return Ok(fresh);
         }
-        let mut inventory = Inventory::new(self.registry.name(), &self.manifest.namespace);
-        for (repo, tag) in fresh {
-            inventory.repositories.insert(
-                repo,
-                Repository {
-                    tags: Some(tag.into_iter().collect()),
-                    ..Repository::default()
-                },
-            );
-        }
+        let mut inventory = fresh_inventory(&self.manifest.namespace, &fresh);
         let mut cache = self.platforms.lock().await;
         verify_platforms(
             self.registry,
@@ -280,24 +273,8 @@ impl Execution<'_> {
 }
 
 /// Whether `tag` is complete, platforms included, from a fresh look.
-fn still_complete(manifest: &Manifest, tag: &str, fresh: Vec<(String, Option<Tag>)>) -> bool {
-    let mut inventory = Inventory::new("recheck", &manifest.namespace);
-    for (repo, found) in fresh {
-        inventory.repositories.insert(
-            repo,
-            Repository {
-                tags: Some(found.into_iter().collect()),
-                ..Repository::default()
-            },
-        );
-    }
-    let report = crate::policy::evaluate(
-        manifest,
-        &inventory,
-        Utc::now(),
-        &crate::policy::BuildSelection::Named(vec![tag.to_string()]),
-    );
-    report.builds.first().is_some_and(|b| {
+fn still_complete(manifest: &Manifest, tag: &str, fresh: &[(String, Option<Tag>)]) -> bool {
+    judge_fresh(manifest, tag, fresh, Utc::now()).is_some_and(|b| {
         b.status == crate::policy::Status::Complete && b.unverified_platforms.is_empty()
     })
 }
@@ -325,6 +302,7 @@ mod tests {
     use chrono::TimeDelta;
 
     use super::*;
+    use crate::inventory::Repository;
     use crate::manifest::parse_str;
     use crate::policy::prune::{plan, PruneRequest};
     use crate::policy::{evaluate, BuildSelection};
