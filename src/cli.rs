@@ -27,6 +27,10 @@ pub struct Cli {
     /// No progress bar and no informational messages on stderr (errors still show)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// How to reach the registry: global, so `tagsweep -j 4 audit …` and `tagsweep audit -j 4 …` both work
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,9 +90,6 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub observations: ObservationArgs,
-
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -153,9 +154,6 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub observations: ObservationArgs,
-
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
 }
 
 /// Where tagsweep keeps what it saw of incomplete builds between runs.
@@ -198,37 +196,36 @@ pub struct SnapshotArgs {
     /// Where to write the snapshot (JSON)
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
 }
 
-/// How to reach the registry. Secrets are read from the environment or stdin, never from flags.
+/// How to reach the registry: options global to every subcommand, given before or after it.
+/// Secrets are read from the environment or stdin, never from flags.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Connection options (before or after the subcommand)")]
 pub struct ConnectionArgs {
     /// Docker Hub API address (plain http only for loopback hosts)
-    #[arg(long, env = "TAGSWEEP_HUB_URL", value_name = "URL", default_value = DEFAULT_HUB_URL)]
+    #[arg(long, global = true, env = "TAGSWEEP_HUB_URL", value_name = "URL", default_value = DEFAULT_HUB_URL)]
     pub hub_url: String,
 
     /// Requests in flight at once (the rate-limit pacing still applies)
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 16,
+    #[arg(short = 'j', long, global = true, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
     /// Log in as this user or organisation (default: $DOCKERHUB_USERNAME; the token comes from $DOCKERHUB_TOKEN or --password-stdin)
-    #[arg(long, value_name = "USER")]
+    #[arg(long, global = true, value_name = "USER")]
     pub username: Option<String>,
 
     /// Read the password or access token from the first line of stdin
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub password_stdin: bool,
 
     /// Docker Hub's registry API address, where manifests (platforms) are read (plain http only for loopback hosts)
-    #[arg(long, env = "TAGSWEEP_REGISTRY_API_URL", value_name = "URL", default_value = DEFAULT_REGISTRY_API_URL)]
+    #[arg(long, global = true, env = "TAGSWEEP_REGISTRY_API_URL", value_name = "URL", default_value = DEFAULT_REGISTRY_API_URL)]
     pub registry_api_url: String,
 
     /// Neither read nor write tagsweep's cache (platforms of manifests already read): ask the registry again
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub no_cache: bool,
 }
 
@@ -271,12 +268,12 @@ mod tests {
             "--build", "rocky-2", "-j", "4",
         ])
         .unwrap();
-        let Command::Audit(a) = cli.command else {
+        let Command::Audit(a) = &cli.command else {
             panic!()
         };
         assert_eq!(a.format, ReportFormat::Json);
         assert_eq!(a.builds, ["rocky-1", "rocky-2"]);
-        assert_eq!(a.connection.concurrency, 4);
+        assert_eq!(cli.connection.concurrency, 4);
     }
 
     #[test]
@@ -292,12 +289,7 @@ mod tests {
                 "http://127.0.0.1:5000",
             ]);
             let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{sub}: {e}"));
-            let c = match cli.command {
-                Command::Audit(a) => a.connection,
-                Command::Prune(p) => p.connection,
-                Command::Snapshot(s) => s.connection,
-                _ => panic!(),
-            };
+            let c = cli.connection;
             assert!(c.no_cache, "{sub}");
             assert_eq!(c.registry_api_url, "http://127.0.0.1:5000", "{sub}");
         }
@@ -307,8 +299,8 @@ mod tests {
             panic!()
         };
         assert!(a.verify_platforms);
-        assert!(!a.connection.no_cache);
-        assert_eq!(a.connection.registry_api_url, DEFAULT_REGISTRY_API_URL);
+        assert!(!cli.connection.no_cache);
+        assert_eq!(cli.connection.registry_api_url, DEFAULT_REGISTRY_API_URL);
         assert!(
             Cli::try_parse_from([
                 "tagsweep",
@@ -322,6 +314,58 @@ mod tests {
             .is_err(),
             "a snapshot has no manifests to read"
         );
+    }
+
+    /// Like git, gh and docker: a connection option may come before the
+    /// subcommand or after it, and means the same in both places.
+    #[test]
+    fn connection_options_are_global() {
+        let options: [&[&str]; 7] = [
+            &["--hub-url", "http://127.0.0.1:9"],
+            &["-j", "4"],
+            &["--concurrency", "4"],
+            &["--username", "bot"],
+            &["--password-stdin"],
+            &["--registry-api-url", "http://127.0.0.1:9"],
+            &["--no-cache"],
+        ];
+        for sub in [
+            &["audit", "-m", "m.yaml"][..],
+            &["prune", "-m", "m.yaml", "--broken"],
+            &["snapshot", "-m", "m.yaml", "-o", "s.json"],
+        ] {
+            for option in options {
+                let before: Vec<&str> = ["tagsweep"]
+                    .iter()
+                    .chain(option)
+                    .chain(sub)
+                    .copied()
+                    .collect();
+                let after: Vec<&str> = ["tagsweep"]
+                    .iter()
+                    .chain(sub)
+                    .chain(option)
+                    .copied()
+                    .collect();
+                let parse = |argv: &[&str]| {
+                    let cli = Cli::try_parse_from(argv)
+                        .unwrap_or_else(|e| panic!("{}: {e}", argv.join(" ")));
+                    format!("{:?}", cli.connection)
+                };
+                let (b, a) = (parse(&before), parse(&after));
+                assert_eq!(b, a, "{option:?} with {sub:?}");
+                assert_ne!(
+                    b,
+                    format!(
+                        "{:?}",
+                        Cli::try_parse_from(["tagsweep"].iter().chain(sub))
+                            .unwrap()
+                            .connection
+                    ),
+                    "{option:?} changed nothing"
+                );
+            }
+        }
     }
 
     #[test]

@@ -38,11 +38,12 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
         verbose: cli.verbose,
         quiet: cli.quiet,
     };
+    let connection = &cli.connection;
     match cli.command {
-        cli::Command::Audit(args) => cmd::audit::run(args, global).await,
-        cli::Command::Prune(args) => cmd::prune::run(args, global).await,
+        cli::Command::Audit(args) => cmd::audit::run(args, connection, global).await,
+        cli::Command::Prune(args) => cmd::prune::run(args, connection, global).await,
         cli::Command::Validate(args) => cmd::validate::run(args),
-        cli::Command::Snapshot(args) => cmd::snapshot::run(args, global).await,
+        cli::Command::Snapshot(args) => cmd::snapshot::run(args, connection, global).await,
         cli::Command::Schema => cmd::shell::schema(),
         cli::Command::Completions(args) => cmd::shell::completions(args.shell),
         cli::Command::Man => cmd::shell::man(),

@@ -10,17 +10,21 @@ use super::{
     check_build_tags, connect, list, load_manifest, observations, save_observations, verify,
     Global, Outcome,
 };
-use crate::cli::{AuditArgs, ReportFormat};
+use crate::cli::{AuditArgs, ConnectionArgs, ReportFormat};
 use crate::config::open_registry;
 use crate::policy::{evaluate, BuildSelection};
 use crate::render::{self, RunStats};
 use crate::scan::Scope;
 
-pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
+pub async fn run(
+    args: AuditArgs,
+    connection_args: &ConnectionArgs,
+    global: Global,
+) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
     check_build_tags(&manifest, &args.builds)?;
     let now = args.now.as_deref().map(parse_now).transpose()?;
-    let connection = connect(&args.connection, global)?;
+    let connection = connect(connection_args, global)?;
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
 
     let started = Instant::now();

@@ -6,13 +6,17 @@ use anyhow::{Context, Result};
 use std::io::Write;
 
 use super::{connect, list, load_manifest, Global, Outcome};
-use crate::cli::SnapshotArgs;
+use crate::cli::{ConnectionArgs, SnapshotArgs};
 use crate::config::open_registry;
 use crate::scan::Scope;
 
-pub async fn run(args: SnapshotArgs, global: Global) -> Result<Outcome> {
+pub async fn run(
+    args: SnapshotArgs,
+    connection_args: &ConnectionArgs,
+    global: Global,
+) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
-    let connection = connect(&args.connection, global)?;
+    let connection = connect(connection_args, global)?;
     let registry = open_registry(&manifest, &connection, None)?;
     let inventory = list(
         registry.as_ref(),

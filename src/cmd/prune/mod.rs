@@ -27,7 +27,7 @@ use super::{
     check_build_tags, connect, list, load_manifest, observations, open_platform_cache,
     save_observations, save_platform_cache, verify, Global, Outcome,
 };
-use crate::cli::{PlanFormat, PruneArgs};
+use crate::cli::{ConnectionArgs, PlanFormat, PruneArgs};
 use crate::config::{open_registry, read_stdin_line};
 use crate::inventory::Inventory;
 use crate::journal::{DeletionResult, Journal};
@@ -37,7 +37,11 @@ use crate::policy::{evaluate, BuildSelection, Report, Status};
 use crate::render::plan::{self as render, Totals};
 use crate::scan::Scope;
 
-pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
+pub async fn run(
+    args: PruneArgs,
+    connection_args: &ConnectionArgs,
+    global: Global,
+) -> Result<Outcome> {
     let manifest = load_manifest(&args.manifest)?;
     check_build_tags(&manifest, &args.builds)?;
     let request = PruneRequest {
@@ -61,7 +65,7 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         ),
         None => None,
     };
-    let connection = connect(&args.connection, global)?;
+    let connection = connect(connection_args, global)?;
     let registry = open_registry(&manifest, &connection, args.from.as_deref())?;
     if !args.dry_run {
         if let Err(why) = registry.can_delete() {
