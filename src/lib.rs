@@ -19,6 +19,7 @@ pub mod natural;
 pub mod net;
 pub mod notes;
 pub mod observations;
+pub mod output;
 pub mod platform;
 pub mod platform_cache;
 pub mod policy;

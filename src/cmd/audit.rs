@@ -12,6 +12,7 @@ use super::{
 };
 use crate::cli::{AuditArgs, ConnectionArgs, ReportFormat};
 use crate::config::open_registry;
+use crate::output;
 use crate::policy::{evaluate, BuildSelection};
 use crate::render::{self, RunStats};
 use crate::scan::Scope;
@@ -89,12 +90,12 @@ pub async fn run(
                 .is_terminal()
                 .then(terminal_width)
                 .flatten();
-            render::table::render(&report, width)
+            render::table::render(&report, width, render::Lists::for_verbosity(global.verbose))
         }
         ReportFormat::Json => render::json::render(&report, &stats),
         ReportFormat::Markdown => render::markdown::render(&report),
     };
-    print!("{text}");
+    output::print(text)?;
     Ok(if report.has_findings() {
         Outcome::Findings
     } else {

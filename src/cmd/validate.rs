@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::Outcome;
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::manifest::{self, ManifestError, Problem};
+use crate::output;
 
 /// Exit 0 when every manifest is valid, 1 when any has problems; a file that
 /// cannot be read at all is an error (exit 2) once the others are checked.
@@ -17,7 +18,7 @@ pub fn run(args: ValidateArgs) -> Result<Outcome> {
         match manifest::load(path) {
             Ok(m) => {
                 for w in &m.warnings {
-                    println!("{}", format_problem(w, Level::Warning, args.format));
+                    output::println(format_problem(w, Level::Warning, args.format))?;
                 }
                 if args.format == ValidateFormat::Text {
                     let warnings = match m.warnings.len() {
@@ -25,17 +26,17 @@ pub fn run(args: ValidateArgs) -> Result<Outcome> {
                         1 => ", 1 warning".to_string(),
                         n => format!(", {n} warnings"),
                     };
-                    println!(
+                    output::println(format!(
                         "{}: valid ({} images{warnings})",
                         path.display(),
                         m.images.len()
-                    );
+                    ))?;
                 }
             }
             Err(ManifestError::Invalid { problems }) => {
                 outcome = Outcome::Findings;
                 for p in &problems {
-                    println!("{}", format_problem(p, Level::Error, args.format));
+                    output::println(format_problem(p, Level::Error, args.format))?;
                 }
             }
             Err(e @ ManifestError::Read { .. }) => unreadable.push(e.to_string()),
@@ -47,7 +48,7 @@ pub fn run(args: ValidateArgs) -> Result<Outcome> {
                     column: 1,
                     message: other.to_string(),
                 };
-                println!("{}", format_problem(&p, Level::Error, args.format));
+                output::println(format_problem(&p, Level::Error, args.format))?;
             }
         }
     }

@@ -42,6 +42,7 @@ use super::retention::{kept_for_age, Verdict, Why};
 use crate::duration::format_duration;
 use crate::inventory::{Inventory, Repository, Tag};
 use crate::manifest::Manifest;
+use crate::platform::Platform;
 
 /// What the user asked to prune.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +117,12 @@ pub struct PlannedBuild {
     /// the build goes: were one deleted or broken since the plan, the
     /// stream could be left without the builds retention promises to keep.
     pub kept_by: Vec<String>,
+    /// The expected images without the build's tag, as the audit found them
+    /// (`BuildReport::missing`): what the plan's reason names.
+    pub missing: Vec<String>,
+    /// The images whose tag lacks required platforms, and which
+    /// (`BuildReport::missing_platforms`).
+    pub missing_platforms: BTreeMap<String, Vec<Platform>>,
     /// Its tags in the manifest's repositories, sorted by repository.
     pub tags: Vec<PlannedTag>,
 }
@@ -553,6 +560,8 @@ pub fn plan(
                 Reason::Expired => kept_by(manifest, report, &build.tag),
                 _ => Vec::new(),
             },
+            missing: build.missing.clone(),
+            missing_platforms: build.missing_platforms.clone(),
             tags,
         });
     }

@@ -45,7 +45,7 @@ pub fn render(report: &Report) -> String {
             "| Build | Status | Images | Newest push | Missing |\n|---|---|---|---|---|\n"
         });
         for b in &report.builds {
-            let mut gaps = missing_summary(b);
+            let mut gaps = missing_summary(b, super::Lists::Short);
             gaps.extend(unverified_summary(b));
             let retained = if retention {
                 format!(" {} |", retention_cell(b))

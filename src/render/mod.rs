@@ -32,11 +32,57 @@ pub fn shorten(names: &[String], max: usize) -> String {
     format!("{}, +{} more", names[..max].join(", "), names.len() - max)
 }
 
+/// How lists of names are shown in the table formats. A 250-image set can
+/// miss 233 images, and a prune plan covers every repository of the set:
+/// [`Lists::Short`] names the first few and counts the rest (`a, b, c, d,
+/// +233 more`); [`Lists::Full`] (with `-v`) names every one. JSON always
+/// names every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lists {
+    /// The first few names, then `+N more`.
+    Short,
+    /// Every name.
+    Full,
+}
+
+impl Lists {
+    /// [`Lists::Full`] with `-v`, [`Lists::Short`] otherwise.
+    pub fn for_verbosity(verbose: bool) -> Lists {
+        if verbose {
+            Lists::Full
+        } else {
+            Lists::Short
+        }
+    }
+
+    /// `names` joined by commas: at most `max` of them when short.
+    pub fn join(self, names: &[String], max: usize) -> String {
+        match self {
+            Lists::Short => shorten(names, max),
+            Lists::Full => names.join(", "),
+        }
+    }
+
+    /// Like [`Lists::join`], and says how to see the rest when it shortened
+    /// (for lists printed once, below a table).
+    pub fn join_hinted(self, names: &[String], max: usize) -> String {
+        let joined = self.join(names, max);
+        if self == Lists::Short && names.len() > max {
+            format!("{joined} (-v lists all)")
+        } else {
+            joined
+        }
+    }
+}
+
+/// How many names a list below a table shows before `+N more`.
+pub const MAX_LISTED: usize = 10;
+
 /// The missing images and platforms of a build, in a few words.
-pub fn missing_summary(build: &BuildReport) -> Vec<String> {
+pub fn missing_summary(build: &BuildReport, lists: Lists) -> Vec<String> {
     let mut lines = Vec::new();
     if !build.missing.is_empty() {
-        lines.push(shorten(&build.missing, MAX_NAMES));
+        lines.push(lists.join(&build.missing, MAX_NAMES));
     }
     if !build.missing_platforms.is_empty() {
         let entries: Vec<String> = build
@@ -47,7 +93,7 @@ pub fn missing_summary(build: &BuildReport) -> Vec<String> {
                 format!("{image} ({})", p.join(", "))
             })
             .collect();
-        lines.push(format!("platforms: {}", shorten(&entries, MAX_NAMES)));
+        lines.push(format!("platforms: {}", lists.join(&entries, MAX_NAMES)));
     }
     lines
 }

@@ -3,9 +3,11 @@
 use comfy_table::{presets, Cell, ContentArrangement, Table};
 use serde::Serialize;
 
-use super::shorten;
+use super::{Lists, MAX_LISTED, MAX_NAMES};
 use crate::journal::DeletionResult;
-use crate::policy::prune::{PlannedBuild, PlannedTag, PrunePlan};
+use std::collections::BTreeMap;
+
+use crate::policy::prune::{PlannedBuild, PlannedTag, PrunePlan, Reason};
 
 /// What happened to one planned tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,17 +45,43 @@ impl Totals {
     }
 }
 
-/// Why a build goes, for the plan's WHY column: `broken`, `named`, or
-/// `expired: older than the 5 newest complete builds of stream rocky`.
-fn why(build: &PlannedBuild) -> String {
-    match &build.retention {
-        Some(retention) => format!("{}: {retention}", build.reason.as_str()),
-        None => build.reason.as_str().to_string(),
+/// Why a build goes, for the plan's WHY column, in terms of what it lacks:
+/// `missing debian-source-nova-api`, `linux/arm64 short in 3 images`,
+/// `named (--build); missing zun`, `expired: older than the 5 newest
+/// complete builds of stream rocky`.
+pub fn why(build: &PlannedBuild, lists: Lists) -> String {
+    let mut lacks = Vec::new();
+    if !build.missing.is_empty() {
+        lacks.push(format!("missing {}", lists.join(&build.missing, MAX_NAMES)));
+    }
+    // Per platform, the images short of it: one image is named, more counted.
+    let mut short: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (image, platforms) in &build.missing_platforms {
+        for p in platforms {
+            short.entry(p.to_string()).or_default().push(image);
+        }
+    }
+    for (platform, images) in short {
+        lacks.push(match images.as_slice() {
+            [one] => format!("{platform} short in {one}"),
+            many => format!("{platform} short in {} images", many.len()),
+        });
+    }
+    match build.reason {
+        Reason::Expired => match &build.retention {
+            Some(retention) => format!("expired: {retention}"),
+            None => "expired".to_string(),
+        },
+        Reason::Named if lacks.is_empty() => "named (--build)".to_string(),
+        Reason::Named => format!("named (--build); {}", lacks.join("; ")),
+        Reason::Broken if lacks.is_empty() => "broken".to_string(),
+        Reason::Broken => lacks.join("; "),
     }
 }
 
-/// The plan as a table, with what is skipped and left alone.
-pub fn table(plan: &PrunePlan, dry_run: bool) -> String {
+/// The plan as a table, with what is skipped and left alone; `lists` says
+/// how long lists of names are shown.
+pub fn table(plan: &PrunePlan, dry_run: bool, lists: Lists) -> String {
     let mut out = format!(
         "Prune plan for {} on {}: {} build{}, {} tag{} in {} repositor{}{}\n",
         plan.namespace,
@@ -84,9 +112,9 @@ pub fn table(plan: &PrunePlan, dry_run: bool) -> String {
             t.add_row(vec![
                 Cell::new(&b.tag),
                 Cell::new(b.status.as_str()),
-                Cell::new(why(b)),
+                Cell::new(why(b, lists)),
                 Cell::new(b.tags.len()),
-                Cell::new(shorten(&repos, 3)),
+                Cell::new(lists.join(&repos, 3)),
             ]);
         }
         out.push_str(&t.to_string());
@@ -103,7 +131,7 @@ pub fn table(plan: &PrunePlan, dry_run: bool) -> String {
             .collect();
         out.push_str(&format!(
             "Left alone (not in the manifest): {}\n",
-            shorten(&names, 5)
+            lists.join_hinted(&names, MAX_LISTED)
         ));
     }
     out
@@ -156,6 +184,10 @@ struct JsonBuild<'a> {
     /// For an expired build: why retention retires it.
     #[serde(skip_serializing_if = "Option::is_none")]
     retention: Option<&'a str>,
+    /// The expected images without the build's tag.
+    missing: &'a [String],
+    /// Per image whose tag lacks required platforms, which (`os/arch[/variant]`).
+    missing_platforms: BTreeMap<&'a str, Vec<String>>,
     tags: Vec<JsonTag<'a>>,
 }
 
@@ -200,6 +232,14 @@ pub fn json(plan: &PrunePlan, dry_run: bool, results: Option<&[TagResult]>) -> S
                 status: b.status.as_str(),
                 reason: b.reason.as_str(),
                 retention: b.retention.as_deref(),
+                missing: &b.missing,
+                missing_platforms: b
+                    .missing_platforms
+                    .iter()
+                    .map(|(image, ps)| {
+                        (image.as_str(), ps.iter().map(ToString::to_string).collect())
+                    })
+                    .collect(),
                 tags: b.tags.iter().map(json_tag).collect(),
             })
             .collect(),
@@ -263,15 +303,73 @@ mod tests {
             .collect()
     }
 
+    /// The WHY column says what a build lacks, not its status again; long
+    /// lists are shortened unless -v asks for all.
+    #[test]
+    fn the_reason_names_what_is_missing() {
+        let platform = |p: &str| p.parse::<crate::platform::Platform>().unwrap();
+        let images: Vec<String> = (1..=7).map(|i| format!("img-{i}")).collect();
+        let broken = PlannedBuild {
+            tag: "rocky-3".into(),
+            status: crate::policy::Status::Broken,
+            reason: Reason::Broken,
+            contents: String::new(),
+            platforms_only: false,
+            retention: None,
+            kept_by: vec![],
+            missing: vec!["debian-source-nova-api".into()],
+            missing_platforms: BTreeMap::new(),
+            tags: vec![],
+        };
+        assert_eq!(why(&broken, Lists::Short), "missing debian-source-nova-api");
+        let short = PlannedBuild {
+            missing: vec![],
+            missing_platforms: [
+                ("base".to_string(), vec![platform("linux/arm64")]),
+                (
+                    "nova".to_string(),
+                    vec![platform("linux/arm64"), platform("linux/amd64")],
+                ),
+                ("zun".to_string(), vec![platform("linux/arm64")]),
+            ]
+            .into(),
+            ..broken.clone()
+        };
+        assert_eq!(
+            why(&short, Lists::Short),
+            "linux/amd64 short in nova; linux/arm64 short in 3 images"
+        );
+        let many = PlannedBuild {
+            missing: images.clone(),
+            ..broken.clone()
+        };
+        assert_eq!(
+            why(&many, Lists::Short),
+            "missing img-1, img-2, img-3, img-4, +3 more"
+        );
+        assert_eq!(
+            why(&many, Lists::Full),
+            format!("missing {}", images.join(", "))
+        );
+        let named = PlannedBuild {
+            reason: Reason::Named,
+            ..broken.clone()
+        };
+        assert_eq!(
+            why(&named, Lists::Short),
+            "named (--build); missing debian-source-nova-api"
+        );
+    }
+
     #[test]
     fn the_plan_as_a_table() {
-        insta::assert_snapshot!(table(&the_plan(), true), @"
+        insta::assert_snapshot!(table(&the_plan(), true, Lists::Short), @"
         Prune plan for linaro on docker.io: 1 build, 3 tags in 3 repositories (dry run: nothing will be deleted)
-        ┌─────────┬──────────┬───────┬──────┬─────────────────┐
-        │ BUILD   ┆ STATUS   ┆ WHY   ┆ TAGS ┆ REPOSITORIES    │
-        ╞═════════╪══════════╪═══════╪══════╪═════════════════╡
-        │ rocky-4 ┆ complete ┆ named ┆ 3    ┆ base, nova, zun │
-        └─────────┴──────────┴───────┴──────┴─────────────────┘
+        ┌─────────┬──────────┬─────────────────┬──────┬─────────────────┐
+        │ BUILD   ┆ STATUS   ┆ WHY             ┆ TAGS ┆ REPOSITORIES    │
+        ╞═════════╪══════════╪═════════════════╪══════╪═════════════════╡
+        │ rocky-4 ┆ complete ┆ named (--build) ┆ 3    ┆ base, nova, zun │
+        └─────────┴──────────┴─────────────────┴──────┴─────────────────┘
         Skipped rocky-5: in progress: pushed within the grace period
         Skipped rocky-3: its age rests only on the times its images declare (a reproducible build declares its commit's time, not its push): it is deleted once tagsweep has seen it unchanged for builds.grace (2h), by a run at or after 2026-11-20 14:00 UTC that keeps the observations; or pass --trust-declared-times if your images' created time is their build time
         Skipped rocky-2: only images that joined the set in a later build are missing: zun (first in rocky-3). This looks like a manifest change, not a broken build: add `from: rocky-3` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
@@ -303,6 +401,8 @@ mod tests {
               "tag": "rocky-4",
               "status": "complete",
               "reason": "named",
+              "missing": [],
+              "missing_platforms": {},
               "tags": [
                 {
                   "repository": "base",
@@ -402,7 +502,7 @@ mod tests {
 
     #[test]
     fn an_expired_plan_says_why_each_build_goes() {
-        insta::assert_snapshot!(table(&retention_plan(false), true), @"
+        insta::assert_snapshot!(table(&retention_plan(false), true, Lists::Short), @"
         Prune plan for linaro on docker.io: 2 builds, 5 tags in 3 repositories (dry run: nothing will be deleted)
         ┌──────────┬──────────┬────────────────────────────────────────────────────────────────────────────────────────────┬──────┬────────────────────┐
         │ BUILD    ┆ STATUS   ┆ WHY                                                                                        ┆ TAGS ┆ REPOSITORIES       │
@@ -411,15 +511,15 @@ mod tests {
         │ rocky-31 ┆ complete ┆ expired: older than the 3 newest complete builds of stream rocky, last pushed over 30d ago ┆ 3    ┆ base, glance, nova │
         └──────────┴──────────┴────────────────────────────────────────────────────────────────────────────────────────────┴──────┴────────────────────┘
         ");
-        insta::assert_snapshot!(table(&retention_plan(true), true), @"
+        insta::assert_snapshot!(table(&retention_plan(true), true, Lists::Short), @"
         Prune plan for linaro on docker.io: 4 builds, 9 tags in 3 repositories (dry run: nothing will be deleted)
         ┌──────────┬──────────┬────────────────────────────────────────────────────────────────────────────────────────────┬──────┬────────────────────┐
         │ BUILD    ┆ STATUS   ┆ WHY                                                                                        ┆ TAGS ┆ REPOSITORIES       │
         ╞══════════╪══════════╪════════════════════════════════════════════════════════════════════════════════════════════╪══════╪════════════════════╡
-        │ rocky-35 ┆ broken   ┆ broken                                                                                     ┆ 2    ┆ base, nova         │
-        │ rocky-32 ┆ broken   ┆ broken                                                                                     ┆ 2    ┆ base, nova         │
+        │ rocky-35 ┆ broken   ┆ missing glance                                                                             ┆ 2    ┆ base, nova         │
+        │ rocky-32 ┆ broken   ┆ missing glance                                                                             ┆ 2    ┆ base, nova         │
         │ rocky-31 ┆ complete ┆ expired: older than the 3 newest complete builds of stream rocky, last pushed over 30d ago ┆ 3    ┆ base, glance, nova │
-        │ stein-10 ┆ broken   ┆ broken                                                                                     ┆ 2    ┆ base, glance       │
+        │ stein-10 ┆ broken   ┆ missing nova                                                                               ┆ 2    ┆ base, glance       │
         └──────────┴──────────┴────────────────────────────────────────────────────────────────────────────────────────────┴──────┴────────────────────┘
         Skipped rocky-38: in progress: pushed within the grace period
         ");

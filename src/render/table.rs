@@ -4,7 +4,7 @@ use comfy_table::{presets, Cell, ContentArrangement, Table};
 
 use super::{
     explanations, missing_summary, push_time, retention_cell, retention_judged, short_time,
-    summary_line, unverified_summary,
+    summary_line, unverified_summary, Lists, MAX_LISTED,
 };
 use crate::policy::{Report, Status};
 
@@ -17,8 +17,9 @@ fn status_cell(status: Status) -> &'static str {
 }
 
 /// The audit as a table plus the notes a user must read. `width` wraps the
-/// table to a terminal; `None` never wraps (logs, files).
-pub fn render(report: &Report, width: Option<u16>) -> String {
+/// table to a terminal; `None` never wraps (logs, files). `lists` says how
+/// long lists of names are shown.
+pub fn render(report: &Report, width: Option<u16>, lists: Lists) -> String {
     let mut out = format!(
         "{} on {}: {} (as of {})\n",
         report.namespace,
@@ -53,7 +54,7 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
             } else {
                 ""
             };
-            let mut gaps = missing_summary(b);
+            let mut gaps = missing_summary(b, lists);
             gaps.extend(unverified_summary(b));
             let mut row = vec![
                 Cell::new(mark),
@@ -75,7 +76,7 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
         out.push_str(&format!(
             "\nNot in the manifest, but carrying build tags ({}): {}\n",
             report.unexpected_repositories.len(),
-            report.unexpected_repositories.join(", ")
+            lists.join_hinted(&report.unexpected_repositories, MAX_LISTED)
         ));
     }
     if !report.missing_repositories.is_empty() {
@@ -95,7 +96,7 @@ pub fn render(report: &Report, width: Option<u16>) -> String {
                 "have"
             },
             report.namespace,
-            report.missing_repositories.join(", "),
+            lists.join_hinted(&report.missing_repositories, MAX_LISTED),
             if report.registry == "docker.io" {
                 "set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN"
             } else {
@@ -118,7 +119,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_finding() {
-        insta::assert_snapshot!(render(&fixture::report(), None), @"
+        insta::assert_snapshot!(render(&fixture::report(), None, Lists::Short), @"
         linaro on docker.io: 5 builds: 1 complete, 3 broken, 1 in progress (as of 2026-11-20 12:00 UTC)
         ┌───┬─────────┬─────────────┬────────┬─────────────────────────────────┬───────────────────────────────────┐
         │   ┆ BUILD   ┆ STATUS      ┆ IMAGES ┆ NEWEST PUSH                     ┆ MISSING                           │
@@ -143,10 +144,31 @@ mod tests {
         ");
     }
 
+    /// Hundreds of names below the table are counted, not listed, unless
+    /// -v asks for every one.
+    #[test]
+    fn long_lists_are_shortened_unless_verbose() {
+        let mut report = fixture::report();
+        report.unexpected_repositories = (1..=240).map(|i| format!("extra-{i:03}")).collect();
+        report.missing_repositories = (1..=12).map(|i| format!("typo-{i:02}")).collect();
+        let short = render(&report, None, Lists::Short);
+        let footer: Vec<&str> = short
+            .lines()
+            .filter(|l| l.contains("extra-") || l.contains("typo-"))
+            .collect();
+        insta::assert_snapshot!(footer.join("\n"), @"
+        Not in the manifest, but carrying build tags (240): extra-001, extra-002, extra-003, extra-004, extra-005, extra-006, extra-007, extra-008, extra-009, extra-010, +230 more (-v lists all)
+        ERROR: 12 images of the manifest have no repository in linaro: typo-01, typo-02, typo-03, typo-04, typo-05, typo-06, typo-07, typo-08, typo-09, typo-10, +2 more (-v lists all)
+        ");
+        let full = render(&report, None, Lists::Full);
+        assert!(full.contains("extra-240") && full.contains("typo-12"));
+        assert!(!full.contains("more"));
+    }
+
     /// Two streams under retention: a column, and the lines that explain it.
     #[test]
     fn retention() {
-        insta::assert_snapshot!(render(&fixture::retention_report(), None), @"
+        insta::assert_snapshot!(render(&fixture::retention_report(), None, Lists::Short), @"
         linaro on docker.io: 12 builds: 8 complete, 3 broken, 1 in progress (as of 2026-11-20 12:00 UTC)
         ┌───┬──────────┬─────────────┬────────┬─────────────────────────────────┬────────────────────┬──────────────┐
         │   ┆ BUILD    ┆ STATUS      ┆ IMAGES ┆ NEWEST PUSH                     ┆ RETENTION          ┆ MISSING      │

@@ -32,6 +32,7 @@ use crate::config::{open_registry, read_stdin_line};
 use crate::inventory::Inventory;
 use crate::journal::{DeletionResult, Journal};
 use crate::manifest::Manifest;
+use crate::output;
 use crate::policy::prune::{check_request, plan, PruneRequest};
 use crate::policy::{evaluate, BuildSelection, Report, Status};
 use crate::render::plan::{self as render, Totals};
@@ -138,13 +139,17 @@ pub async fn run(
 
     let json = args.format == PlanFormat::Json;
     if !json {
-        print!("{}", render::table(&plan, args.dry_run));
+        output::print(render::table(
+            &plan,
+            args.dry_run,
+            crate::render::Lists::for_verbosity(global.verbose),
+        ))?;
     }
     if plan.builds.is_empty() || args.dry_run {
         if json {
-            print!("{}", render::json(&plan, args.dry_run, None));
+            output::print(render::json(&plan, args.dry_run, None))?;
         } else if plan.builds.is_empty() {
-            println!("Nothing to prune.");
+            output::println("Nothing to prune.")?;
         }
         return Ok(findings);
     }
@@ -206,9 +211,9 @@ pub async fn run(
         }
     }
     if json {
-        print!("{}", render::json(&plan, false, Some(&results)));
+        output::print(render::json(&plan, false, Some(&results)))?;
     } else {
-        print!("{}", render::summary(&results));
+        output::print(render::summary(&results))?;
     }
     if let Some(error) = fatal {
         bail!("stopped deleting: {error}");

@@ -25,9 +25,15 @@ pub fn now() -> DateTime<Utc> {
 /// needs two runs to share what they keep sets `XDG_CACHE_HOME` (or
 /// `--state`) itself.
 pub fn tagsweep() -> Command {
+    Command::from_std(tagsweep_std())
+}
+
+/// [`tagsweep`] as a plain `std::process::Command`, for tests that wire its
+/// standard streams themselves (a closed pipe, a pseudo-terminal).
+pub fn tagsweep_std() -> std::process::Command {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let mut cmd = Command::cargo_bin("tagsweep").expect("binary built");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tagsweep"));
     cmd.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
