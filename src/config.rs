@@ -199,14 +199,30 @@ pub fn open_registry(
         platforms: !manifest.platforms.is_empty(),
         notes: connection.notes.clone(),
     };
-    registry::open(&backend, options).map_err(|e| match e {
+    let registry = registry::open(&backend, options).map_err(|e| match e {
         RegistryError::SnapshotNamespace { path, found, .. } => anyhow::anyhow!(
             "{path}: the snapshot is of namespace {found:?}, the manifest {} of {:?}",
             manifest.source,
             manifest.namespace
         ),
-        e => e.into(),
-    })
+        e => anyhow::Error::from(e),
+    })?;
+    // A snapshot of the same namespace on another registry is another set of
+    // repositories: judging it under this manifest would report (and plan)
+    // what this registry does not hold.
+    if let Some(path) = from {
+        let (found, expected) = (registry.name(), manifest.registry.name());
+        if found != expected {
+            bail!(
+                "{}: the snapshot was taken of {found}, but the manifest {} names {expected}; \
+                 take a snapshot with this manifest (`tagsweep snapshot -m {} -o FILE`)",
+                path.display(),
+                manifest.source,
+                manifest.source
+            );
+        }
+    }
+    Ok(registry)
 }
 
 #[cfg(test)]

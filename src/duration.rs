@@ -129,7 +129,7 @@ pub fn format_duration(d: Duration) -> String {
     if secs == 0 {
         return "0s".to_string();
     }
-    let whole_weeks = (secs / DAY) % 7 == 0;
+    let whole_weeks = (secs / DAY).is_multiple_of(7);
     let mut out = String::new();
     for (suffix, size) in UNITS {
         if suffix == 'w' && !whole_weeks {

@@ -34,13 +34,7 @@ impl Terminal {
             return Progress::hidden();
         }
         let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix} [{bar:30}] {pos}/{len} repositories {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
+        bar.set_style(style("repositories"));
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         self.drawing(Some(&bar));
         Progress {
@@ -69,6 +63,15 @@ impl Sink for Terminal {
     }
 }
 
+/// The bar's look, counting `unit`s.
+fn style(unit: &str) -> ProgressStyle {
+    ProgressStyle::with_template(&format!(
+        "{{spinner}} {{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}}"
+    ))
+    .expect("valid template")
+    .progress_chars("=> ")
+}
+
 /// A progress bar, or nothing.
 #[derive(Clone)]
 pub struct Progress {
@@ -84,11 +87,41 @@ impl Progress {
 
     /// Starts (again) at 0 of `total` repositories, `what` being done.
     pub fn start(&self, what: &str, total: usize) {
+        self.start_counting(what, total, "repositories");
+    }
+
+    /// Starts (again) at 0 of `total` `unit`s (`tags`), `what` being done.
+    pub fn start_counting(&self, what: &str, total: usize, unit: &str) {
         if let Some((bar, terminal)) = &self.bar {
+            // A bar finished before (the listing's) starts afresh.
+            bar.reset();
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar.set_style(style(unit));
             bar.set_prefix(what.to_string());
             bar.set_length(total as u64);
             bar.set_position(0);
+            bar.set_message("");
             terminal.drawing(Some(bar));
+        }
+    }
+
+    /// Whether a bar is drawn (a terminal, no CI, neither -q nor -v).
+    pub fn is_shown(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// One more done, with nothing else to say.
+    pub fn inc(&self) {
+        if let Some((bar, _)) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// Prints `text` on stderr, above the bar while one is drawn.
+    pub fn line(&self, text: &str) {
+        match &self.bar {
+            Some((bar, _)) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
         }
     }
 

@@ -105,6 +105,18 @@ pub enum RegistryRef {
     Oci { url: url::Url },
 }
 
+impl RegistryRef {
+    /// The name reports and snapshots give the registry: `docker.io`, or the
+    /// OCI registry's URL without a trailing slash (`https://ghcr.io`), as
+    /// [`crate::registry::Registry::name`] gives it.
+    pub fn name(&self) -> String {
+        match self {
+            RegistryRef::DockerHub => "docker.io".to_string(),
+            RegistryRef::Oci { url } => url.as_str().trim_end_matches('/').to_string(),
+        }
+    }
+}
+
 /// Which tags are builds, and how they are treated.
 #[derive(Clone, Debug)]
 pub struct BuildRules {

@@ -326,7 +326,7 @@ fn tags_pushed_and_deleted_while_listing() {
                         .map(|t| t.name.clone())
                 });
                 match newest_cache {
-                    Some(name) if splitmix64(&mut rng) % 2 == 0 => {
+                    Some(name) if splitmix64(&mut rng).is_multiple_of(2) => {
                         st.delete_tag(NS, &repo, &name);
                     }
                     _ => st.push_tag(NS, &repo, Tag::new(&format!("ci-{seed}-{n}"), Utc::now())),

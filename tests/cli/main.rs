@@ -2,6 +2,7 @@
 //! Docker Hub that behaves like the real one (see `support/fakehub.rs`).
 
 mod audit;
+mod command_line;
 mod credentials;
 mod evidence;
 mod fakehub_selftest;

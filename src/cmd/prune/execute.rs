@@ -44,11 +44,24 @@ pub struct Execution<'a> {
     pub read_concurrency: usize,
     /// Deletions in flight.
     pub delete_concurrency: usize,
-    /// Called with each tag's result as it is recorded (the command prints it).
-    pub report: &'a (dyn Fn(&TagResult) + Sync),
+    /// Told of each build and each tag's result as they happen (the command
+    /// shows them).
+    pub watch: &'a dyn Watch,
     /// Whether each build that keeps others expired is still complete, as
     /// looked at once in this run.
     pub kept: tokio::sync::Mutex<std::collections::HashMap<String, bool>>,
+}
+
+/// What a person or a log is shown while a plan is carried out
+/// (`super::show`): a bar per build on a terminal, a line per tag elsewhere.
+pub trait Watch: Sync {
+    /// `build` passed its re-check: its deletions begin.
+    fn build_started(&self, build: &PlannedBuild);
+    /// One tag's result, as recorded in the journal.
+    fn tag_done(&self, result: &TagResult);
+    /// `build` is done: `results` holds one per tag of it; `skipped` says why
+    /// nothing was deleted when its re-check stopped it.
+    fn build_done(&self, build: &PlannedBuild, results: &[TagResult], skipped: Option<&str>);
 }
 
 /// What carrying out a plan did.
@@ -68,7 +81,11 @@ impl Execution<'_> {
         let aborted = AtomicBool::new(false);
         let mut done = Executed::default();
         for build in &plan.builds {
+            let (first, skips) = (done.results.len(), done.skipped.len());
             self.build(plan, build, journal, &aborted, &mut done).await;
+            let skipped = done.skipped[skips..].first().map(|(_, why)| why.as_str());
+            self.watch
+                .build_done(build, &done.results[first..], skipped);
         }
         done
     }
@@ -107,6 +124,7 @@ impl Execution<'_> {
                 }
             }
         }
+        self.watch.build_started(build);
         let mut deletions = futures::stream::iter(&build.tags)
             .map(|t| async move {
                 if aborted.load(Ordering::SeqCst) {
@@ -208,7 +226,7 @@ impl Execution<'_> {
                 eprintln!("tagsweep: cannot write the journal: {e}");
             }
         }
-        (self.report)(&r);
+        self.watch.tag_done(&r);
         done.results.push(r);
     }
 
@@ -405,9 +423,84 @@ mod tests {
             platforms: tokio::sync::Mutex::new(PlatformCache::new()),
             read_concurrency: 2,
             delete_concurrency: 1,
-            report: &|_| {},
+            watch: &Nobody,
             kept: Default::default(),
         }
+    }
+
+    /// Watches nothing.
+    struct Nobody;
+
+    impl Watch for Nobody {
+        fn build_started(&self, _: &PlannedBuild) {}
+        fn tag_done(&self, _: &TagResult) {}
+        fn build_done(&self, _: &PlannedBuild, _: &[TagResult], _: Option<&str>) {}
+    }
+
+    /// Writes down what it is told, in order.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Watch for Recorder {
+        fn build_started(&self, b: &PlannedBuild) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("start {} ({} tags)", b.tag, b.tags.len()));
+        }
+        fn tag_done(&self, r: &TagResult) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("tag {}:{}", r.repository, r.tag));
+        }
+        fn build_done(&self, b: &PlannedBuild, results: &[TagResult], skipped: Option<&str>) {
+            let skipped =
+                skipped.map(|why| format!(", skipped: {}", why.split(':').next().unwrap_or("")));
+            self.0.lock().unwrap().push(format!(
+                "done {} ({} results{})",
+                b.tag,
+                results.len(),
+                skipped.unwrap_or_default()
+            ));
+        }
+    }
+
+    /// The terminal's bar per build and its summary line rest on these
+    /// events: a build is started only once its re-check passed, and each
+    /// build ends with exactly its own results.
+    #[test]
+    fn each_build_is_started_then_done_with_its_own_results() {
+        let registry = registry();
+        let m = manifest("");
+        let recorder = Recorder::default();
+        block(async {
+            let inventory = inventory_of(&registry).await;
+            let planned = plan_broken(&m, &inventory);
+            // rocky-3 gets its missing image after planning: complete now.
+            registry.push("glance", tag("rocky-3", 0, "g3"));
+            let execution = Execution {
+                watch: &recorder,
+                ..execution(&registry, &m, &inventory)
+            };
+            execution.run(&planned, &mut None).await;
+        });
+        let mut events = recorder.0.into_inner().unwrap();
+        // Newest first; deletions of one build run concurrently (their
+        // order is not fixed).
+        events[4..6].sort();
+        assert_eq!(
+            events,
+            [
+                "tag base:rocky-3",
+                "tag nova:rocky-3",
+                "done rocky-3 (2 results, skipped: complete now)",
+                "start rocky-2 (2 tags)",
+                "tag base:rocky-2",
+                "tag nova:rocky-2",
+                "done rocky-2 (2 results)",
+            ]
+        );
     }
 
     /// Plans `--broken` from what `registry` holds now, then carries it out.

@@ -16,6 +16,7 @@
 //! Docker Hub): a listing's word is checked before it costs a build.
 
 mod execute;
+mod show;
 
 use std::io::{IsTerminal, Write};
 
@@ -157,18 +158,9 @@ pub async fn run(
         confirm(&manifest.namespace, plan.tag_count(), plan.builds.len())?;
     }
 
-    let namespace = manifest.namespace.clone();
-    let print = move |r: &crate::render::plan::TagResult| match r.result {
-        DeletionResult::Deleted => {
-            eprintln!("tagsweep: deleted {namespace}/{}:{}", r.repository, r.tag)
-        }
-        DeletionResult::Failed => eprintln!(
-            "tagsweep: failed to delete {}:{}: {}",
-            r.repository,
-            r.tag,
-            r.detail.as_deref().unwrap_or("")
-        ),
-        DeletionResult::AlreadyGone | DeletionResult::Skipped => {}
+    let show = show::Show {
+        progress: global.progress(&connection),
+        namespace: manifest.namespace.clone(),
     };
     let execution = Execution {
         registry: registry.as_ref(),
@@ -177,7 +169,7 @@ pub async fn run(
         platforms: tokio::sync::Mutex::new(open_platform_cache(&connection, global)),
         read_concurrency: connection.concurrency,
         delete_concurrency: usize::from(args.delete_concurrency),
-        report: &print,
+        watch: &show,
         kept: Default::default(),
     };
     let executed = execution.run(&plan, &mut journal).await;
@@ -201,9 +193,6 @@ pub async fn run(
         save_observations(&seen, global);
     }
     save_platform_cache(&*execution.platforms.lock().await, global);
-    for (build, why) in &executed.skipped {
-        eprintln!("tagsweep: {build}: {why}; skipped");
-    }
     let (results, fatal) = (executed.results, executed.fatal);
     if let Some(j) = &args.journal {
         if global.verbose {
