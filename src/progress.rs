@@ -35,7 +35,7 @@ impl Terminal {
         }
         let bar = ProgressBar::new(0);
         bar.set_style(style("repositories"));
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        // Drawn from the first `start`: an empty 0/0 bar says nothing.
         self.drawing(Some(&bar));
         Progress {
             bar: Some((bar, Arc::clone(self))),
