@@ -89,6 +89,7 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
         }
         ReportFormat::Json => render::json::render(&report, &stats),
         ReportFormat::Markdown => render::markdown::render(&report),
+        ReportFormat::Html => render::html::render(&report),
     };
     print!("{text}");
     Ok(if report.has_findings() {

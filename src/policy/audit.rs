@@ -554,7 +554,11 @@ fn image_stats(existing: &[(&ImageSpec, &[Tag])], reports: &[BuildReport]) -> Ve
             };
             for build in finished.iter().filter(|b| image.expected_in(&b.tag)) {
                 stats.builds_expected += 1;
-                if build.missing.binary_search_by(|m| m.as_str().cmp(name)).is_ok() {
+                if build
+                    .missing
+                    .binary_search_by(|m| m.as_str().cmp(name))
+                    .is_ok()
+                {
                     stats.builds_missing += 1;
                 } else if build.missing_platforms.contains_key(name) {
                     stats.builds_short_of_platforms += 1;
@@ -1191,7 +1195,11 @@ mod tests {
             .iter()
             .find(|s| s.image == image)
             .expect(image);
-        (s.builds_expected, s.builds_missing, s.builds_short_of_platforms)
+        (
+            s.builds_expected,
+            s.builds_missing,
+            s.builds_short_of_platforms,
+        )
     }
 
     #[test]
