@@ -32,6 +32,9 @@
 //! retention verdict (kept or expired, and why: `policy::retention`), when
 //! every build is judged; expired builds are not findings.
 //!
+//! For each image, [`ImageStats`] counts the finished builds that expect
+//! it and those it failed in: the images missing most often.
+//!
 //! The audit also recognises a manifest change that looks like broken builds
 //! ([`LateImage`]): an image that no build older than B carries, while B
 //! does — a service that joined the set at B, whose older builds are not
@@ -1189,7 +1192,7 @@ mod tests {
         let sel = BuildSelection::Named(vec!["rocky-8".into()]);
         assert!(evaluate(&m, &inv, now(), &sel).late_images.is_empty());
     }
-    fn stats<'a>(report: &'a Report, image: &str) -> (usize, usize, usize) {
+    fn stats(report: &Report, image: &str) -> (usize, usize, usize) {
         let s = report
             .image_stats
             .iter()

@@ -230,6 +230,7 @@ footer { margin-top: 1rem; color: #666; font-size: 12px; }
   .matrix td { min-width: 0; }
   .matrix tfoot td, .matrix tfoot th { font-size: 7px; }
   .matrix th, .matrix td { position: static !important; box-shadow: none !important; }
+  .matrix thead { break-inside: avoid; }
   .matrix tbody tr { break-inside: avoid; }
   .matrix tbody tr:hover th, .matrix tbody tr:hover td[data-state=present] { background: inherit; }
 }
