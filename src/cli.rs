@@ -241,6 +241,8 @@ pub enum ReportFormat {
     Json,
     /// Markdown, for $GITHUB_STEP_SUMMARY and pull-request comments
     Markdown,
+    /// One self-contained HTML page: the builds × images matrix, for a CI artifact
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -250,6 +250,7 @@ mod tests {
             expected: 2,
             present: 2 - missing.len(),
             missing: missing.iter().map(|m| m.to_string()).collect(),
+            not_expected: vec![],
             missing_platforms: BTreeMap::new(),
             unverified_platforms: BTreeMap::new(),
             newest_push: None,
@@ -272,6 +273,7 @@ mod tests {
             late_images: vec![],
             retired_images: vec![],
             retention: None,
+            image_stats: vec![],
         }
     }
 

@@ -94,6 +94,7 @@ pub async fn run(
         }
         ReportFormat::Json => render::json::render(&report, &stats),
         ReportFormat::Markdown => render::markdown::render(&report),
+        ReportFormat::Html => render::html::render(&report),
     };
     output::print(text)?;
     Ok(if report.has_findings() {

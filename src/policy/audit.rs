@@ -32,6 +32,9 @@
 //! retention verdict (kept or expired, and why: `policy::retention`), when
 //! every build is judged; expired builds are not findings.
 //!
+//! For each image, [`ImageStats`] counts the finished builds that expect
+//! it and those it failed in: the images missing most often.
+//!
 //! The audit also recognises a manifest change that looks like broken builds
 //! ([`LateImage`]): an image that no build older than B carries, while B
 //! does — a service that joined the set at B, whose older builds are not
@@ -124,6 +127,10 @@ pub struct BuildReport {
     pub present: usize,
     /// Expected images known not to carry the tag, sorted.
     pub missing: Vec<String>,
+    /// Images of the manifest (whose repositories exist) that this build does
+    /// not expect, because their `builds`, `from` or `until` exclude its tag;
+    /// in manifest order. Neither present nor missing: not counted.
+    pub not_expected: Vec<String>,
     /// For present images known to lack a required platform: image → platforms.
     pub missing_platforms: BTreeMap<String, Vec<Platform>>,
     /// For present images whose platforms the registry did not state (Docker
@@ -191,6 +198,36 @@ pub struct RetentionSummary {
     pub judged: bool,
 }
 
+/// How often one image failed across the audited builds: the numbers
+/// behind "the images missing most often", which point at the flaky job to
+/// fix first.
+///
+/// Only *finished* builds count (complete or broken): a build in progress is
+/// still being pushed, so the images it lacks are most often the ones CI
+/// pushes last, not the ones that fail — counting them would put the end of
+/// the push order at the top of the list. Only builds that expect the image
+/// count (its `builds`, `from` and `until` applied), and only what the
+/// registry said is absent: platforms it did not state are not failures.
+/// Images without a repository (missing or unverified repositories) have no
+/// stats: they are reported apart, as for the builds' counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageStats {
+    pub image: String,
+    /// Finished audited builds that expect the image.
+    pub builds_expected: usize,
+    /// Of those, the builds known not to carry it.
+    pub builds_missing: usize,
+    /// Of those, the builds that carry it known short of a required platform.
+    pub builds_short_of_platforms: usize,
+}
+
+impl ImageStats {
+    /// The builds in which the image failed: missing, or short of a platform.
+    pub fn builds_failed(&self) -> usize {
+        self.builds_missing + self.builds_short_of_platforms
+    }
+}
+
 /// Counts of builds by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -225,6 +262,9 @@ pub struct Report {
     pub retired_images: Vec<RetiredImage>,
     /// The manifest's retention, if it has one.
     pub retention: Option<RetentionSummary>,
+    /// How often each image failed (see [`ImageStats`]), one entry per image
+    /// of the manifest whose repository exists, in manifest order.
+    pub image_stats: Vec<ImageStats>,
 }
 
 impl Report {
@@ -250,6 +290,30 @@ impl Report {
     /// The retired image `image`, if it is one.
     pub fn retired_image(&self, image: &str) -> Option<&RetiredImage> {
         self.retired_images.iter().find(|r| r.image == image)
+    }
+
+    /// Every image's stats, the most often failed first (missing or short
+    /// of a platform, then missing alone), ties by name.
+    pub fn images_by_failures(&self) -> Vec<&ImageStats> {
+        let mut ranked: Vec<&ImageStats> = self.image_stats.iter().collect();
+        ranked.sort_by(|a, b| {
+            b.builds_failed()
+                .cmp(&a.builds_failed())
+                .then_with(|| b.builds_missing.cmp(&a.builds_missing))
+                .then_with(|| a.image.cmp(&b.image))
+        });
+        ranked
+    }
+
+    /// The images missing (or short of a platform) most often, at most
+    /// `max`, each in at least one finished build: the flaky jobs to fix
+    /// first.
+    pub fn most_often_missing(&self, max: usize) -> Vec<&ImageStats> {
+        self.images_by_failures()
+            .into_iter()
+            .filter(|s| s.builds_failed() > 0)
+            .take(max)
+            .collect()
     }
 
     /// How many builds retention retires.
@@ -378,12 +442,15 @@ pub fn evaluate(
         .map(|(tag, acc)| {
             let mut expected = 0;
             let mut missing = Vec::new();
+            let mut not_expected = Vec::new();
             for (index, (image, _)) in existing.iter().enumerate() {
                 if image.expected_in(tag) {
                     expected += 1;
                     if !acc.present[index] {
                         missing.push(image.name.clone());
                     }
+                } else {
+                    not_expected.push(image.name.clone());
                 }
             }
             missing.sort();
@@ -397,6 +464,7 @@ pub fn evaluate(
                 expected,
                 present,
                 missing,
+                not_expected,
                 missing_platforms: owned(acc.missing_platforms),
                 unverified_platforms: owned(acc.unverified_platforms),
                 newest_push: acc.newest,
@@ -453,6 +521,7 @@ pub fn evaluate(
         }
     });
 
+    let image_stats = image_stats(&existing, &reports);
     Report {
         registry: inventory.registry.clone(),
         namespace: inventory.namespace.clone(),
@@ -465,7 +534,42 @@ pub fn evaluate(
         late_images,
         retired_images,
         retention,
+        image_stats,
     }
+}
+
+/// Each existing image's failures over the finished builds that expect it
+/// (see [`ImageStats`]), in manifest order.
+fn image_stats(existing: &[(&ImageSpec, &[Tag])], reports: &[BuildReport]) -> Vec<ImageStats> {
+    let finished: Vec<&BuildReport> = reports
+        .iter()
+        .filter(|b| b.status != Status::InProgress)
+        .collect();
+    existing
+        .iter()
+        .map(|(image, _)| {
+            let name = image.name.as_str();
+            let mut stats = ImageStats {
+                image: image.name.clone(),
+                builds_expected: 0,
+                builds_missing: 0,
+                builds_short_of_platforms: 0,
+            };
+            for build in finished.iter().filter(|b| image.expected_in(&b.tag)) {
+                stats.builds_expected += 1;
+                if build
+                    .missing
+                    .binary_search_by(|m| m.as_str().cmp(name))
+                    .is_ok()
+                {
+                    stats.builds_missing += 1;
+                } else if build.missing_platforms.contains_key(name) {
+                    stats.builds_short_of_platforms += 1;
+                }
+            }
+            stats
+        })
+        .collect()
 }
 
 /// Complete, in progress or broken (see the module documentation). Any
@@ -1087,5 +1191,101 @@ mod tests {
         // Not judged on a selection of builds: too little history.
         let sel = BuildSelection::Named(vec!["rocky-8".into()]);
         assert!(evaluate(&m, &inv, now(), &sel).late_images.is_empty());
+    }
+    fn stats(report: &Report, image: &str) -> (usize, usize, usize) {
+        let s = report
+            .image_stats
+            .iter()
+            .find(|s| s.image == image)
+            .expect(image);
+        (
+            s.builds_expected,
+            s.builds_missing,
+            s.builds_short_of_platforms,
+        )
+    }
+
+    #[test]
+    fn image_stats_count_finished_builds_that_expect_the_image() {
+        let m = parse_str(
+            "test.yaml",
+            "namespace: linaro\nbuilds: {pattern: '^rocky-\\d+$', grace: 2h}\nplatforms: [linux/amd64, linux/arm64]\nimages:\n  - base\n  - nova\n  - {name: zun, from: rocky-3}\n  - typo\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let both: &[&str] = &["linux/amd64", "linux/arm64"];
+        let amd64: &[&str] = &["linux/amd64"];
+        // rocky-1..4 finished; rocky-5 in progress (1 h old) and lacks nova.
+        let inv = inventory(vec![
+            (
+                "base",
+                vec![
+                    tag("rocky-1", t(96), Some(both)),
+                    tag("rocky-2", t(72), Some(amd64)),
+                    tag("rocky-3", t(48), None),
+                    tag("rocky-4", t(24), Some(both)),
+                    tag("rocky-5", t(1), Some(both)),
+                ],
+            ),
+            (
+                "nova",
+                vec![
+                    tag("rocky-1", t(96), Some(both)),
+                    tag("rocky-4", t(24), Some(both)),
+                ],
+            ),
+            (
+                "zun",
+                vec![
+                    tag("rocky-4", t(24), Some(both)),
+                    tag("rocky-5", t(1), Some(both)),
+                ],
+            ),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(build(&r, "rocky-5").status, Status::InProgress);
+        // base: short of arm64 in rocky-2; its platforms unstated in rocky-3
+        // (not a failure); rocky-5 in progress, not counted.
+        assert_eq!(stats(&r, "base"), (4, 0, 1));
+        // nova: missing from rocky-2 and rocky-3; rocky-5 lacks it too, but
+        // is still being pushed.
+        assert_eq!(stats(&r, "nova"), (4, 2, 0));
+        // zun: expected from rocky-3 on only; missing from rocky-3.
+        assert_eq!(stats(&r, "zun"), (2, 1, 0));
+        // typo has no repository: reported apart, no stats.
+        assert!(r.image_stats.iter().all(|s| s.image != "typo"));
+        // Manifest order, and the ranking: most failures first.
+        let order: Vec<&str> = r.image_stats.iter().map(|s| s.image.as_str()).collect();
+        assert_eq!(order, ["base", "nova", "zun"]);
+        let ranked: Vec<&str> = r
+            .images_by_failures()
+            .iter()
+            .map(|s| s.image.as_str())
+            .collect();
+        assert_eq!(ranked, ["nova", "zun", "base"]);
+        // base and zun tie on one failure: the missing image first.
+        let top: Vec<&str> = r
+            .most_often_missing(2)
+            .iter()
+            .map(|s| s.image.as_str())
+            .collect();
+        assert_eq!(top, ["nova", "zun"]);
+        // The builds that do not expect zun say so.
+        assert_eq!(build(&r, "rocky-2").not_expected, ["zun"]);
+        assert!(build(&r, "rocky-3").not_expected.is_empty());
+    }
+
+    #[test]
+    fn an_image_that_never_failed_is_not_among_the_most_often_missing() {
+        let m = manifest("");
+        let inv = inventory(vec![
+            ("base", vec![tag("rocky-1", t(10), None)]),
+            ("nova-api", vec![tag("rocky-1", t(10), None)]),
+            ("ironic-pxe", vec![]),
+        ]);
+        let r = evaluate(&m, &inv, now(), &BuildSelection::All);
+        assert_eq!(stats(&r, "base"), (1, 0, 0));
+        // ironic-pxe is only expected in rocky-1xx builds.
+        assert_eq!(stats(&r, "ironic-pxe"), (0, 0, 0));
+        assert!(r.most_often_missing(10).is_empty());
     }
 }

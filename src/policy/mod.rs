@@ -8,4 +8,4 @@ pub mod prune;
 pub mod retention;
 
 pub use crate::natural::natural_cmp;
-pub use audit::{evaluate, BuildReport, BuildSelection, Report, Status, Summary};
+pub use audit::{evaluate, BuildReport, BuildSelection, ImageStats, Report, Status, Summary};

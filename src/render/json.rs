@@ -20,6 +20,7 @@ struct JsonReport<'a> {
     unverified_repositories: &'a [String],
     late_images: Vec<JsonLateImage<'a>>,
     retired_images: Vec<JsonRetiredImage<'a>>,
+    image_stats: Vec<JsonImageStats<'a>>,
     stats: JsonStats,
 }
 
@@ -46,6 +47,15 @@ struct JsonBuild<'a> {
 struct JsonRetiredImage<'a> {
     image: &'a str,
     last_build: &'a str,
+}
+
+/// How often one image failed in the finished builds that expect it.
+#[derive(Serialize)]
+struct JsonImageStats<'a> {
+    image: &'a str,
+    builds_expected: usize,
+    builds_missing: usize,
+    builds_short_of_platforms: usize,
 }
 
 #[derive(Serialize)]
@@ -127,6 +137,17 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
             .map(|r| JsonRetiredImage {
                 image: &r.image,
                 last_build: &r.last_build,
+            })
+            .collect(),
+        // The most often failed first: the list the other formats show.
+        image_stats: report
+            .images_by_failures()
+            .into_iter()
+            .map(|s| JsonImageStats {
+                image: &s.image,
+                builds_expected: s.builds_expected,
+                builds_missing: s.builds_missing,
+                builds_short_of_platforms: s.builds_short_of_platforms,
             })
             .collect(),
         stats: JsonStats {
@@ -253,6 +274,26 @@ mod tests {
             }
           ],
           "retired_images": [],
+          "image_stats": [
+            {
+              "image": "zun",
+              "builds_expected": 4,
+              "builds_missing": 2,
+              "builds_short_of_platforms": 0
+            },
+            {
+              "image": "base",
+              "builds_expected": 4,
+              "builds_missing": 0,
+              "builds_short_of_platforms": 1
+            },
+            {
+              "image": "nova",
+              "builds_expected": 4,
+              "builds_missing": 0,
+              "builds_short_of_platforms": 0
+            }
+          ],
           "stats": {
             "requests": 7,
             "retries": 1,

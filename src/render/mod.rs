@@ -1,6 +1,7 @@
 //! Turning a report into text: pure functions from data to a `String`, one
 //! file per format, snapshot-tested.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod plan;
@@ -11,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::duration::format_duration;
 use crate::policy::audit::{AgeSource, RetentionSummary};
 use crate::policy::retention::Why;
-use crate::policy::{BuildReport, Report};
+use crate::policy::{BuildReport, ImageStats, Report};
 use crate::registry::Stats;
 
 /// What a run cost, printed with the report.
@@ -129,6 +130,39 @@ pub fn retention_judged(report: &Report) -> bool {
 /// The retention cell of a build: `expired`, `kept`, `kept: recent`, ….
 pub fn retention_cell(build: &BuildReport) -> &'static str {
     build.retention.as_ref().map_or("", |v| v.label())
+}
+
+/// How many images the "missing most often" lists name, at most.
+pub const MOST_OFTEN: usize = 10;
+
+/// The heading of the "missing most often" lists.
+pub const MOST_OFTEN_TITLE: &str =
+    "Missing most often (in the finished builds that expect each image)";
+
+/// How often an image failed, in a few words: `missing in 2 of 4 builds`,
+/// `short of a platform in 1 of 4 builds`, `missing in 2 and short of a
+/// platform in 1 of 5 builds`; then, for an image that joined or may have left the set, why
+/// its count may be the manifest's doing.
+pub fn failure_counts(report: &Report, stats: &ImageStats) -> String {
+    let mut text = match (stats.builds_missing, stats.builds_short_of_platforms) {
+        (m, 0) => format!("missing in {m}"),
+        (0, s) => format!("short of a platform in {s}"),
+        (m, s) => format!("missing in {m} and short of a platform in {s}"),
+    };
+    text.push_str(&format!(
+        " of {} build{}",
+        stats.builds_expected,
+        if stats.builds_expected == 1 { "" } else { "s" }
+    ));
+    if let Some(late) = report.late_image(&stats.image) {
+        text.push_str(&match &late.first_build {
+            Some(first) => format!(" (joined the set at {first}?)"),
+            None => " (in no build yet)".to_string(),
+        });
+    } else if let Some(retired) = report.retired_image(&stats.image) {
+        text.push_str(&format!(" (left the set after {}?)", retired.last_build));
+    }
+    text
 }
 
 /// What retention decided, in a few sentences (see [`explanations`]).

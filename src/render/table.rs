@@ -72,6 +72,17 @@ pub fn render(report: &Report, width: Option<u16>, lists: Lists) -> String {
         out.push_str(&table.to_string());
         out.push('\n');
     }
+    let most_often = report.most_often_missing(super::MOST_OFTEN);
+    if !most_often.is_empty() {
+        out.push_str(&format!("\n{}:\n", super::MOST_OFTEN_TITLE));
+        for stats in most_often {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                stats.image,
+                super::failure_counts(report, stats)
+            ));
+        }
+    }
     if !report.unexpected_repositories.is_empty() {
         out.push_str(&format!(
             "\nNot in the manifest, but carrying build tags ({}): {}\n",
@@ -131,6 +142,10 @@ mod tests {
         │ ✗ ┆ rocky-1 ┆ BROKEN      ┆ 2/3    ┆ 2026-11-16 12:00 UTC            ┆ zun                               │
         └───┴─────────┴─────────────┴────────┴─────────────────────────────────┴───────────────────────────────────┘
 
+        Missing most often (in the finished builds that expect each image):
+          zun: missing in 2 of 4 builds (joined the set at rocky-3?)
+          base: short of a platform in 1 of 4 builds
+
         Not in the manifest, but carrying build tags (1): extra
 
         ERROR: 1 image of the manifest has no repository in linaro: typo
@@ -186,6 +201,10 @@ mod tests {
         │ ✗ ┆ stein-10 ┆ BROKEN      ┆ 2/3    ┆ 2026-05-14 12:00 UTC            ┆ kept               ┆ nova         │
         │   ┆ stein-9  ┆ complete    ┆ 3/3    ┆ 2026-05-04 12:00 UTC            ┆ kept               ┆              │
         └───┴──────────┴─────────────┴────────┴─────────────────────────────────┴────────────────────┴──────────────┘
+
+        Missing most often (in the finished builds that expect each image):
+          glance: missing in 2 of 11 builds
+          nova: missing in 1 of 11 builds
 
         (declared): the registry reports no push time; the time shown is the one the images declare (their `created`), which a reproducible build sets to its commit's time, days before the push. prune --broken deletes such a build only after tagsweep has seen it unchanged for builds.grace (or with --trust-declared-times).
 

@@ -7,6 +7,7 @@ mod credentials;
 mod evidence;
 mod fakehub_selftest;
 mod faults;
+mod html;
 mod oci;
 mod prune;
 mod retention;
