@@ -26,7 +26,9 @@
 //!   set here. For each tag the caller needs in detail ([`TagQuery`]: the
 //!   scan asks for the build tags of the manifest's images, each where that
 //!   image is expected), the manifest is read (`GET` with
-//!   every manifest type in `Accept`; its digest is `Docker-Content-Digest`),
+//!   every manifest type in `Accept`; its digest is the hash of the bytes
+//!   received, which `Docker-Content-Digest` must agree with when it is
+//!   sent: see [`digest`]),
 //!   and its *declared* time (`Tag::created`) is its
 //!   `org.opencontainers.image.created` annotation, else the image config's
 //!   `created` (for an index, of its first platform's image). That is a
@@ -44,6 +46,7 @@
 pub(crate) mod client;
 pub mod credentials;
 mod delete;
+pub(crate) mod digest;
 mod headers;
 pub(crate) mod image;
 
@@ -157,6 +160,15 @@ impl OciRegistry {
             empty_config_in: Mutex::new(HashSet::new()),
             said_no_time: AtomicBool::new(false),
         })
+    }
+
+    /// The registry, as messages name it (`https://host[:port]`).
+    fn registry_name(&self) -> String {
+        self.client
+            .base()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
     }
 
     /// The full repository name of an image of the namespace.
@@ -522,15 +534,61 @@ pub(crate) async fn fetch_manifest(
         .await?;
     match reply.status.as_u16() {
         404 => Ok(None),
-        200..=299 => Ok(Some(Fetched {
-            digest: reply
+        200..=299 => {
+            let content_type = reply.content_type();
+            let header = reply
                 .header("docker-content-digest")
-                .map(|d| d.trim().to_string())
-                .filter(|d| !d.is_empty()),
-            content_type: reply.content_type(),
-            body: reply.body,
-        })),
+                .map(str::trim)
+                .filter(|d| !d.is_empty());
+            let digest = match digest::verify(header, content_type.as_deref(), &reply.body) {
+                Ok((d, source)) => {
+                    if source == digest::Source::Computed {
+                        client.note_computed_digest();
+                    }
+                    Some(d)
+                }
+                Err(digest::Problem::Schema1WithoutHeader) => None,
+                Err(problem) => {
+                    return Err(contradiction(client, &reply, name, reference, problem))
+                }
+            };
+            Ok(Some(Fetched {
+                digest,
+                content_type,
+                body: reply.body,
+            }))
+        }
         _ => Err(explain(&reply)),
+    }
+}
+
+/// The error for a manifest whose digest header the bytes contradict (or
+/// whose algorithm we cannot check): which registry, repository and
+/// reference, both digests, and what to do.
+fn contradiction(
+    client: &Client,
+    reply: &Answer,
+    name: &str,
+    reference: &str,
+    problem: digest::Problem,
+) -> RegistryError {
+    let registry = client.base().as_str().trim_end_matches('/');
+    let detail = match problem {
+        digest::Problem::Mismatch { header, computed } => format!(
+            "{registry} says the digest of {name}:{reference} is {header} (Docker-Content-Digest), but the bytes it sent hash to {computed}; trusting neither, tagsweep judges and deletes nothing on this answer"
+        ),
+        digest::Problem::UnknownAlgorithm { header } => format!(
+            "{registry} says the digest of {name}:{reference} is {header} (Docker-Content-Digest), which tagsweep cannot check against the bytes (it knows sha256 and sha512); it judges and deletes nothing on this answer"
+        ),
+        digest::Problem::Schema1WithoutHeader => unreachable!("not a contradiction"),
+    };
+    RegistryError::Contradiction {
+        method: reply.method.to_string(),
+        url: reply.url.to_string(),
+        detail,
+        hint: Some(format!(
+            "something between tagsweep and the registry serving {name} rewrites manifests or their headers (a proxy or a cache): point `registry:` in the manifest at the registry itself, or fix what is in between; running again will not help while it is there"
+        )),
     }
 }
 
@@ -628,11 +686,7 @@ pub(crate) async fn read_platforms(
 #[async_trait]
 impl super::Registry for OciRegistry {
     fn name(&self) -> String {
-        self.client
-            .base()
-            .as_str()
-            .trim_end_matches('/')
-            .to_string()
+        self.registry_name()
     }
 
     /// The catalog's repositories under the namespace, complete; or, when

@@ -55,6 +55,15 @@ pub struct Quirks {
     /// `GET /v2/_catalog` → `404 page not found` (text/plain), as registries
     /// without a catalog answer.
     pub no_catalog: bool,
+    /// No answer carries `Docker-Content-Digest`, as ECR's manifest GETs
+    /// (distribution/distribution#3792), static or S3-backed registries and
+    /// header-stripping proxies answer (`oci-registry-lab.md` §7).
+    pub strip_digest_header: bool,
+    /// Every manifest answer of a repository carries, as its
+    /// `Docker-Content-Digest`, the digest of this tag of the same
+    /// repository: a proxy or cache that mixes up its entries' headers. The
+    /// header then names another manifest than the bytes sent.
+    pub digest_header_of: Option<&'static str>,
 }
 
 #[derive(Clone)]
@@ -207,6 +216,27 @@ async fn forward(
         }
     }
     let bytes = resp.bytes().await.unwrap_or_default();
+    if s.quirks.strip_digest_header {
+        out_headers.remove("docker-content-digest");
+    }
+    if let (Some(tag), Some((repo, _)), true) = (
+        s.quirks.digest_header_of,
+        uri.path().rsplit_once("/manifests/"),
+        status.is_success(),
+    ) {
+        // The digest of <repo>:<tag>, as the registry itself says it.
+        let mut head = s
+            .client
+            .head(format!("{}{repo}/manifests/{tag}", s.upstream))
+            .header("accept", super::ACCEPT_ALL);
+        if let Some(auth) = headers.get("authorization") {
+            head = head.header("authorization", auth);
+        }
+        let other = head.send().await.expect("HEAD upstream");
+        if let Some(d) = other.headers().get("docker-content-digest") {
+            out_headers.insert("docker-content-digest", d.clone());
+        }
+    }
     let mut response = (status, bytes).into_response();
     *response.headers_mut() = out_headers;
     response
