@@ -5,10 +5,10 @@
 
 use serde_json::{json, Value};
 
-use crate::oci::{backend, manifest, really_ago};
-use crate::support::registry::oci_paging::{PagingProxy, Quirks};
-use crate::support::registry::{Image, TestRegistry};
-use crate::support::{run, tagsweep, Run, Workdir};
+use crate::oci::{ago, backend, manifest, really_ago};
+use crate::support::registry::oci_paging::{LinkStyle, PagingProxy, Quirks};
+use crate::support::registry::{Image, Options, TestRegistry};
+use crate::support::{build, run, tagsweep, Run, Workdir, NOW};
 
 /// `prune --broken --yes` of `m`, trusting the images' declared times (the
 /// fixtures' `created` is their build time), as JSON.
@@ -198,4 +198,230 @@ fn a_digest_header_the_bytes_contradict_stops_before_any_delete() {
     assert_eq!(reg.digest("kolla/base", "rocky-1"), Some(shared));
     assert_eq!(reg.digest("kolla/base", "rocky-2"), Some(own));
     assert_eq!(reg.digest("kolla/base", "latest"), Some(latest));
+}
+
+/// base carries rocky-1 … rocky-7 and three other tags, nova the same builds
+/// but rocky-5: ten and six tags, pages of three. Outside the namespace, a
+/// repository `base` (what `kolla/base` is without its prefix) holds other
+/// tags: a link that drops the prefix lists those.
+fn paged_set(reg: &TestRegistry) {
+    let old = Image::new("linux/amd64", &ago(24 * 60), "old");
+    for i in 1..=7 {
+        reg.push_image("kolla/base", &format!("rocky-{i}"), &old);
+        if i != 5 {
+            reg.push_image("kolla/nova", &format!("rocky-{i}"), &old);
+        }
+    }
+    for t in ["latest", "stable", "t-a"] {
+        reg.push_image("kolla/base", t, &old);
+    }
+    for t in ["rocky-1", "rocky-99"] {
+        reg.push_image("base", t, &old);
+    }
+}
+
+/// `audit --format json` of `m`, judged at NOW.
+fn audit(m: &std::path::Path) -> Run {
+    run(tagsweep()
+        .args(["-v", "audit", "--format", "json", "--now", NOW, "-m"])
+        .arg(m))
+}
+
+/// The whole listing of [`paged_set`]: seven builds, rocky-5 broken.
+fn assert_whole(out: &Run) {
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(
+        doc["summary"],
+        json!({"builds": 7, "complete": 6, "broken": 1, "in_progress": 0}),
+        "{doc:#}"
+    );
+    assert_eq!(build(&doc, "rocky-5")["missing"], json!(["nova"]));
+}
+
+/// The tag pages `proxy` was asked for, of `repo`, as `path?query`.
+fn tag_pages(proxy: &PagingProxy, repo: &str) -> Vec<String> {
+    sent(proxy, "GET")
+        .into_iter()
+        .filter_map(|r| {
+            r.strip_prefix("GET ")
+                .filter(|p| p.starts_with(&format!("/v2/{repo}/tags/list")))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// `Link`s that leave the repository's path (the `kolla/` prefix dropped)
+/// are not followed — one would list the repository `base`, the other
+/// answer 404 — and the listing goes on with `last=` on the repository's own
+/// path: every tag is read, every build judged as it is.
+#[test]
+fn a_link_that_drops_the_path_prefix_is_not_followed_and_every_tag_is_read() {
+    let reg = TestRegistry::start();
+    paged_set(&reg);
+    let proxy = PagingProxy::paging_with(
+        &reg.rt,
+        &reg.url(),
+        LinkStyle::Relative,
+        3,
+        Quirks {
+            link_drops_path_prefix: true,
+            ..Quirks::default()
+        },
+    );
+    // The double's first page links outside the repository.
+    let link = reg.rt.block_on(async {
+        reqwest::get(format!("{}/v2/kolla/base/tags/list?n=3", proxy.url()))
+            .await
+            .unwrap()
+            .headers()["link"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    });
+    assert_eq!(link, "</v2/base/tags/list?last=rocky-2&n=3>; rel=\"next\"");
+    proxy.clear();
+
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base, nova", "");
+    let out = audit(&m);
+    assert_whole(&out);
+    assert!(
+        tag_pages(&proxy, "base").is_empty() && tag_pages(&proxy, "nova").is_empty(),
+        "a link off the repository's path is never followed: {:#?}",
+        proxy.requests()
+    );
+    assert_eq!(
+        tag_pages(&proxy, "kolla/base"),
+        [
+            "/v2/kolla/base/tags/list?n=1000",
+            "/v2/kolla/base/tags/list?last=rocky-2&n=1000",
+            "/v2/kolla/base/tags/list?last=rocky-5&n=1000",
+            "/v2/kolla/base/tags/list?last=stable&n=1000",
+        ]
+    );
+    assert!(
+        out.stderr.contains("its next-page Link points to /v2/")
+            && out.stderr.contains("/tags/list, outside /v2/kolla/")
+            && out.stderr.contains("; continued with last="),
+        "-v says why:\n{}",
+        out.stderr
+    );
+}
+
+/// A next page (an opaque cursor) that answers 404: the listing goes on with
+/// `last=` after the last tag read.
+#[test]
+fn a_next_page_that_answers_404_is_resumed_after_the_last_tag() {
+    let reg = TestRegistry::start();
+    paged_set(&reg);
+    let proxy = PagingProxy::paging_with(
+        &reg.rt,
+        &reg.url(),
+        LinkStyle::Opaque,
+        3,
+        Quirks {
+            next_page_not_found: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base, nova", "");
+    let out = audit(&m);
+    assert_whole(&out);
+    // nova: rocky-1 … rocky-3, a cursor that answers 404, the rest after rocky-3.
+    let pages = tag_pages(&proxy, "kolla/nova");
+    assert_eq!(pages.len(), 3, "{pages:#?}");
+    assert!(pages[1].contains("next_page="), "{pages:#?}");
+    assert_eq!(pages[2], "/v2/kolla/nova/tags/list?last=rocky-3&n=1000");
+}
+
+/// Where `last=` is refused too (405, as ECR Public answers a cursor it did
+/// not mint), every tag is read again without `n`; where even that pages
+/// with links that lead nowhere, the audit fails rather than judge builds
+/// on a part of the tags.
+#[test]
+fn when_no_page_link_works_the_tags_are_read_whole_or_not_at_all() {
+    let reg = TestRegistry::start();
+    paged_set(&reg);
+    let quirks = Quirks {
+        next_page_not_found: true,
+        last_refused: true,
+        whole_without_n: true,
+        ..Quirks::default()
+    };
+    let proxy = PagingProxy::paging_with(&reg.rt, &reg.url(), LinkStyle::Opaque, 3, quirks);
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base, nova", "");
+    let out = audit(&m);
+    assert_whole(&out);
+    let pages = tag_pages(&proxy, "kolla/base");
+    assert_eq!(pages.len(), 4, "{pages:#?}");
+    assert_eq!(pages[2], "/v2/kolla/base/tags/list?last=rocky-2&n=1000");
+    assert_eq!(
+        pages[3], "/v2/kolla/base/tags/list",
+        "read whole, without n"
+    );
+
+    let proxy = PagingProxy::paging_with(
+        &reg.rt,
+        &reg.url(),
+        LinkStyle::Opaque,
+        3,
+        Quirks {
+            whole_without_n: false,
+            ..quirks
+        },
+    );
+    let m = manifest(&w, &proxy.url(), "base, nova", "");
+    let out = audit(&m);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.is_empty(), "no report at all: {}", out.stdout);
+    assert!(
+        out.stderr.contains("cannot be listed whole")
+            && out.stderr.contains("refusing to go on with a part of them")
+            && out.stderr.contains("running again will not help"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A catalog whose second page answers 404 is not used at all (a part of it
+/// would say the repositories it does not list do not exist): the audit
+/// lists the manifest's images, as where the catalog is refused, and says so.
+#[test]
+fn a_catalog_that_cannot_be_read_whole_is_not_used() {
+    let reg = TestRegistry::start_with(Options {
+        catalog_max: Some(2),
+        ..Options::default()
+    });
+    let img = Image::new("linux/amd64", &ago(24 * 60), "i");
+    for repo in ["kolla/app-a", "kolla/app-b", "kolla/app-c", "aaa/x"] {
+        reg.push_image(repo, "rocky-1", &img);
+    }
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            catalog_pages_not_found: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "app-a, app-b", "");
+    let out = audit(&m);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["summary"]["complete"], 1);
+    assert_eq!(doc["unexpected_repositories"], json!([]));
+    assert_eq!(doc["missing_repositories"], json!([]));
+    assert!(
+        out.stderr.contains("the catalog cannot be read whole")
+            && out.stderr.contains("answered 404"),
+        "{}",
+        out.stderr
+    );
+    assert!(sent(&proxy, "GET")
+        .iter()
+        .any(|r| r.starts_with("GET /v2/_catalog?last=")));
 }

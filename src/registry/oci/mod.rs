@@ -18,7 +18,10 @@
 //!   exist, distribution#1186).
 //! * **Tags**: `GET /v2/<name>/tags/list?n=1000`, following `Link` (relative,
 //!   absolute or with opaque parameters, as Quay sends them; never to another
-//!   origin), deduplicated. Distribution 2.8 ignores `n`/`last` and answers
+//!   origin, nor off the repository's own path), deduplicated. Where a link
+//!   leaves the path or its page answers 404, the listing goes on with
+//!   `last=` or reads everything without `n`, or fails: see [`tag_pages`].
+//!   A catalog whose links do the same is not used (as if refused). Distribution 2.8 ignores `n`/`last` and answers
 //!   everything at once, unsorted; `"tags": null` is no tags (see above for
 //!   what that says of existence); 404 (`NAME_UNKNOWN`) is a missing
 //!   repository.
@@ -49,6 +52,7 @@ mod delete;
 pub(crate) mod digest;
 mod headers;
 pub(crate) mod image;
+mod tag_pages;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -65,6 +69,7 @@ use url::Url;
 
 use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
 use self::image::{ConfigFacts, Descriptor, Parsed};
+use self::tag_pages::TagPages;
 use super::http::{Answer, HttpClient, Request};
 use super::paging::PageGuard;
 use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
@@ -127,6 +132,7 @@ pub struct OciRegistry {
     /// Repositories known to hold the empty config blob.
     empty_config_in: Mutex<HashSet<String>>,
     said_no_time: AtomicBool,
+    said_link_detour: AtomicBool,
 }
 
 impl OciRegistry {
@@ -159,6 +165,7 @@ impl OciRegistry {
             deletes_allowed: OnceCell::new(),
             empty_config_in: Mutex::new(HashSet::new()),
             said_no_time: AtomicBool::new(false),
+            said_link_detour: AtomicBool::new(false),
         })
     }
 
@@ -361,8 +368,10 @@ impl OciRegistry {
         Ok(facts)
     }
 
-    /// Every tag name of `name`, following `Link`; `None` when the
-    /// repository does not exist.
+    /// Every tag name of `name`, following `Link` (or, where the links are
+    /// wrong, going on without them: see [`tag_pages`]); `None` when the
+    /// repository does not exist. Never a part of the list: a listing that
+    /// cannot be read whole is an error.
     async fn tag_names(&self, name: &str) -> Result<Option<Vec<String>>, RegistryError> {
         #[derive(Deserialize)]
         struct TagList {
@@ -370,15 +379,9 @@ impl OciRegistry {
             tags: Option<Vec<String>>,
         }
         let first = self.repo_url(name, &["tags", "list"]);
-        let mut url = first.clone();
         let mut with_n = self.tags_take_n.load(Ordering::Relaxed);
-        if with_n {
-            url.query_pairs_mut()
-                .append_pair("n", &PAGE_SIZE.to_string());
-        }
-        let mut names = Vec::new();
-        let mut seen = HashSet::new();
-        let mut guard = PageGuard::new(MAX_PAGES);
+        let mut pages = TagPages::new(first.clone(), with_n.then_some(PAGE_SIZE), MAX_PAGES);
+        let mut url = pages.start();
         loop {
             let reply = self
                 .send(
@@ -386,30 +389,59 @@ impl OciRegistry {
                     Scope::repo(name, Access::Pull),
                 )
                 .await?;
-            if guard.pages() == 0 && reply.status.as_u16() == 404 {
+            let status = reply.status.as_u16();
+            if pages.at_start() && status == 404 {
                 return Ok(None);
             }
-            if guard.pages() == 0 && with_n && reply.status.as_u16() == 400 {
+            if pages.at_start() && with_n && status == 400 {
                 // The server refuses our page size: let it choose.
                 self.tags_take_n.store(false, Ordering::Relaxed);
                 with_n = false;
-                url = first.clone();
+                pages = TagPages::new(first.clone(), None, MAX_PAGES);
+                url = pages.start();
                 continue;
             }
-            if !reply.status.is_success() {
-                return Err(self.explain(&reply));
-            }
-            let page: TagList = reply.decode()?;
-            guard.read(&reply.url);
-            for tag in page.tags.unwrap_or_default() {
-                if seen.insert(tag.clone()) {
-                    names.push(tag);
+            let next = if reply.status.is_success() {
+                let page: TagList = reply.decode()?;
+                let link = match headers::next_link(&reply.headers) {
+                    Some(target) => Some(self.client.same_origin(&target, &reply.url)?),
+                    None => None,
+                };
+                pages.page(&reply.url, page.tags.unwrap_or_default(), link)
+            } else {
+                match pages.failed(status) {
+                    Some(next) => next,
+                    None => return Err(self.explain(&reply)),
+                }
+            };
+            match next {
+                tag_pages::Next::Read(next) => url = next,
+                tag_pages::Next::Done => {
+                    if let Some(detours) = pages.detours() {
+                        self.note_link_detour(name, &detours);
+                    }
+                    return Ok(Some(pages.into_names()));
+                }
+                tag_pages::Next::Fail(why) => {
+                    return Err(RegistryError::Refused(format!(
+                        "GET {first}: the tags of {name} on {} cannot be listed whole: {why}; refusing to go on with a part of them (a build would look broken for a tag on a page not read)\n  hint: the registry's paging is broken for this repository; tell its operator (running again will not help)",
+                        self.registry_name()
+                    )))
                 }
             }
-            let Some(next) = self.next_page(&reply, &guard)? else {
-                return Ok(Some(names));
-            };
-            url = next;
+        }
+    }
+
+    /// Says once (with `-v`) how a listing got around the registry's wrong
+    /// paging links.
+    fn note_link_detour(&self, name: &str, detours: &str) {
+        if !self.said_link_detour.swap(true, Ordering::Relaxed) {
+            self.client.notes().info(|| {
+                format!(
+                    "{}: the tag listing of {name}: {detours} (the registry's paging links are wrong; every tag was read)",
+                    self.registry_name()
+                )
+            });
         }
     }
 
@@ -476,6 +508,9 @@ impl OciRegistry {
                 url = first.clone();
                 continue;
             }
+            if guard.pages() > 0 && status == 404 {
+                return Ok(self.catalog_unusable(&format!("its next page {url} answered 404")));
+            }
             if !reply.status.is_success() {
                 return Err(self.explain(&reply));
             }
@@ -500,8 +535,29 @@ impl OciRegistry {
             let Some(next) = self.next_page(&reply, &guard)? else {
                 return Ok(Some(found));
             };
+            if next.path() != first.path() {
+                return Ok(self.catalog_unusable(&format!(
+                    "its next-page Link points to {}, outside {}",
+                    next.path(),
+                    first.path()
+                )));
+            }
             url = next;
         }
+    }
+
+    /// A catalog whose paging links are wrong is read no further, and not
+    /// used at all: a part of it would claim that the repositories it does
+    /// not list do not exist. Says so with `-v`; `None`, as for a registry
+    /// that refuses its catalog.
+    fn catalog_unusable(&self, why: &str) -> Option<BTreeSet<String>> {
+        self.client.notes().info(|| {
+            format!(
+                "{}: the catalog cannot be read whole ({why}); listing only the manifest's images, so unexpected repositories cannot be reported",
+                self.registry_name()
+            )
+        });
+        None
     }
 }
 

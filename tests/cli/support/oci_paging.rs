@@ -64,6 +64,24 @@ pub struct Quirks {
     /// repository: a proxy or cache that mixes up its entries' headers. The
     /// header then names another manifest than the bytes sent.
     pub digest_header_of: Option<&'static str>,
+    /// `tags/list` Links drop the first component of the repository's name
+    /// (`/v2/base/tags/list?…` for `kolla/base`), as a registry or proxy
+    /// serving repositories under a path prefix it leaves out of its links
+    /// (chainguard-dev/registry-redirect PR #9 fixed one): following them
+    /// reads another repository, or a 404.
+    pub link_drops_path_prefix: bool,
+    /// A `tags/list` page asked for with a `next_page` cursor answers 404
+    /// `NAME_UNKNOWN` (a cursor the registry no longer knows).
+    pub next_page_not_found: bool,
+    /// A `tags/list` with `last=` answers 405 `UNSUPPORTED`, as ECR Public
+    /// answers a cursor it did not mint (CodesWhat/drydock PR #927).
+    pub last_refused: bool,
+    /// A `tags/list` without `n` answers every tag at once, no Link (as
+    /// distribution 2.8 and registries without a default page size do);
+    /// otherwise the proxy's page size applies.
+    pub whole_without_n: bool,
+    /// `GET /v2/_catalog?last=…` (every page after the first) answers 404.
+    pub catalog_pages_not_found: bool,
 }
 
 #[derive(Clone)]
@@ -93,6 +111,18 @@ impl PagingProxy {
     /// by 1000 (that is, not at all for the tests' sizes).
     pub fn start_with(rt: &tokio::runtime::Runtime, upstream: &str, quirks: Quirks) -> PagingProxy {
         PagingProxy::spawn(rt, upstream, LinkStyle::Relative, 1000, false, quirks)
+    }
+
+    /// Starts the proxy in front of `upstream` playing `quirks`, paging tags
+    /// by `page` with Links in `style`.
+    pub fn paging_with(
+        rt: &tokio::runtime::Runtime,
+        upstream: &str,
+        style: LinkStyle,
+        page: usize,
+        quirks: Quirks,
+    ) -> PagingProxy {
+        PagingProxy::spawn(rt, upstream, style, page, false, quirks)
     }
 
     /// The same, answering `DELETE /v2/<name>/manifests/<tag>` by deleting
@@ -165,6 +195,18 @@ async fn handle(
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     ));
     if method == Method::GET && uri.path() == "/v2/_catalog" && s.quirks.no_catalog {
+        return (
+            StatusCode::NOT_FOUND,
+            [("content-type", "text/plain; charset=utf-8")],
+            "404 page not found\n",
+        )
+            .into_response();
+    }
+    if method == Method::GET
+        && uri.path() == "/v2/_catalog"
+        && s.quirks.catalog_pages_not_found
+        && uri.query().is_some_and(|q| q.contains("last="))
+    {
         return (
             StatusCode::NOT_FOUND,
             [("content-type", "text/plain; charset=utf-8")],
@@ -288,20 +330,53 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
             .into_owned()
             .collect();
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let unknown = |status: StatusCode, code: &str, message: &str| {
+        (
+            status,
+            axum::Json(json!({"errors": [{"code": code, "message": message, "detail": {}}]})),
+        )
+            .into_response()
+    };
+    if s.quirks.next_page_not_found && get("next_page").is_some() {
+        return unknown(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        );
+    }
+    if s.quirks.last_refused && get("last").is_some() {
+        return unknown(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "Invalid parameter at 'NextToken' failed to satisfy constraint: 'Invalid next token provided'",
+        );
+    }
+    let cap = if s.quirks.whole_without_n && get("n").is_none() {
+        usize::MAX
+    } else {
+        s.page
+    };
     let n = get("n")
         .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(s.page)
-        .clamp(1, s.page);
+        .unwrap_or(cap)
+        .clamp(1, cap);
     let last = get("last").or_else(|| get("next_page").map(|o| unhex(&o)));
     let start = match &last {
         Some(last) => tags.iter().position(|t| t > last).unwrap_or(tags.len()),
         None => 0,
     };
-    let end = (start + n).min(tags.len());
+    let end = start.saturating_add(n).min(tags.len());
     let page = &tags[start..end];
     let mut response = axum::Json(json!({"name": name, "tags": page})).into_response();
     if end < tags.len() {
         let last = &page[page.len() - 1];
+        // The repository's path as the links give it.
+        let path = if s.quirks.link_drops_path_prefix {
+            let rest = path.strip_prefix("/v2/").unwrap_or(&path);
+            format!("/v2/{}", rest.split_once('/').map_or(rest, |(_, r)| r))
+        } else {
+            path.clone()
+        };
         let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
         let link = match s.style {
             LinkStyle::Relative => format!("<{path}?last={}&n={n}>; rel=\"next\"", enc(last)),
