@@ -425,3 +425,178 @@ fn a_catalog_that_cannot_be_read_whole_is_not_used() {
         .iter()
         .any(|r| r.starts_with("GET /v2/_catalog?last=")));
 }
+
+/// A registry that answers 401 for a repository that does not exist, as
+/// Quay does: the error names the registry and the repository, and both
+/// causes — a misspelt image, or credentials that may not read it — with
+/// what to do for each; never only "log in".
+#[test]
+fn a_repository_answering_401_is_said_to_be_missing_or_not_readable() {
+    let reg = TestRegistry::start();
+    reg.push_image(
+        "kolla/base",
+        "rocky-1",
+        &Image::new("linux/amd64", &ago(60), "b"),
+    );
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            no_catalog: true,
+            unknown_repositories_unauthorized: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    // `keystne`: a typo.
+    let m = manifest(&w, &proxy.url(), "base, keystne", "");
+    let out = run(tagsweep().args(["audit", "-m"]).arg(&m));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let registry = proxy.url();
+    for part in [
+        format!("GET {registry}/v2/kolla/keystne/tags/list?n=1000: 401 Unauthorized"),
+        format!("hint: {registry} refused anonymous access to kolla/keystne (401)"),
+        "needs credentials (set TAGSWEEP_REGISTRY_USERNAME".to_string(),
+        "or it does not exist".to_string(),
+        "check that the image keystne in the manifest is spelt as on the registry".to_string(),
+    ] {
+        assert!(out.stderr.contains(&part), "{part:?} in:\n{}", out.stderr);
+    }
+    assert!(
+        sent(&proxy, "GET")
+            .iter()
+            .any(|r| r.starts_with("GET /quirk-token")),
+        "the challenge was followed, as for Quay's anonymous tokens"
+    );
+
+    let out = run(tagsweep()
+        .args(["audit", "-m"])
+        .arg(&m)
+        .env("TAGSWEEP_REGISTRY_USERNAME", "robot")
+        .env("TAGSWEEP_REGISTRY_PASSWORD", "robot-pw-1234"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    for part in [
+        format!("hint: {registry} refused robot access to kolla/keystne (401)"),
+        "either robot may not pull it".to_string(),
+        "or it does not exist".to_string(),
+        "running again with the same credentials will not help".to_string(),
+    ] {
+        assert!(out.stderr.contains(&part), "{part:?} in:\n{}", out.stderr);
+    }
+}
+
+/// A DELETE answered 403 is a permission the account lacks: the run stops
+/// at the first one, the hint says who may not delete where and that
+/// running again will not help, and the summary does not say to run again.
+#[test]
+fn a_delete_refused_with_403_stops_and_the_summary_does_not_say_rerun() {
+    let reg = TestRegistry::start();
+    two_broken_builds(&reg);
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            forbid_deletes: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base, nova", "");
+    let out = run(tagsweep()
+        .args([
+            "prune",
+            "--broken",
+            "--yes",
+            "--trust-declared-times",
+            "--delete-concurrency",
+            "1",
+            "-m",
+        ])
+        .arg(&m)
+        .env("TAGSWEEP_REGISTRY_USERNAME", "robot")
+        .env("TAGSWEEP_REGISTRY_PASSWORD", "robot-pw-1234"));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        sent(&proxy, "DELETE").len(),
+        1,
+        "the first 403 stops the run"
+    );
+    let hint = format!(
+        "hint: robot may not delete in kolla/base on {}: deleting needs the delete permission",
+        proxy.url()
+    );
+    assert!(out.stderr.contains(&hint), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("running again with the same credentials will not help"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains(
+            "Running the same command again will not help until the cause of this failure is fixed"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Run the same command again"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        reg.tags("kolla/base").unwrap(),
+        ["latest", "rocky-0", "rocky-1", "rocky-2", "rocky-4"]
+    );
+}
+
+/// Docker Hub, a token without the Delete permission: the same — the hint
+/// names the repository and says running again will not help, and so does
+/// the summary.
+#[test]
+fn docker_hub_a_delete_refused_with_403_is_not_worth_a_rerun() {
+    use crate::support::fakehub::FakeHub;
+    let ago = |h: i64| chrono::Utc::now() - chrono::TimeDelta::hours(h);
+    let hub = FakeHub::builder()
+        .account("reader", "dckr_pat_read", false)
+        .repo("linaro", "base")
+        .tag("rocky-1", ago(72))
+        .tag("rocky-2", ago(48))
+        .done()
+        .repo("linaro", "nova")
+        .tag("rocky-1", ago(72))
+        .done()
+        .start();
+    let w = Workdir::new();
+    let m = w.write(
+        "m.yaml",
+        "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nimages: [base, nova]\n",
+    );
+    let out = run(tagsweep()
+        .args(["prune", "--broken", "--yes", "-m"])
+        .arg(&m)
+        .env("TAGSWEEP_HUB_URL", hub.url())
+        .env("DOCKERHUB_USERNAME", "reader")
+        .env("DOCKERHUB_TOKEN", "dckr_pat_read"));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(hub.count("DELETE"), 1);
+    assert!(
+        out.stderr.contains("for this request on linaro/base")
+            && out
+                .stderr
+                .contains("running again with the same token will not help"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains("Running the same command again will not help"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Run the same command again"),
+        "{}",
+        out.stdout
+    );
+}

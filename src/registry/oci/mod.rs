@@ -67,7 +67,8 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
+use self::client::{Access, Client, OciAnswer, Scope};
+use self::headers::challenges;
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use self::tag_pages::TagPages;
 use super::http::{Answer, HttpClient, Request};
@@ -196,27 +197,25 @@ impl OciRegistry {
         self.client.send(&req, &scope).await
     }
 
-    /// Turns an error answer into an error that says what to do.
+    /// Turns an error answer into an error that says which registry and
+    /// repository refused what, why that is likely, and what to do (see
+    /// [`hint`]).
     fn explain(&self, reply: &Answer) -> RegistryError {
-        let user = self.client.username();
-        let hint = match (reply.status.as_u16(), &reply.method) {
-            (401, _) if user.is_none() => Some(needs_credentials_hint()),
-            (401 | 403, &Method::DELETE) => Some(format!(
-                "{} may not delete here: deleting needs the delete permission (token scope repository:<name>:delete)",
-                user.unwrap_or("this account")
-            )),
-            (401 | 403, &Method::PUT | &Method::POST) => Some(format!(
-                "{} may not push here: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs the push permission",
-                user.unwrap_or("this account")
-            )),
-            (401 | 403, _) => Some(format!(
-                "the registry refused {}: check that the account may pull these repositories",
-                user.unwrap_or("anonymous access")
-            )),
-            (405, &Method::DELETE) => Some(delete::NO_DELETES.to_string()),
-            _ => None,
+        let repository = repository_in(&reply.url);
+        let image = repository
+            .as_deref()
+            .and_then(|r| r.strip_prefix(&format!("{}/", self.namespace)))
+            .map(str::to_string);
+        let asked = Asked {
+            registry: self.registry_name(),
+            repository,
+            image,
+            user: self.client.username().map(str::to_string),
+            basic: challenges(&reply.headers)
+                .iter()
+                .any(|c| c.scheme == "basic"),
         };
-        reply.error(hint)
+        reply.error(hint(reply.status.as_u16(), &reply.method, &asked))
     }
 
     /// `GET /v2/<name>/manifests/<reference>` with every manifest type
@@ -561,6 +560,88 @@ impl OciRegistry {
     }
 }
 
+/// What a refused request was about, for its hint.
+#[derive(Debug, Clone, Default)]
+struct Asked {
+    /// `https://host[:port]`.
+    registry: String,
+    /// The repository the request was for (`kolla/base`), if any.
+    repository: Option<String>,
+    /// The same, as the manifest names it (`base`), when under the namespace.
+    image: Option<String>,
+    /// Who we are logged in as; `None`: anonymous.
+    user: Option<String>,
+    /// The answer challenges for Basic authentication (the registry wants
+    /// credentials for everything).
+    basic: bool,
+}
+
+/// The hint for an error answer `status` to `method`, saying which registry
+/// and repository, the likely cause and what to do; and, where running
+/// again cannot help (a permission the credentials lack), saying so.
+///
+/// A 401 or 403 to a read names both of its causes: some registries answer
+/// 401 for a repository that does not exist rather than 404 (Quay:
+/// giantswarm/retagger PR #353, registry lab notes §7), so it may be a
+/// misspelt image as much as a missing permission. A 401 or 403 to a
+/// DELETE is a missing delete permission (the repository was just read).
+fn hint(status: u16, method: &Method, asked: &Asked) -> Option<String> {
+    let registry = &asked.registry;
+    let repo = asked.repository.as_deref().unwrap_or("this repository");
+    let at = format!("{repo} on {registry}");
+    let same = "running again with the same credentials will not help";
+    let log_in = format!(
+        "set {} and {}, pass --username with --password-stdin, or `docker login` to it",
+        credentials::USERNAME_ENV,
+        credentials::PASSWORD_ENV
+    );
+    let check_name = match &asked.image {
+        Some(image) => {
+            format!("check that the image {image} in the manifest is spelt as on the registry")
+        }
+        None => format!("check that {repo} is spelt as on the registry"),
+    };
+    Some(match (status, method, asked.user.as_deref()) {
+        (401 | 403, &Method::DELETE, None) => format!(
+            "{registry} does not let anonymous access delete in {repo}: log in as an account that may delete there ({log_in})"
+        ),
+        (401 | 403, &Method::DELETE, Some(user)) => format!(
+            "{user} may not delete in {at}: deleting needs the delete permission on the repository (token scope repository:{repo}:delete); give {user} that permission or use an account that has it — {same}"
+        ),
+        (401 | 403, &Method::PUT | &Method::POST, None) => format!(
+            "{registry} does not let anonymous access push to {repo}: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs an account that may push there ({log_in})"
+        ),
+        (401 | 403, &Method::PUT | &Method::POST, Some(user)) => format!(
+            "{user} may not push to {at}: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs the push permission; give {user} that permission or use an account that has it — {same}"
+        ),
+        (401, _, None) if asked.basic => format!("{registry} needs credentials: {log_in}"),
+        (401 | 403, _, None) => format!(
+            "{registry} refused anonymous access to {repo} ({status}): either the repository needs credentials ({log_in}), or it does not exist — some registries (Quay among them) answer {status}, not 404, for a repository that does not exist: {check_name}"
+        ),
+        (401 | 403, _, Some(user)) => format!(
+            "{registry} refused {user} access to {repo} ({status}): either {user} may not pull it (give it the pull permission, or use an account that has it), or it does not exist — some registries (Quay among them) answer {status}, not 404, for a repository that does not exist: {check_name}; {same}"
+        ),
+        (405, &Method::DELETE, _) => format!(
+            "{}; running again will not help",
+            delete::NO_DELETES.replacen("this registry", registry, 1)
+        ),
+        (429, _, _) => format!("{registry} still limits our requests (429) after waiting: try again later, with a lower -j"),
+        (500..=599, _, _) => format!("{registry} failed ({status}) on {repo}; try again later"),
+        _ => return None,
+    })
+}
+
+/// The repository a `/v2/<name>/{tags,manifests,blobs}/…` URL is about.
+fn repository_in(url: &Url) -> Option<String> {
+    let path = url.path().strip_prefix("/v2/")?;
+    ["/tags/", "/manifests/", "/blobs/"]
+        .iter()
+        .filter_map(|marker| path.rfind(marker))
+        .max()
+        .map(|end| path[..end].to_string())
+        .filter(|name| !name.is_empty())
+}
+
 /// `/v2/<name>/<rest…>` on `client`'s registry.
 fn repo_url(client: &Client, name: &str, rest: &[&str]) -> Url {
     let mut segments = vec!["v2"];
@@ -821,5 +902,106 @@ impl super::Registry for OciRegistry {
 
     fn stats(&self) -> Stats {
         self.client.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(user: Option<&str>, basic: bool) -> Asked {
+        Asked {
+            registry: "https://quay.io".into(),
+            repository: Some("kolla/keystone".into()),
+            image: Some("keystone".into()),
+            user: user.map(str::to_string),
+            basic,
+        }
+    }
+
+    #[test]
+    fn the_repository_of_a_request() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            repository_in(&u("https://r/v2/kolla/base/tags/list?n=3")).as_deref(),
+            Some("kolla/base")
+        );
+        assert_eq!(
+            repository_in(&u("https://r/v2/a/b/c/manifests/sha256:00")).as_deref(),
+            Some("a/b/c")
+        );
+        // A repository whose name holds a marker word is cut at the last one.
+        assert_eq!(
+            repository_in(&u("https://r/v2/org/tags/blobs/sha256:00")).as_deref(),
+            Some("org/tags")
+        );
+        assert_eq!(repository_in(&u("https://r/v2/_catalog?n=1")), None);
+        assert_eq!(repository_in(&u("https://r/v2/")), None);
+    }
+
+    #[test]
+    fn a_refused_read_names_both_causes_and_the_repository() {
+        let get = Method::GET;
+        let h = hint(401, &get, &asked(None, false)).unwrap();
+        assert!(
+            h.starts_with("https://quay.io refused anonymous access to kolla/keystone (401)"),
+            "{h}"
+        );
+        assert!(
+            h.contains("needs credentials") && h.contains("TAGSWEEP_REGISTRY_USERNAME"),
+            "{h}"
+        );
+        assert!(
+            h.contains("does not exist") && h.contains("image keystone in the manifest"),
+            "{h}"
+        );
+        let h = hint(401, &get, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.contains("refused robot access to kolla/keystone (401)"),
+            "{h}"
+        );
+        assert!(
+            h.contains("robot may not pull it") && h.contains("does not exist"),
+            "{h}"
+        );
+        assert!(h.ends_with("will not help"), "{h}");
+        let h = hint(403, &get, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.contains("(403)") && h.contains("answer 403, not 404"),
+            "{h}"
+        );
+        // A registry that wants Basic credentials for everything.
+        assert_eq!(
+            hint(401, &get, &asked(None, true)).unwrap(),
+            "https://quay.io needs credentials: set TAGSWEEP_REGISTRY_USERNAME and TAGSWEEP_REGISTRY_PASSWORD, pass --username with --password-stdin, or `docker login` to it"
+        );
+    }
+
+    #[test]
+    fn a_refused_delete_is_a_permission_and_running_again_will_not_help() {
+        let delete = Method::DELETE;
+        for status in [401, 403] {
+            let h = hint(status, &delete, &asked(Some("robot"), false)).unwrap();
+            assert_eq!(
+                h,
+                "robot may not delete in kolla/keystone on https://quay.io: deleting needs the delete permission on the repository (token scope repository:kolla/keystone:delete); give robot that permission or use an account that has it — running again with the same credentials will not help"
+            );
+        }
+        let h = hint(403, &delete, &asked(None, false)).unwrap();
+        assert!(
+            h.contains("does not let anonymous access delete in kolla/keystone"),
+            "{h}"
+        );
+        let h = hint(403, &Method::PUT, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.starts_with("robot may not push to kolla/keystone on https://quay.io"),
+            "{h}"
+        );
+        let h = hint(405, &delete, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.starts_with("https://quay.io does not allow deletes"),
+            "{h}"
+        );
+        assert!(hint(400, &delete, &asked(None, false)).is_none());
     }
 }

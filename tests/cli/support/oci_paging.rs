@@ -11,11 +11,15 @@
 //! registry whose tag `DELETE` "succeeds" by deleting the tag's digest —
 //! taking every tag that shares it — to test that tagsweep notices.
 //!
-//! [`PagingProxy::start_with`] adds other registries' known answers
-//! ([`Quirks`], `oci-registry-lab.md` §7): distribution 2.0–2.1's
+//! [`PagingProxy::start_with`] (and [`PagingProxy::paging_with`], paging
+//! too) adds other registries' known answers ([`Quirks`], each documented
+//! with its source, `oci-registry-lab.md` §7): distribution 2.0–2.1's
 //! `200 {"tags": null}` for a repository that does not exist
-//! (distribution#1186), and a catalog refused to this caller, as most hosted
-//! registries do.
+//! (distribution#1186); a catalog refused to this caller, as most hosted
+//! registries do; manifests without `Docker-Content-Digest`, or with one
+//! naming another manifest; paging links that drop a path prefix, cursors
+//! that answer 404, a `last=` refused; Quay's 401 for a repository that
+//! does not exist; DELETEs refused with 403.
 
 #![allow(dead_code)]
 
@@ -82,7 +86,20 @@ pub struct Quirks {
     pub whole_without_n: bool,
     /// `GET /v2/_catalog?last=…` (every page after the first) answers 404.
     pub catalog_pages_not_found: bool,
+    /// A repository that does not exist answers `401 UNAUTHORIZED` with a
+    /// Bearer challenge (whose realm, on this proxy, gives anyone a token
+    /// that changes nothing), not 404 `NAME_UNKNOWN`: Quay's answer, where a
+    /// missing repository and a missing permission look the same
+    /// (giantswarm/retagger PR #353, `oci-registry-lab.md` §7).
+    pub unknown_repositories_unauthorized: bool,
+    /// Every `DELETE` answers `403 DENIED` (the distribution spec's code for
+    /// an authenticated caller without the permission): an account that may
+    /// read but not delete.
+    pub forbid_deletes: bool,
 }
+
+/// The token the quirky realm gives (see `Quirks::unknown_repositories_unauthorized`).
+const QUIRK_TOKEN: &str = "quirk-token-changes-nothing";
 
 #[derive(Clone)]
 struct Shared {
@@ -202,6 +219,25 @@ async fn handle(
         )
             .into_response();
     }
+    if uri.path() == "/quirk-token" {
+        return axum::Json(json!({"token": QUIRK_TOKEN, "expires_in": 300})).into_response();
+    }
+    // The quirky realm's token means nothing to the registry behind.
+    let mut headers = headers;
+    if headers
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes().ends_with(QUIRK_TOKEN.as_bytes()))
+    {
+        headers.remove("authorization");
+    }
+    let headers = &headers;
+    if method == Method::DELETE && s.quirks.forbid_deletes {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]})),
+        )
+            .into_response();
+    }
     if method == Method::GET
         && uri.path() == "/v2/_catalog"
         && s.quirks.catalog_pages_not_found
@@ -215,16 +251,35 @@ async fn handle(
             .into_response();
     }
     if method == Method::GET && uri.path().ends_with("/tags/list") {
-        return tags_page(&s, &uri, &headers).await;
+        return tags_page(&s, &uri, headers).await;
     }
     if method == Method::DELETE && s.tag_delete_by_digest {
         if let Some((_, reference)) = uri.path().rsplit_once("/manifests/") {
             if !reference.starts_with("sha256:") {
-                return delete_by_digest(&s, &uri, &headers).await;
+                return delete_by_digest(&s, &uri, headers).await;
             }
         }
     }
-    forward(&s, method, &uri, &headers, body).await
+    forward(&s, method, &uri, headers, body).await
+}
+
+/// Quay's answer for a repository that does not exist (or that the caller
+/// may not read: the same answer), `/v2/<name>/…` being asked.
+fn unauthorized(s: &Shared, path: &str) -> Response {
+    let name = path
+        .strip_prefix("/v2/")
+        .and_then(|p| p.rsplit_once("/tags/list").map(|(n, _)| n))
+        .unwrap_or_default();
+    let challenge = format!(
+        "Bearer realm=\"http://127.0.0.1:{}/quirk-token\",service=\"quirks\",scope=\"repository:{name}:pull\"",
+        s.port
+    );
+    (
+        StatusCode::UNAUTHORIZED,
+        [("www-authenticate", challenge)],
+        axum::Json(json!({"errors": [{"code": "UNAUTHORIZED", "detail": {}, "message": "access to the requested resource is not authorized"}]})),
+    )
+        .into_response()
 }
 
 async fn forward(
@@ -294,6 +349,9 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
+    if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_unauthorized {
+        return unauthorized(s, &path);
+    }
     if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_have_null_tags {
         let name = path
             .strip_prefix("/v2/")
