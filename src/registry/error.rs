@@ -40,6 +40,21 @@ pub enum RegistryError {
     /// We refused to do something unsafe (e.g. follow a link to another host).
     #[error("{0}")]
     Refused(String),
+    /// The registry's answer contradicts itself — a `Docker-Content-Digest`
+    /// that is not the digest of the bytes sent with it — so nothing is done
+    /// on it. Running again does not help while whatever rewrites the
+    /// answers (a proxy, a cache) is in between.
+    #[error("{method} {url}: {detail}{}", hint_part(.hint))]
+    Contradiction {
+        method: String,
+        url: String,
+        detail: String,
+        hint: Option<String>,
+    },
+    /// Something changed on the registry while we acted on it (a tag moved
+    /// during its delete): nothing was lost, and running again finishes it.
+    #[error("{0}")]
+    Changed(String),
     /// The snapshot file cannot be used.
     #[error("{0}")]
     Snapshot(String),
@@ -82,6 +97,25 @@ impl RegistryError {
         match self {
             RegistryError::Status { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// Whether running the same command again may succeed where this
+    /// failed: yes after a network failure, a server error (5xx), a rate
+    /// limit (429) or a registry that changed under us; no after a refusal
+    /// (401, 403: a permission the credentials lack; 405: deletes disabled;
+    /// other 4xx), a contradiction, or anything we refused to do. Summaries
+    /// tell the user to run again only when it can help.
+    pub fn rerun_helps(&self) -> bool {
+        match self {
+            RegistryError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            RegistryError::Transport { .. } | RegistryError::Changed(_) => true,
+            RegistryError::Decode { status, .. } => *status >= 500,
+            RegistryError::Login { .. }
+            | RegistryError::Refused(_)
+            | RegistryError::Contradiction { .. }
+            | RegistryError::Snapshot(_)
+            | RegistryError::SnapshotNamespace { .. } => false,
         }
     }
 
@@ -139,6 +173,18 @@ impl RegistryError {
                 detail: r(detail),
             },
             RegistryError::Refused(s) => RegistryError::Refused(r(s)),
+            RegistryError::Contradiction {
+                method,
+                url,
+                detail,
+                hint,
+            } => RegistryError::Contradiction {
+                method,
+                url: r(url),
+                detail: r(detail),
+                hint: ro(hint),
+            },
+            RegistryError::Changed(s) => RegistryError::Changed(r(s)),
             RegistryError::Snapshot(s) => RegistryError::Snapshot(r(s)),
             e @ RegistryError::SnapshotNamespace { .. } => e,
         }

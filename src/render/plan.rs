@@ -19,6 +19,12 @@ pub struct TagResult {
     pub result: DeletionResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For a failure: whether running the same command again may succeed
+    /// (a network failure, a server error) or not before its cause is fixed
+    /// (a permission the credentials lack, a registry that contradicts
+    /// itself): see `RegistryError::rerun_helps`.
+    #[serde(skip)]
+    pub rerun_helps: bool,
 }
 
 /// Counts of the results.
@@ -159,8 +165,29 @@ pub fn summary(results: &[TagResult]) -> String {
             r.detail.as_deref().unwrap_or("")
         ));
     }
-    if t.failed > 0 {
-        out.push_str("Run the same command again to finish: tags already deleted count as done.\n");
+    let failed = || {
+        results
+            .iter()
+            .filter(|r| r.result == DeletionResult::Failed)
+    };
+    let retry = failed().filter(|r| r.rerun_helps).count();
+    let fix = failed().count() - retry;
+    let plural = |n: usize, one: &str, many: &str| if n == 1 { one } else { many }.to_string();
+    match (retry, fix) {
+        (0, 0) => {}
+        (_, 0) => out.push_str(
+            "Run the same command again to finish: tags already deleted count as done.\n",
+        ),
+        (0, n) => out.push_str(&format!(
+            "Running the same command again will not help until the cause of {} is fixed (see {}); then it finishes the job: tags already deleted count as done.\n",
+            plural(n, "this failure", "these failures"),
+            plural(n, "its hint", "their hints"),
+        )),
+        (_, n) => out.push_str(&format!(
+            "{n} of these failures will not pass until {} cause is fixed (see {}); then run the same command again to finish: tags already deleted count as done.\n",
+            plural(n, "its", "their"),
+            plural(n, "its hint", "their hints"),
+        )),
     }
     out
 }
@@ -299,6 +326,7 @@ mod tests {
                     DeletionResult::Deleted
                 },
                 detail: (i == 0).then(|| "DELETE …: 503 Service Unavailable".to_string()),
+                rerun_helps: i == 0,
             })
             .collect()
     }
@@ -385,6 +413,32 @@ mod tests {
         Deleted 2 tags, 0 already gone, 0 skipped, 1 failed.
           failed base:rocky-4: DELETE …: 503 Service Unavailable
         Run the same command again to finish: tags already deleted count as done.
+        ");
+    }
+
+    #[test]
+    fn the_summary_says_to_run_again_only_where_that_helps() {
+        let plan = the_plan();
+        let mut refused = results(&plan);
+        refused[0].detail = Some("DELETE …: 403 Forbidden\n  hint: ci may not delete …".into());
+        refused[0].rerun_helps = false;
+        insta::assert_snapshot!(summary(&refused), @"
+        Deleted 2 tags, 0 already gone, 0 skipped, 1 failed.
+          failed base:rocky-4: DELETE …: 403 Forbidden
+          hint: ci may not delete …
+        Running the same command again will not help until the cause of this failure is fixed (see its hint); then it finishes the job: tags already deleted count as done.
+        ");
+        let mut mixed = results(&plan);
+        mixed[1].result = DeletionResult::Failed;
+        mixed[1].detail = Some("DELETE …: 403 Forbidden".into());
+        mixed[2].result = DeletionResult::Failed;
+        mixed[2].detail = Some("DELETE …: 405 Method Not Allowed".into());
+        insta::assert_snapshot!(summary(&mixed), @"
+        Deleted 0 tags, 0 already gone, 0 skipped, 3 failed.
+          failed base:rocky-4: DELETE …: 503 Service Unavailable
+          failed nova:rocky-4: DELETE …: 403 Forbidden
+          failed zun:rocky-4: DELETE …: 405 Method Not Allowed
+        2 of these failures will not pass until their cause is fixed (see their hints); then run the same command again to finish: tags already deleted count as done.
         ");
     }
 

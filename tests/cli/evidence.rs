@@ -280,7 +280,7 @@ fn a_typo_in_the_manifest_is_a_missing_or_unverified_repository_never_broken_bui
         &reg.url(),
         Quirks {
             unknown_repositories_have_null_tags: true,
-            no_catalog: false,
+            ..Quirks::default()
         },
     );
     let m = oci_manifest(&w, &quirky.url(), "app-apii, app-web");
@@ -310,6 +310,7 @@ fn a_typo_in_the_manifest_is_a_missing_or_unverified_repository_never_broken_bui
         Quirks {
             unknown_repositories_have_null_tags: true,
             no_catalog: true,
+            ..Quirks::default()
         },
     );
     let m = oci_manifest(&w, &blind.url(), "app-apii, app-web");

@@ -10,6 +10,7 @@ mod faults;
 mod html;
 mod oci;
 mod prune;
+mod quirks;
 mod retention;
 mod secrets;
 mod shell;

@@ -13,12 +13,12 @@ use crate::support::{build, now, run, tagsweep, Run, Workdir, NOW};
 use tagsweep::registry::{DeleteOutcome, Registry};
 
 /// `minutes` before the fixed NOW, as RFC 3339.
-fn ago(minutes: i64) -> String {
+pub(crate) fn ago(minutes: i64) -> String {
     (now() - TimeDelta::minutes(minutes)).to_rfc3339()
 }
 
 /// `minutes` before the real clock (for prune, which judges by it).
-fn really_ago(minutes: i64) -> String {
+pub(crate) fn really_ago(minutes: i64) -> String {
     (Utc::now() - TimeDelta::minutes(minutes)).to_rfc3339()
 }
 
@@ -29,7 +29,7 @@ fn both(created: &str, salt: &str) -> Vec<Image> {
     ]
 }
 
-fn manifest(w: &Workdir, url: &str, images: &str, extra: &str) -> std::path::PathBuf {
+pub(crate) fn manifest(w: &Workdir, url: &str, images: &str, extra: &str) -> std::path::PathBuf {
     w.write(
         "m.yaml",
         &format!(
@@ -45,7 +45,7 @@ fn audit(m: &std::path::Path) -> Run {
 }
 
 /// The backend itself, as `prune` gets it, for `delete_tag` and `get_tag`.
-fn backend(m: &std::path::Path, credentials: Option<(&str, &str)>) -> Box<dyn Registry> {
+pub(crate) fn backend(m: &std::path::Path, credentials: Option<(&str, &str)>) -> Box<dyn Registry> {
     let manifest = tagsweep::manifest::load(m).expect("manifest");
     // As if given by --username and --password-stdin, with an empty environment.
     let connection = tagsweep::config::Connection::new(

@@ -103,13 +103,17 @@ impl Execution<'_> {
             return;
         }
         match self.fresh_look(build).await {
-            Err(why) => {
+            Err(e) => {
                 done.skipped.push((
                     build.tag.clone(),
-                    format!("cannot re-check before deleting ({why})"),
+                    format!("cannot re-check before deleting ({e})"),
                 ));
-                let detail = format!("re-check failed: {why}");
-                self.keep_all(plan, build, done, journal, DeletionResult::Failed, &detail);
+                let detail = format!("re-check failed: {e}");
+                for t in &build.tags {
+                    let mut r = result(build, t, DeletionResult::Failed, Some(detail.clone()));
+                    r.rerun_helps = e.rerun_helps();
+                    self.keep(plan, done, journal, r);
+                }
                 return;
             }
             Ok(fresh) => {
@@ -142,13 +146,14 @@ impl Execution<'_> {
                 }
                 Err(None) => result(build, t, DeletionResult::Skipped, Some(STOPPED.into())),
                 Err(Some(e)) => {
-                    let detail = e.to_string();
+                    let mut r = result(build, t, DeletionResult::Failed, Some(e.to_string()));
+                    r.rerun_helps = e.rerun_helps();
                     if matches!(e.status(), Some(401 | 403))
                         && !aborted.swap(true, Ordering::SeqCst)
                     {
                         done.fatal = Some(e);
                     }
-                    result(build, t, DeletionResult::Failed, Some(detail))
+                    r
                 }
             };
             self.keep(plan, done, journal, r);
@@ -233,7 +238,10 @@ impl Execution<'_> {
     /// Looks the build's tag up again in every repository expected to carry
     /// it; for a build planned only for missing platforms, reads their
     /// platforms again too.
-    async fn fresh_look(&self, build: &PlannedBuild) -> Result<Vec<(String, Option<Tag>)>, String> {
+    async fn fresh_look(
+        &self,
+        build: &PlannedBuild,
+    ) -> Result<Vec<(String, Option<Tag>)>, RegistryError> {
         self.look(&build.tag, build.platforms_only).await
     }
 
@@ -244,7 +252,7 @@ impl Execution<'_> {
         &self,
         build: &str,
         platforms: bool,
-    ) -> Result<Vec<(String, Option<Tag>)>, String> {
+    ) -> Result<Vec<(String, Option<Tag>)>, RegistryError> {
         let repos: Vec<&str> = self
             .manifest
             .images
@@ -263,10 +271,7 @@ impl Execution<'_> {
                 .buffer_unordered(self.read_concurrency.max(1))
                 .collect()
                 .await;
-        let fresh: Vec<(String, Option<Tag>)> = looked
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+        let fresh: Vec<(String, Option<Tag>)> = looked.into_iter().collect::<Result<_, _>>()?;
         if !platforms {
             return Ok(fresh);
         }
@@ -280,8 +285,7 @@ impl Execution<'_> {
             &mut cache,
             self.read_concurrency,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(inventory
             .repositories
             .into_iter()
@@ -310,6 +314,7 @@ fn result(
         digest: t.digest.clone(),
         result,
         detail,
+        rerun_helps: false,
     }
 }
 

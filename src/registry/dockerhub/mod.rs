@@ -160,25 +160,35 @@ impl DockerHub {
         e.redact(&secrets)
     }
 
-    /// Turns an error answer into an error that says what to do.
+    /// Turns an error answer into an error that says which repository was
+    /// refused what, and what to do; a refusal that running again cannot
+    /// change (a permission the token lacks, notes §1, §8.3) says so.
     fn explain(&self, answer: &Answer) -> RegistryError {
         let message = super::error::error_message(&answer.body).unwrap_or_default();
         let status = answer.status.as_u16();
+        let repo = hub_repository(&answer.url).unwrap_or_else(|| self.namespace.clone());
+        let user = self
+            .credentials
+            .as_ref()
+            .map_or("anonymous access", |c| c.username.as_str());
+        let same = "running again with the same token will not help";
         let hint = match status {
             403 if message.contains("pagination offset") || self.anonymous() && message.contains("sign in") => Some(
                 "Docker Hub stops anonymous listings at 1,000 results: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (any account works)".to_string(),
             ),
-            403 if message.contains("personal access token") => Some(
-                "Docker Hub refused a token issued from a personal access token for this request (its message is above, verbatim); check the token's permissions (Read for audit, Read, Write, Delete for prune) or log in with the password".to_string(),
-            ),
-            403 if message.contains("insufficient scope") => Some(
-                "the access token lacks a permission this request needs: audit needs Read; prune needs a personal access token with Read, Write, Delete".to_string(),
-            ),
-            403 if answer.method == Method::DELETE => Some(
-                "deleting tags needs a personal access token with the Delete permission (Read, Write, Delete); organisation access tokens may not delete".to_string(),
-            ),
+            403 if message.contains("personal access token") => Some(format!(
+                "Docker Hub refused a token issued from a personal access token for this request on {repo} (its message is above, verbatim); check the token's permissions (Read for audit, Read, Write, Delete for prune) or log in with the password; {same}"
+            )),
+            403 if message.contains("insufficient scope") => Some(format!(
+                "{user}'s access token lacks a permission this request on {repo} needs: audit needs Read; prune needs a personal access token with Read, Write, Delete; {same}"
+            )),
+            403 if answer.method == Method::DELETE => Some(format!(
+                "{user} may not delete tags of {repo} on Docker Hub: deleting needs a personal access token with the Delete permission (Read, Write, Delete); organisation access tokens may not delete; {same}"
+            )),
             401 if self.anonymous() => Some("this needs credentials: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN".to_string()),
-            401 => Some("Docker Hub refused our token even after logging in again; check the credentials and the token's permissions".to_string()),
+            401 => Some(format!(
+                "Docker Hub refused our token even after logging in again ({user}, on {repo}); check the credentials and the token's permissions; {same}"
+            )),
             300..=399 => Some(format!(
                 "the server redirects to {}; tagsweep follows no redirect (a token must not travel, a DELETE must not turn into a GET): check --hub-url",
                 answer.location().unwrap_or("(no Location)")
@@ -214,6 +224,18 @@ impl DockerHub {
         };
         self.redact(answer.error(hint))
     }
+}
+
+/// The repository (`namespace/name`) a Hub API URL is about:
+/// `/v2/repositories/{ns}/{repo}/…` or `/v2/namespaces/{ns}/repositories/{repo}/…`.
+fn hub_repository(url: &Url) -> Option<String> {
+    let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    let at = segments.iter().position(|s| *s == "repositories")?;
+    let (namespace, name) = match segments[..at] {
+        [.., "namespaces", ns] => (ns, *segments.get(at + 1)?),
+        _ => (*segments.get(at + 1)?, *segments.get(at + 2)?),
+    };
+    Some(format!("{namespace}/{name}"))
 }
 
 #[async_trait]
@@ -436,5 +458,27 @@ pub(super) mod tests {
             hub.url(&["v2", "x", "a b/c"], false).as_str(),
             "http://127.0.0.1:9/v2/x/a%20b%2Fc"
         );
+    }
+
+    #[test]
+    fn errors_name_the_repository() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let repo = |s: &str| hub_repository(&u(s));
+        assert_eq!(
+            repo("https://hub.docker.com/v2/repositories/linaro/base/tags/rocky-1/").as_deref(),
+            Some("linaro/base")
+        );
+        assert_eq!(
+            repo(
+                "https://hub.docker.com/v2/namespaces/linaro/repositories/base/tags?page_size=100"
+            )
+            .as_deref(),
+            Some("linaro/base")
+        );
+        assert_eq!(
+            repo("https://hub.docker.com/v2/namespaces/linaro/repositories?page_size=100"),
+            None
+        );
+        assert_eq!(repo("https://hub.docker.com/v2/auth/token"), None);
     }
 }

@@ -25,6 +25,7 @@
 //! registry's origin, elsewhere only to https and with none.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -148,6 +149,8 @@ pub struct Client {
     tokens: Mutex<HashMap<String, TokenSlot>>,
     /// What to tell a user whom the token server refuses for lack of credentials.
     credentials_hint: String,
+    /// Whether `-v` was told that digests are computed here.
+    said_computed_digest: AtomicBool,
 }
 
 /// Token lifetime when the token server does not say (the spec's default).
@@ -166,6 +169,7 @@ impl Client {
             scheme: Mutex::new(Scheme::Anonymous),
             tokens: Mutex::new(HashMap::new()),
             credentials_hint: needs_credentials_hint(),
+            said_computed_digest: AtomicBool::new(false),
         }
     }
 
@@ -185,6 +189,19 @@ impl Client {
     /// Where this client (and the backend on it) says what happens.
     pub fn notes(&self) -> &Notes {
         self.http.notes()
+    }
+
+    /// Says once (with `-v`) that this registry sends manifests without
+    /// `Docker-Content-Digest`, so that their digests are computed.
+    pub fn note_computed_digest(&self) {
+        if !self.said_computed_digest.swap(true, Ordering::Relaxed) {
+            self.notes().info(|| {
+                format!(
+                    "{} sends manifests without Docker-Content-Digest; their digests are computed from the bytes received (sha256)",
+                    self.base.as_str().trim_end_matches('/')
+                )
+            });
+        }
     }
 
     pub fn username(&self) -> Option<&str> {

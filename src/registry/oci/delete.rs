@@ -6,6 +6,9 @@
 //! tag left). So:
 //!
 //! 1. The tag's manifest is read; absent → [`DeleteOutcome::AlreadyGone`].
+//!    Its digest is that of the bytes read (see [`super::digest`]): a
+//!    registry that sends no `Docker-Content-Digest` is no obstacle, and
+//!    one whose header the bytes contradict gets no delete at all.
 //! 2. Where the registry supports the OCI tag delete (`DELETE
 //!    /v2/<name>/manifests/<tag>`, removing the tag alone), it is used. The
 //!    first time, tagsweep does not know: it tries, and remembers the
@@ -43,6 +46,7 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 
 use super::client::{Access, OciAnswer, Scope};
+use super::digest;
 use super::image::{self, Parsed};
 use super::{Fetched, OciRegistry};
 use crate::registry::http::Request;
@@ -84,7 +88,8 @@ impl OciRegistry {
         };
         let Some(digest) = current.digest.clone() else {
             return Err(RegistryError::Refused(format!(
-                "{name}:{tag}: the registry does not say the tag's digest (no Docker-Content-Digest); refusing to delete without knowing what would go"
+                "{name}:{tag} on {}: a Docker schema 1 manifest served without Docker-Content-Digest, whose digest cannot be computed from the bytes (it is that of the unsigned payload); refusing to delete without knowing what would go. Push the image again (schema 2 or OCI), or delete it with the registry's own tools",
+                self.registry_name()
             )));
         };
         if self.tag_delete.load(Ordering::Relaxed) == SUPPORTED {
@@ -256,7 +261,8 @@ impl OciRegistry {
         };
         let Some(d) = fetched.digest.clone() else {
             return Err(RegistryError::Refused(format!(
-                "{name}:{tag}: the registry does not say the tag's digest (no Docker-Content-Digest); cannot tell which tags share a digest, so refusing to delete"
+                "{name}:{tag} on {}: a Docker schema 1 manifest served without Docker-Content-Digest, whose digest cannot be computed from the bytes; cannot tell which tags share a digest, so refusing to delete. Push that tag again (schema 2 or OCI), or delete it with the registry's own tools",
+                self.registry_name()
             )));
         };
         self.remember_tag(name, tag, &d);
@@ -285,7 +291,7 @@ impl OciRegistry {
                 self.forget_tag(name, tag);
                 Ok(Some(DeleteOutcome::AlreadyGone))
             }
-            Some(now) if now.digest.as_deref() != Some(digest) => Err(RegistryError::Refused(format!(
+            Some(now) if now.digest.as_deref() != Some(digest) => Err(RegistryError::Changed(format!(
                 "{name}:{tag} changed while we deleted it (it pointed to {digest}, now to {}); nothing was deleted; run again",
                 now.digest.as_deref().unwrap_or("an unknown digest")
             ))),
@@ -375,21 +381,15 @@ impl OciRegistry {
             return Err(self.explain(&reply));
         }
         self.forget_tag(name, tag);
-        // The digest of what we pushed, as the tag now says.
+        // The digest of what we pushed is that of its bytes (whatever the
+        // answer's header says); the tag must now point to it.
+        let ours = digest::of_bytes("sha256", &throwaway).expect("sha256 is known");
         let moved = self.fetch_manifest(name, tag).await?;
-        let ours = reply
-            .header("docker-content-digest")
-            .map(str::to_string)
-            .or_else(|| moved.as_ref().and_then(|m| m.digest.clone()));
-        match (&moved, &ours) {
-            (Some(m), Some(ours)) if m.digest.as_deref() == Some(ours.as_str()) => {}
-            _ => {
-                return Err(RegistryError::Refused(format!(
-                    "{name}:{tag} was pushed to by someone else while we deleted it; left as it is; run again"
-                )))
-            }
+        if moved.as_ref().and_then(|m| m.digest.as_deref()) != Some(ours.as_str()) {
+            return Err(RegistryError::Changed(format!(
+                "{name}:{tag} was pushed to by someone else while we deleted it; left as it is; run again"
+            )));
         }
-        let ours = ours.expect("checked above");
         match self.delete_digest(name, &ours).await {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(e) => {

@@ -18,7 +18,10 @@
 //!   exist, distribution#1186).
 //! * **Tags**: `GET /v2/<name>/tags/list?n=1000`, following `Link` (relative,
 //!   absolute or with opaque parameters, as Quay sends them; never to another
-//!   origin), deduplicated. Distribution 2.8 ignores `n`/`last` and answers
+//!   origin, nor off the repository's own path), deduplicated. Where a link
+//!   leaves the path or its page answers 404, the listing goes on with
+//!   `last=` or reads everything without `n`, or fails: see [`tag_pages`].
+//!   A catalog whose links do the same is not used (as if refused). Distribution 2.8 ignores `n`/`last` and answers
 //!   everything at once, unsorted; `"tags": null` is no tags (see above for
 //!   what that says of existence); 404 (`NAME_UNKNOWN`) is a missing
 //!   repository.
@@ -26,7 +29,9 @@
 //!   set here. For each tag the caller needs in detail ([`TagQuery`]: the
 //!   scan asks for the build tags of the manifest's images, each where that
 //!   image is expected), the manifest is read (`GET` with
-//!   every manifest type in `Accept`; its digest is `Docker-Content-Digest`),
+//!   every manifest type in `Accept`; its digest is the hash of the bytes
+//!   received, which `Docker-Content-Digest` must agree with when it is
+//!   sent: see [`digest`]),
 //!   and its *declared* time (`Tag::created`) is its
 //!   `org.opencontainers.image.created` annotation, else the image config's
 //!   `created` (for an index, of its first platform's image). That is a
@@ -44,8 +49,10 @@
 pub(crate) mod client;
 pub mod credentials;
 mod delete;
+pub(crate) mod digest;
 mod headers;
 pub(crate) mod image;
+mod tag_pages;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -60,8 +67,10 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
+use self::client::{Access, Client, OciAnswer, Scope};
+use self::headers::challenges;
 use self::image::{ConfigFacts, Descriptor, Parsed};
+use self::tag_pages::TagPages;
 use super::http::{Answer, HttpClient, Request};
 use super::paging::PageGuard;
 use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
@@ -124,6 +133,7 @@ pub struct OciRegistry {
     /// Repositories known to hold the empty config blob.
     empty_config_in: Mutex<HashSet<String>>,
     said_no_time: AtomicBool,
+    said_link_detour: AtomicBool,
 }
 
 impl OciRegistry {
@@ -156,7 +166,17 @@ impl OciRegistry {
             deletes_allowed: OnceCell::new(),
             empty_config_in: Mutex::new(HashSet::new()),
             said_no_time: AtomicBool::new(false),
+            said_link_detour: AtomicBool::new(false),
         })
+    }
+
+    /// The registry, as messages name it (`https://host[:port]`).
+    fn registry_name(&self) -> String {
+        self.client
+            .base()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
     }
 
     /// The full repository name of an image of the namespace.
@@ -177,27 +197,25 @@ impl OciRegistry {
         self.client.send(&req, &scope).await
     }
 
-    /// Turns an error answer into an error that says what to do.
+    /// Turns an error answer into an error that says which registry and
+    /// repository refused what, why that is likely, and what to do (see
+    /// [`hint`]).
     fn explain(&self, reply: &Answer) -> RegistryError {
-        let user = self.client.username();
-        let hint = match (reply.status.as_u16(), &reply.method) {
-            (401, _) if user.is_none() => Some(needs_credentials_hint()),
-            (401 | 403, &Method::DELETE) => Some(format!(
-                "{} may not delete here: deleting needs the delete permission (token scope repository:<name>:delete)",
-                user.unwrap_or("this account")
-            )),
-            (401 | 403, &Method::PUT | &Method::POST) => Some(format!(
-                "{} may not push here: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs the push permission",
-                user.unwrap_or("this account")
-            )),
-            (401 | 403, _) => Some(format!(
-                "the registry refused {}: check that the account may pull these repositories",
-                user.unwrap_or("anonymous access")
-            )),
-            (405, &Method::DELETE) => Some(delete::NO_DELETES.to_string()),
-            _ => None,
+        let repository = repository_in(&reply.url);
+        let image = repository
+            .as_deref()
+            .and_then(|r| r.strip_prefix(&format!("{}/", self.namespace)))
+            .map(str::to_string);
+        let asked = Asked {
+            registry: self.registry_name(),
+            repository,
+            image,
+            user: self.client.username().map(str::to_string),
+            basic: challenges(&reply.headers)
+                .iter()
+                .any(|c| c.scheme == "basic"),
         };
-        reply.error(hint)
+        reply.error(hint(reply.status.as_u16(), &reply.method, &asked))
     }
 
     /// `GET /v2/<name>/manifests/<reference>` with every manifest type
@@ -349,8 +367,10 @@ impl OciRegistry {
         Ok(facts)
     }
 
-    /// Every tag name of `name`, following `Link`; `None` when the
-    /// repository does not exist.
+    /// Every tag name of `name`, following `Link` (or, where the links are
+    /// wrong, going on without them: see [`tag_pages`]); `None` when the
+    /// repository does not exist. Never a part of the list: a listing that
+    /// cannot be read whole is an error.
     async fn tag_names(&self, name: &str) -> Result<Option<Vec<String>>, RegistryError> {
         #[derive(Deserialize)]
         struct TagList {
@@ -358,15 +378,9 @@ impl OciRegistry {
             tags: Option<Vec<String>>,
         }
         let first = self.repo_url(name, &["tags", "list"]);
-        let mut url = first.clone();
         let mut with_n = self.tags_take_n.load(Ordering::Relaxed);
-        if with_n {
-            url.query_pairs_mut()
-                .append_pair("n", &PAGE_SIZE.to_string());
-        }
-        let mut names = Vec::new();
-        let mut seen = HashSet::new();
-        let mut guard = PageGuard::new(MAX_PAGES);
+        let mut pages = TagPages::new(first.clone(), with_n.then_some(PAGE_SIZE), MAX_PAGES);
+        let mut url = pages.start();
         loop {
             let reply = self
                 .send(
@@ -374,30 +388,59 @@ impl OciRegistry {
                     Scope::repo(name, Access::Pull),
                 )
                 .await?;
-            if guard.pages() == 0 && reply.status.as_u16() == 404 {
+            let status = reply.status.as_u16();
+            if pages.at_start() && status == 404 {
                 return Ok(None);
             }
-            if guard.pages() == 0 && with_n && reply.status.as_u16() == 400 {
+            if pages.at_start() && with_n && status == 400 {
                 // The server refuses our page size: let it choose.
                 self.tags_take_n.store(false, Ordering::Relaxed);
                 with_n = false;
-                url = first.clone();
+                pages = TagPages::new(first.clone(), None, MAX_PAGES);
+                url = pages.start();
                 continue;
             }
-            if !reply.status.is_success() {
-                return Err(self.explain(&reply));
-            }
-            let page: TagList = reply.decode()?;
-            guard.read(&reply.url);
-            for tag in page.tags.unwrap_or_default() {
-                if seen.insert(tag.clone()) {
-                    names.push(tag);
+            let next = if reply.status.is_success() {
+                let page: TagList = reply.decode()?;
+                let link = match headers::next_link(&reply.headers) {
+                    Some(target) => Some(self.client.same_origin(&target, &reply.url)?),
+                    None => None,
+                };
+                pages.page(&reply.url, page.tags.unwrap_or_default(), link)
+            } else {
+                match pages.failed(status) {
+                    Some(next) => next,
+                    None => return Err(self.explain(&reply)),
+                }
+            };
+            match next {
+                tag_pages::Next::Read(next) => url = next,
+                tag_pages::Next::Done => {
+                    if let Some(detours) = pages.detours() {
+                        self.note_link_detour(name, &detours);
+                    }
+                    return Ok(Some(pages.into_names()));
+                }
+                tag_pages::Next::Fail(why) => {
+                    return Err(RegistryError::Refused(format!(
+                        "GET {first}: the tags of {name} on {} cannot be listed whole: {why}; refusing to go on with a part of them (a build would look broken for a tag on a page not read)\n  hint: the registry's paging is broken for this repository; tell its operator (running again will not help)",
+                        self.registry_name()
+                    )))
                 }
             }
-            let Some(next) = self.next_page(&reply, &guard)? else {
-                return Ok(Some(names));
-            };
-            url = next;
+        }
+    }
+
+    /// Says once (with `-v`) how a listing got around the registry's wrong
+    /// paging links.
+    fn note_link_detour(&self, name: &str, detours: &str) {
+        if !self.said_link_detour.swap(true, Ordering::Relaxed) {
+            self.client.notes().info(|| {
+                format!(
+                    "{}: the tag listing of {name}: {detours} (the registry's paging links are wrong; every tag was read)",
+                    self.registry_name()
+                )
+            });
         }
     }
 
@@ -464,6 +507,9 @@ impl OciRegistry {
                 url = first.clone();
                 continue;
             }
+            if guard.pages() > 0 && status == 404 {
+                return Ok(self.catalog_unusable(&format!("its next page {url} answered 404")));
+            }
             if !reply.status.is_success() {
                 return Err(self.explain(&reply));
             }
@@ -488,9 +534,112 @@ impl OciRegistry {
             let Some(next) = self.next_page(&reply, &guard)? else {
                 return Ok(Some(found));
             };
+            if next.path() != first.path() {
+                return Ok(self.catalog_unusable(&format!(
+                    "its next-page Link points to {}, outside {}",
+                    next.path(),
+                    first.path()
+                )));
+            }
             url = next;
         }
     }
+
+    /// A catalog whose paging links are wrong is read no further, and not
+    /// used at all: a part of it would claim that the repositories it does
+    /// not list do not exist. Says so with `-v`; `None`, as for a registry
+    /// that refuses its catalog.
+    fn catalog_unusable(&self, why: &str) -> Option<BTreeSet<String>> {
+        self.client.notes().info(|| {
+            format!(
+                "{}: the catalog cannot be read whole ({why}); listing only the manifest's images, so unexpected repositories cannot be reported",
+                self.registry_name()
+            )
+        });
+        None
+    }
+}
+
+/// What a refused request was about, for its hint.
+#[derive(Debug, Clone, Default)]
+struct Asked {
+    /// `https://host[:port]`.
+    registry: String,
+    /// The repository the request was for (`kolla/base`), if any.
+    repository: Option<String>,
+    /// The same, as the manifest names it (`base`), when under the namespace.
+    image: Option<String>,
+    /// Who we are logged in as; `None`: anonymous.
+    user: Option<String>,
+    /// The answer challenges for Basic authentication (the registry wants
+    /// credentials for everything).
+    basic: bool,
+}
+
+/// The hint for an error answer `status` to `method`, saying which registry
+/// and repository, the likely cause and what to do; and, where running
+/// again cannot help (a permission the credentials lack), saying so.
+///
+/// A 401 or 403 to a read names both of its causes: some registries answer
+/// 401 for a repository that does not exist rather than 404 (Quay:
+/// giantswarm/retagger PR #353, registry lab notes §7), so it may be a
+/// misspelt image as much as a missing permission. A 401 or 403 to a
+/// DELETE is a missing delete permission (the repository was just read).
+fn hint(status: u16, method: &Method, asked: &Asked) -> Option<String> {
+    let registry = &asked.registry;
+    let repo = asked.repository.as_deref().unwrap_or("this repository");
+    let at = format!("{repo} on {registry}");
+    let same = "running again with the same credentials will not help";
+    let log_in = format!(
+        "set {} and {}, pass --username with --password-stdin, or `docker login` to it",
+        credentials::USERNAME_ENV,
+        credentials::PASSWORD_ENV
+    );
+    let check_name = match &asked.image {
+        Some(image) => {
+            format!("check that the image {image} in the manifest is spelt as on the registry")
+        }
+        None => format!("check that {repo} is spelt as on the registry"),
+    };
+    Some(match (status, method, asked.user.as_deref()) {
+        (401 | 403, &Method::DELETE, None) => format!(
+            "{registry} does not let anonymous access delete in {repo}: log in as an account that may delete there ({log_in})"
+        ),
+        (401 | 403, &Method::DELETE, Some(user)) => format!(
+            "{user} may not delete in {at}: deleting needs the delete permission on the repository (token scope repository:{repo}:delete); give {user} that permission or use an account that has it — {same}"
+        ),
+        (401 | 403, &Method::PUT | &Method::POST, None) => format!(
+            "{registry} does not let anonymous access push to {repo}: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs an account that may push there ({log_in})"
+        ),
+        (401 | 403, &Method::PUT | &Method::POST, Some(user)) => format!(
+            "{user} may not push to {at}: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs the push permission; give {user} that permission or use an account that has it — {same}"
+        ),
+        (401, _, None) if asked.basic => format!("{registry} needs credentials: {log_in}"),
+        (401 | 403, _, None) => format!(
+            "{registry} refused anonymous access to {repo} ({status}): either the repository needs credentials ({log_in}), or it does not exist — some registries (Quay among them) answer {status}, not 404, for a repository that does not exist: {check_name}"
+        ),
+        (401 | 403, _, Some(user)) => format!(
+            "{registry} refused {user} access to {repo} ({status}): either {user} may not pull it (give it the pull permission, or use an account that has it), or it does not exist — some registries (Quay among them) answer {status}, not 404, for a repository that does not exist: {check_name}; {same}"
+        ),
+        (405, &Method::DELETE, _) => format!(
+            "{}; running again will not help",
+            delete::NO_DELETES.replacen("this registry", registry, 1)
+        ),
+        (429, _, _) => format!("{registry} still limits our requests (429) after waiting: try again later, with a lower -j"),
+        (500..=599, _, _) => format!("{registry} failed ({status}) on {repo}; try again later"),
+        _ => return None,
+    })
+}
+
+/// The repository a `/v2/<name>/{tags,manifests,blobs}/…` URL is about.
+fn repository_in(url: &Url) -> Option<String> {
+    let path = url.path().strip_prefix("/v2/")?;
+    ["/tags/", "/manifests/", "/blobs/"]
+        .iter()
+        .filter_map(|marker| path.rfind(marker))
+        .max()
+        .map(|end| path[..end].to_string())
+        .filter(|name| !name.is_empty())
 }
 
 /// `/v2/<name>/<rest…>` on `client`'s registry.
@@ -522,15 +671,61 @@ pub(crate) async fn fetch_manifest(
         .await?;
     match reply.status.as_u16() {
         404 => Ok(None),
-        200..=299 => Ok(Some(Fetched {
-            digest: reply
+        200..=299 => {
+            let content_type = reply.content_type();
+            let header = reply
                 .header("docker-content-digest")
-                .map(|d| d.trim().to_string())
-                .filter(|d| !d.is_empty()),
-            content_type: reply.content_type(),
-            body: reply.body,
-        })),
+                .map(str::trim)
+                .filter(|d| !d.is_empty());
+            let digest = match digest::verify(header, content_type.as_deref(), &reply.body) {
+                Ok((d, source)) => {
+                    if source == digest::Source::Computed {
+                        client.note_computed_digest();
+                    }
+                    Some(d)
+                }
+                Err(digest::Problem::Schema1WithoutHeader) => None,
+                Err(problem) => {
+                    return Err(contradiction(client, &reply, name, reference, problem))
+                }
+            };
+            Ok(Some(Fetched {
+                digest,
+                content_type,
+                body: reply.body,
+            }))
+        }
         _ => Err(explain(&reply)),
+    }
+}
+
+/// The error for a manifest whose digest header the bytes contradict (or
+/// whose algorithm we cannot check): which registry, repository and
+/// reference, both digests, and what to do.
+fn contradiction(
+    client: &Client,
+    reply: &Answer,
+    name: &str,
+    reference: &str,
+    problem: digest::Problem,
+) -> RegistryError {
+    let registry = client.base().as_str().trim_end_matches('/');
+    let detail = match problem {
+        digest::Problem::Mismatch { header, computed } => format!(
+            "{registry} says the digest of {name}:{reference} is {header} (Docker-Content-Digest), but the bytes it sent hash to {computed}; trusting neither, tagsweep judges and deletes nothing on this answer"
+        ),
+        digest::Problem::UnknownAlgorithm { header } => format!(
+            "{registry} says the digest of {name}:{reference} is {header} (Docker-Content-Digest), which tagsweep cannot check against the bytes (it knows sha256 and sha512); it judges and deletes nothing on this answer"
+        ),
+        digest::Problem::Schema1WithoutHeader => unreachable!("not a contradiction"),
+    };
+    RegistryError::Contradiction {
+        method: reply.method.to_string(),
+        url: reply.url.to_string(),
+        detail,
+        hint: Some(format!(
+            "something between tagsweep and the registry serving {name} rewrites manifests or their headers (a proxy or a cache): point `registry:` in the manifest at the registry itself, or fix what is in between; running again will not help while it is there"
+        )),
     }
 }
 
@@ -628,11 +823,7 @@ pub(crate) async fn read_platforms(
 #[async_trait]
 impl super::Registry for OciRegistry {
     fn name(&self) -> String {
-        self.client
-            .base()
-            .as_str()
-            .trim_end_matches('/')
-            .to_string()
+        self.registry_name()
     }
 
     /// The catalog's repositories under the namespace, complete; or, when
@@ -711,5 +902,106 @@ impl super::Registry for OciRegistry {
 
     fn stats(&self) -> Stats {
         self.client.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(user: Option<&str>, basic: bool) -> Asked {
+        Asked {
+            registry: "https://quay.io".into(),
+            repository: Some("kolla/keystone".into()),
+            image: Some("keystone".into()),
+            user: user.map(str::to_string),
+            basic,
+        }
+    }
+
+    #[test]
+    fn the_repository_of_a_request() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            repository_in(&u("https://r/v2/kolla/base/tags/list?n=3")).as_deref(),
+            Some("kolla/base")
+        );
+        assert_eq!(
+            repository_in(&u("https://r/v2/a/b/c/manifests/sha256:00")).as_deref(),
+            Some("a/b/c")
+        );
+        // A repository whose name holds a marker word is cut at the last one.
+        assert_eq!(
+            repository_in(&u("https://r/v2/org/tags/blobs/sha256:00")).as_deref(),
+            Some("org/tags")
+        );
+        assert_eq!(repository_in(&u("https://r/v2/_catalog?n=1")), None);
+        assert_eq!(repository_in(&u("https://r/v2/")), None);
+    }
+
+    #[test]
+    fn a_refused_read_names_both_causes_and_the_repository() {
+        let get = Method::GET;
+        let h = hint(401, &get, &asked(None, false)).unwrap();
+        assert!(
+            h.starts_with("https://quay.io refused anonymous access to kolla/keystone (401)"),
+            "{h}"
+        );
+        assert!(
+            h.contains("needs credentials") && h.contains("TAGSWEEP_REGISTRY_USERNAME"),
+            "{h}"
+        );
+        assert!(
+            h.contains("does not exist") && h.contains("image keystone in the manifest"),
+            "{h}"
+        );
+        let h = hint(401, &get, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.contains("refused robot access to kolla/keystone (401)"),
+            "{h}"
+        );
+        assert!(
+            h.contains("robot may not pull it") && h.contains("does not exist"),
+            "{h}"
+        );
+        assert!(h.ends_with("will not help"), "{h}");
+        let h = hint(403, &get, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.contains("(403)") && h.contains("answer 403, not 404"),
+            "{h}"
+        );
+        // A registry that wants Basic credentials for everything.
+        assert_eq!(
+            hint(401, &get, &asked(None, true)).unwrap(),
+            "https://quay.io needs credentials: set TAGSWEEP_REGISTRY_USERNAME and TAGSWEEP_REGISTRY_PASSWORD, pass --username with --password-stdin, or `docker login` to it"
+        );
+    }
+
+    #[test]
+    fn a_refused_delete_is_a_permission_and_running_again_will_not_help() {
+        let delete = Method::DELETE;
+        for status in [401, 403] {
+            let h = hint(status, &delete, &asked(Some("robot"), false)).unwrap();
+            assert_eq!(
+                h,
+                "robot may not delete in kolla/keystone on https://quay.io: deleting needs the delete permission on the repository (token scope repository:kolla/keystone:delete); give robot that permission or use an account that has it — running again with the same credentials will not help"
+            );
+        }
+        let h = hint(403, &delete, &asked(None, false)).unwrap();
+        assert!(
+            h.contains("does not let anonymous access delete in kolla/keystone"),
+            "{h}"
+        );
+        let h = hint(403, &Method::PUT, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.starts_with("robot may not push to kolla/keystone on https://quay.io"),
+            "{h}"
+        );
+        let h = hint(405, &delete, &asked(Some("robot"), false)).unwrap();
+        assert!(
+            h.starts_with("https://quay.io does not allow deletes"),
+            "{h}"
+        );
+        assert!(hint(400, &delete, &asked(None, false)).is_none());
     }
 }

@@ -11,11 +11,15 @@
 //! registry whose tag `DELETE` "succeeds" by deleting the tag's digest —
 //! taking every tag that shares it — to test that tagsweep notices.
 //!
-//! [`PagingProxy::start_with`] adds other registries' known answers
-//! ([`Quirks`], `oci-registry-lab.md` §7): distribution 2.0–2.1's
+//! [`PagingProxy::start_with`] (and [`PagingProxy::paging_with`], paging
+//! too) adds other registries' known answers ([`Quirks`], each documented
+//! with its source, `oci-registry-lab.md` §7): distribution 2.0–2.1's
 //! `200 {"tags": null}` for a repository that does not exist
-//! (distribution#1186), and a catalog refused to this caller, as most hosted
-//! registries do.
+//! (distribution#1186); a catalog refused to this caller, as most hosted
+//! registries do; manifests without `Docker-Content-Digest`, or with one
+//! naming another manifest; paging links that drop a path prefix, cursors
+//! that answer 404, a `last=` refused; Quay's 401 for a repository that
+//! does not exist; DELETEs refused with 403.
 
 #![allow(dead_code)]
 
@@ -55,7 +59,47 @@ pub struct Quirks {
     /// `GET /v2/_catalog` → `404 page not found` (text/plain), as registries
     /// without a catalog answer.
     pub no_catalog: bool,
+    /// No answer carries `Docker-Content-Digest`, as ECR's manifest GETs
+    /// (distribution/distribution#3792), static or S3-backed registries and
+    /// header-stripping proxies answer (`oci-registry-lab.md` §7).
+    pub strip_digest_header: bool,
+    /// Every manifest answer of a repository carries, as its
+    /// `Docker-Content-Digest`, the digest of this tag of the same
+    /// repository: a proxy or cache that mixes up its entries' headers. The
+    /// header then names another manifest than the bytes sent.
+    pub digest_header_of: Option<&'static str>,
+    /// `tags/list` Links drop the first component of the repository's name
+    /// (`/v2/base/tags/list?…` for `kolla/base`), as a registry or proxy
+    /// serving repositories under a path prefix it leaves out of its links
+    /// (chainguard-dev/registry-redirect PR #9 fixed one): following them
+    /// reads another repository, or a 404.
+    pub link_drops_path_prefix: bool,
+    /// A `tags/list` page asked for with a `next_page` cursor answers 404
+    /// `NAME_UNKNOWN` (a cursor the registry no longer knows).
+    pub next_page_not_found: bool,
+    /// A `tags/list` with `last=` answers 405 `UNSUPPORTED`, as ECR Public
+    /// answers a cursor it did not mint (CodesWhat/drydock PR #927).
+    pub last_refused: bool,
+    /// A `tags/list` without `n` answers every tag at once, no Link (as
+    /// distribution 2.8 and registries without a default page size do);
+    /// otherwise the proxy's page size applies.
+    pub whole_without_n: bool,
+    /// `GET /v2/_catalog?last=…` (every page after the first) answers 404.
+    pub catalog_pages_not_found: bool,
+    /// A repository that does not exist answers `401 UNAUTHORIZED` with a
+    /// Bearer challenge (whose realm, on this proxy, gives anyone a token
+    /// that changes nothing), not 404 `NAME_UNKNOWN`: Quay's answer, where a
+    /// missing repository and a missing permission look the same
+    /// (giantswarm/retagger PR #353, `oci-registry-lab.md` §7).
+    pub unknown_repositories_unauthorized: bool,
+    /// Every `DELETE` answers `403 DENIED` (the distribution spec's code for
+    /// an authenticated caller without the permission): an account that may
+    /// read but not delete.
+    pub forbid_deletes: bool,
 }
+
+/// The token the quirky realm gives (see `Quirks::unknown_repositories_unauthorized`).
+const QUIRK_TOKEN: &str = "quirk-token-changes-nothing";
 
 #[derive(Clone)]
 struct Shared {
@@ -84,6 +128,18 @@ impl PagingProxy {
     /// by 1000 (that is, not at all for the tests' sizes).
     pub fn start_with(rt: &tokio::runtime::Runtime, upstream: &str, quirks: Quirks) -> PagingProxy {
         PagingProxy::spawn(rt, upstream, LinkStyle::Relative, 1000, false, quirks)
+    }
+
+    /// Starts the proxy in front of `upstream` playing `quirks`, paging tags
+    /// by `page` with Links in `style`.
+    pub fn paging_with(
+        rt: &tokio::runtime::Runtime,
+        upstream: &str,
+        style: LinkStyle,
+        page: usize,
+        quirks: Quirks,
+    ) -> PagingProxy {
+        PagingProxy::spawn(rt, upstream, style, page, false, quirks)
     }
 
     /// The same, answering `DELETE /v2/<name>/manifests/<tag>` by deleting
@@ -163,17 +219,67 @@ async fn handle(
         )
             .into_response();
     }
+    if uri.path() == "/quirk-token" {
+        return axum::Json(json!({"token": QUIRK_TOKEN, "expires_in": 300})).into_response();
+    }
+    // The quirky realm's token means nothing to the registry behind.
+    let mut headers = headers;
+    if headers
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes().ends_with(QUIRK_TOKEN.as_bytes()))
+    {
+        headers.remove("authorization");
+    }
+    let headers = &headers;
+    if method == Method::DELETE && s.quirks.forbid_deletes {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]})),
+        )
+            .into_response();
+    }
+    if method == Method::GET
+        && uri.path() == "/v2/_catalog"
+        && s.quirks.catalog_pages_not_found
+        && uri.query().is_some_and(|q| q.contains("last="))
+    {
+        return (
+            StatusCode::NOT_FOUND,
+            [("content-type", "text/plain; charset=utf-8")],
+            "404 page not found\n",
+        )
+            .into_response();
+    }
     if method == Method::GET && uri.path().ends_with("/tags/list") {
-        return tags_page(&s, &uri, &headers).await;
+        return tags_page(&s, &uri, headers).await;
     }
     if method == Method::DELETE && s.tag_delete_by_digest {
         if let Some((_, reference)) = uri.path().rsplit_once("/manifests/") {
             if !reference.starts_with("sha256:") {
-                return delete_by_digest(&s, &uri, &headers).await;
+                return delete_by_digest(&s, &uri, headers).await;
             }
         }
     }
-    forward(&s, method, &uri, &headers, body).await
+    forward(&s, method, &uri, headers, body).await
+}
+
+/// Quay's answer for a repository that does not exist (or that the caller
+/// may not read: the same answer), `/v2/<name>/…` being asked.
+fn unauthorized(s: &Shared, path: &str) -> Response {
+    let name = path
+        .strip_prefix("/v2/")
+        .and_then(|p| p.rsplit_once("/tags/list").map(|(n, _)| n))
+        .unwrap_or_default();
+    let challenge = format!(
+        "Bearer realm=\"http://127.0.0.1:{}/quirk-token\",service=\"quirks\",scope=\"repository:{name}:pull\"",
+        s.port
+    );
+    (
+        StatusCode::UNAUTHORIZED,
+        [("www-authenticate", challenge)],
+        axum::Json(json!({"errors": [{"code": "UNAUTHORIZED", "detail": {}, "message": "access to the requested resource is not authorized"}]})),
+    )
+        .into_response()
 }
 
 async fn forward(
@@ -207,6 +313,27 @@ async fn forward(
         }
     }
     let bytes = resp.bytes().await.unwrap_or_default();
+    if s.quirks.strip_digest_header {
+        out_headers.remove("docker-content-digest");
+    }
+    if let (Some(tag), Some((repo, _)), true) = (
+        s.quirks.digest_header_of,
+        uri.path().rsplit_once("/manifests/"),
+        status.is_success(),
+    ) {
+        // The digest of <repo>:<tag>, as the registry itself says it.
+        let mut head = s
+            .client
+            .head(format!("{}{repo}/manifests/{tag}", s.upstream))
+            .header("accept", super::ACCEPT_ALL);
+        if let Some(auth) = headers.get("authorization") {
+            head = head.header("authorization", auth);
+        }
+        let other = head.send().await.expect("HEAD upstream");
+        if let Some(d) = other.headers().get("docker-content-digest") {
+            out_headers.insert("docker-content-digest", d.clone());
+        }
+    }
     let mut response = (status, bytes).into_response();
     *response.headers_mut() = out_headers;
     response
@@ -222,6 +349,9 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
+    if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_unauthorized {
+        return unauthorized(s, &path);
+    }
     if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_have_null_tags {
         let name = path
             .strip_prefix("/v2/")
@@ -258,20 +388,53 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
             .into_owned()
             .collect();
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let unknown = |status: StatusCode, code: &str, message: &str| {
+        (
+            status,
+            axum::Json(json!({"errors": [{"code": code, "message": message, "detail": {}}]})),
+        )
+            .into_response()
+    };
+    if s.quirks.next_page_not_found && get("next_page").is_some() {
+        return unknown(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        );
+    }
+    if s.quirks.last_refused && get("last").is_some() {
+        return unknown(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "Invalid parameter at 'NextToken' failed to satisfy constraint: 'Invalid next token provided'",
+        );
+    }
+    let cap = if s.quirks.whole_without_n && get("n").is_none() {
+        usize::MAX
+    } else {
+        s.page
+    };
     let n = get("n")
         .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(s.page)
-        .clamp(1, s.page);
+        .unwrap_or(cap)
+        .clamp(1, cap);
     let last = get("last").or_else(|| get("next_page").map(|o| unhex(&o)));
     let start = match &last {
         Some(last) => tags.iter().position(|t| t > last).unwrap_or(tags.len()),
         None => 0,
     };
-    let end = (start + n).min(tags.len());
+    let end = start.saturating_add(n).min(tags.len());
     let page = &tags[start..end];
     let mut response = axum::Json(json!({"name": name, "tags": page})).into_response();
     if end < tags.len() {
         let last = &page[page.len() - 1];
+        // The repository's path as the links give it.
+        let path = if s.quirks.link_drops_path_prefix {
+            let rest = path.strip_prefix("/v2/").unwrap_or(&path);
+            format!("/v2/{}", rest.split_once('/').map_or(rest, |(_, r)| r))
+        } else {
+            path.clone()
+        };
         let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
         let link = match s.style {
             LinkStyle::Relative => format!("<{path}?last={}&n={n}>; rel=\"next\"", enc(last)),
