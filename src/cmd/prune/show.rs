@@ -95,6 +95,7 @@ mod tests {
             digest: None,
             result,
             detail: None,
+            rerun_helps: true,
         }
     }
 
