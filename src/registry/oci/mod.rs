@@ -187,7 +187,7 @@ impl OciRegistry {
                 user.unwrap_or("this account")
             )),
             (401 | 403, &Method::PUT | &Method::POST) => Some(format!(
-                "{} may not push here: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs the push permission",
+                "{} may not push here: prune removes a tag by moving it onto a throw-away manifest first (so its own manifest stays, restorable), and restore and promote push manifests; all need the push permission (token scope repository:<name>:pull,push)",
                 user.unwrap_or("this account")
             )),
             (401 | 403, _) => Some(format!(
