@@ -237,6 +237,10 @@ impl OciRegistry {
             pushed: None,
             created: facts.created,
             platforms: facts.platforms.map(Into::into),
+            media_type: fetched
+                .content_type
+                .as_deref()
+                .map(crate::inventory::intern_media_type),
         }))
     }
 
