@@ -39,6 +39,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Delete every tag of broken, expired (or named) builds across the set: plan, confirm, delete, record
     Prune(PruneArgs),
+    /// Put back the tags a prune removed (or undo a promote), from its journal: plan, confirm, push, record
+    Restore(RestoreArgs),
     /// Check manifests offline, reporting every problem as FILE:LINE:COL
     Validate(ValidateArgs),
     /// Save the inventory (repositories and tags) to a JSON file for offline audits
@@ -154,6 +156,33 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub observations: ObservationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The journal of a prune (or promote): every tag it records as deleted is put back at its recorded digest; every promoted tag goes back where it was
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    /// Restore only the tags of this build (repeatable)
+    #[arg(long = "build", value_name = "TAG")]
+    pub builds: Vec<String>,
+
+    /// Replace a tag that exists now at another digest (without it, such a tag is reported and left alone)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the plan and stop; nothing is changed
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Change tags without asking (required when stdin is not a terminal, as in CI)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Append the restore's own journal lines to this file (default: the --journal file)
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// Where tagsweep keeps what it saw of incomplete builds between runs.

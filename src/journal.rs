@@ -227,8 +227,15 @@ fn parse_line(text: &str, number: usize) -> Result<Option<Line>, (usize, String)
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let mut line: Line =
-        serde_json::from_str(text).map_err(|e| (e.column().max(1), e.to_string()))?;
+    let mut line: Line = serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        // The position is given as path:line:column already.
+        let message = match message.rfind(" at line ") {
+            Some(at) => message[..at].to_string(),
+            None => message,
+        };
+        (e.column().max(1), message)
+    })?;
     line.number = number;
     Ok(Some(line))
 }

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod prune;
+pub mod restore;
 pub mod retention;
 
 pub use crate::natural::natural_cmp;

@@ -8,6 +8,7 @@ mod fakehub_selftest;
 mod faults;
 mod oci;
 mod prune;
+mod restore;
 mod retention;
 mod secrets;
 mod shell;

@@ -64,7 +64,9 @@ use self::client::{needs_credentials_hint, Access, Client, OciAnswer, Scope};
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use super::http::{Answer, HttpClient, Request};
 use super::paging::PageGuard;
-use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
+use super::{
+    DeleteOutcome, ManifestBytes, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery,
+};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
 use crate::notes::Level;
@@ -538,6 +540,56 @@ pub(crate) async fn fetch_manifest(
     }
 }
 
+impl Fetched {
+    pub(crate) fn into_bytes(self) -> ManifestBytes {
+        ManifestBytes {
+            digest: self.digest,
+            media_type: self.content_type,
+            body: self.body,
+        }
+    }
+}
+
+/// `PUT /v2/<name>/manifests/<reference>` in the scope
+/// `repository:<name>:pull,push`, with `manifest`'s bytes and its media
+/// type as `Content-Type` (registry lab notes §2: 201 and
+/// `Docker-Content-Digest`; a missing blob or child is `400
+/// MANIFEST_BLOB_UNKNOWN`). A manifest without a media type is refused
+/// before sending: the registry would store it as something else. Returns
+/// the digest the registry stored, when it says; failures are `explain`ed.
+pub(crate) async fn push_manifest(
+    client: &Client,
+    name: &str,
+    reference: &str,
+    manifest: &ManifestBytes,
+    explain: impl Fn(&Answer) -> RegistryError,
+) -> Result<Option<String>, RegistryError> {
+    let Some(media_type) = manifest
+        .media_type
+        .as_deref()
+        .filter(|m| image::is_manifest_media_type(m))
+    else {
+        return Err(RegistryError::Refused(format!(
+            "{name}:{reference}: the manifest's media type is not known ({}), so it cannot be pushed as it was",
+            manifest.media_type.as_deref().unwrap_or("none given")
+        )));
+    };
+    let url = repo_url(client, name, &["manifests", reference]);
+    let reply = client
+        .send(
+            &Request::new(Method::PUT, url).body(media_type, &manifest.body),
+            &Scope::repo(name, Access::Push),
+        )
+        .await?;
+    if !reply.status.is_success() {
+        return Err(explain(&reply));
+    }
+    Ok(reply
+        .header("docker-content-digest")
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty()))
+}
+
 /// An image config's facts (`GET /v2/<name>/blobs/<digest>`; a config
 /// larger than [`image::MAX_CONFIG_BYTES`], or a 404, says nothing). Blobs
 /// are often served by a redirect to storage: followed for GET only, at
@@ -711,6 +763,32 @@ impl super::Registry for OciRegistry {
 
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError> {
         self.delete_one(&self.full(repo), tag).await
+    }
+
+    async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestBytes>, RegistryError> {
+        Ok(self
+            .fetch_manifest(&self.full(repo), reference)
+            .await?
+            .map(Fetched::into_bytes))
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        tag: &str,
+        manifest: &ManifestBytes,
+    ) -> Result<Option<String>, RegistryError> {
+        let name = self.full(repo);
+        let stored = push_manifest(&self.client, &name, tag, manifest, |a| self.explain(a)).await;
+        self.seen
+            .lock()
+            .expect("lock")
+            .remove(&(name.clone(), tag.to_string()));
+        stored
     }
 
     fn stats(&self) -> Stats {
