@@ -313,3 +313,177 @@ fn a_journal_that_is_not_one_is_an_error_naming_the_line() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("Nothing to restore"), "{}", out.stdout);
 }
+
+mod docker_hub {
+    //! The Docker Hub path: deletes on the Hub API (the fake Hub), the
+    //! restore's manifest GET and PUT on the registry API (the real
+    //! registry behind its token server, as `registry-1.docker.io` behind
+    //! `auth.docker.io`, with the mirror listing pushed tags in the Hub).
+
+    use super::*;
+    use crate::support::fakehub::{FakeHub, Tag, MT_OCI_INDEX};
+    use crate::support::registry::hub_mirror::HubMirror;
+    use crate::support::registry::{Options, TokenPolicy};
+
+    const USER: &str = "ci-bot";
+    const SECRET: &str = "dckr_pat_R3storeS3cret";
+
+    const MANIFEST: &str = "\
+namespace: linaro
+builds:
+  pattern: '^rocky-\\d+$'
+  grace: 2h
+images: [base, nova, glance]
+";
+
+    fn hub_tag(name: &str, digest: &str) -> Tag {
+        let mut t = Tag::new(name, Utc::now() - TimeDelta::hours(48))
+            .with_digest(Some(digest))
+            .with_media_type(MT_OCI_INDEX);
+        t.images = vec![];
+        t
+    }
+
+    #[test]
+    fn a_hub_prune_is_restored_through_the_registry_api_with_push_scope() {
+        let reg = TestRegistry::start_with(Options {
+            token: Some(TokenPolicy {
+                user: USER.into(),
+                password: SECRET.into(),
+                anonymous_pull: false,
+                deny_catalog: true,
+            }),
+            ..Options::default()
+        });
+        let old = really_ago(48 * 60);
+        let mut digests = BTreeMap::new();
+        for (repo, builds) in [
+            ("base", &["rocky-1", "rocky-2"][..]),
+            ("nova", &["rocky-1", "rocky-2"][..]),
+            ("glance", &["rocky-1"][..]),
+        ] {
+            for build in builds {
+                let (d, _) = reg.push_index(
+                    &format!("linaro/{repo}"),
+                    build,
+                    &both(&old, &format!("{repo}-{build}")),
+                    None,
+                );
+                digests.insert(format!("{repo}:{build}"), d);
+            }
+        }
+        let mut hub = FakeHub::builder().account(USER, SECRET, true);
+        for repo in ["base", "nova", "glance"] {
+            let mut r = hub.repo("linaro", repo);
+            for (k, d) in &digests {
+                if let Some(build) = k.strip_prefix(&format!("{repo}:")) {
+                    r = r.tag_with(hub_tag(build, d));
+                }
+            }
+            hub = r.done();
+        }
+        let hub = hub.start();
+        let mirror = HubMirror::start(&reg.rt, &reg.url(), hub.handle());
+        let w = Workdir::new();
+        let m = w.write("m.yaml", MANIFEST);
+        let j = w.path().join("prune.jsonl");
+        let on_hub = |cmd: &mut assert_cmd::Command| {
+            cmd.env("TAGSWEEP_HUB_URL", hub.url())
+                .env("TAGSWEEP_REGISTRY_API_URL", mirror.url())
+                .env("DOCKERHUB_USERNAME", USER)
+                .env("DOCKERHUB_TOKEN", SECRET);
+        };
+
+        let mut prune = tagsweep();
+        prune
+            .args(["prune", "--broken", "--yes", "--journal"])
+            .arg(&j)
+            .arg("-m")
+            .arg(&m);
+        on_hub(&mut prune);
+        let out = run(&mut prune);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(hub.tag_names("linaro", "base"), ["rocky-1"]);
+        assert_eq!(hub.tag_names("linaro", "nova"), ["rocky-1"]);
+        assert!(
+            mirror.requests().iter().all(|r| !r.starts_with("DELETE")),
+            "deletes stay on the Hub API: {:?}",
+            mirror.requests()
+        );
+
+        // The test's own pushes asked for tokens too: only the restore's count.
+        let asked_before = reg.token_server().requests().len();
+        let mut restore = tagsweep();
+        restore
+            .args(["restore", "-v", "--yes", "--journal"])
+            .arg(&j);
+        on_hub(&mut restore);
+        let out = run(&mut restore);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+        // The Hub lists the tags again, at the digests they had.
+        for repo in ["base", "nova"] {
+            assert_eq!(hub.tag_names("linaro", repo), ["rocky-1", "rocky-2"]);
+            let state = hub.state();
+            let t = state
+                .repo("linaro", repo)
+                .unwrap()
+                .tag("rocky-2")
+                .unwrap()
+                .clone();
+            drop(state);
+            assert_eq!(
+                t.digest.as_deref(),
+                Some(digests[&format!("{repo}:rocky-2")].as_str())
+            );
+            assert_eq!(t.media_type, MT_OCI_INDEX);
+        }
+        // Read by digest, pushed by tag, on the registry API.
+        let requests = mirror.requests();
+        for repo in ["base", "nova"] {
+            let d = &digests[&format!("{repo}:rocky-2")];
+            assert!(
+                requests.contains(&format!("GET /v2/linaro/{repo}/manifests/{d} 200")),
+                "{requests:?}"
+            );
+            assert!(
+                requests.contains(&format!("PUT /v2/linaro/{repo}/manifests/rocky-2 201")),
+                "{requests:?}"
+            );
+        }
+        // The token scopes asked of the token server (auth.docker.io's part).
+        let scopes: Vec<String> = reg
+            .token_server()
+            .requests()
+            .into_iter()
+            .skip(asked_before)
+            .flat_map(|r| r.scopes)
+            .collect();
+        assert!(
+            scopes.contains(&"repository:linaro/base:pull,push".to_string()),
+            "{scopes:?}"
+        );
+        assert!(
+            scopes.contains(&"repository:linaro/base:pull".to_string()),
+            "{scopes:?}"
+        );
+        assert!(
+            scopes.iter().all(|s| !s.contains("delete")),
+            "a restore deletes nothing: {scopes:?}"
+        );
+
+        // No credential or token in any output, -v included.
+        let mut secrets = vec![SECRET.to_string()];
+        secrets.extend(reg.token_server().issued());
+        let journal = std::fs::read_to_string(&j).unwrap();
+        for s in &secrets {
+            for (what, text) in [
+                ("stdout", &out.stdout),
+                ("stderr", &out.stderr),
+                ("journal", &journal),
+            ] {
+                assert!(!text.contains(s.as_str()), "a secret in {what}:\n{text}");
+            }
+        }
+    }
+}
