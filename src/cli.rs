@@ -41,6 +41,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Put back the tags a prune removed (or undo a promote), from its journal: plan, confirm, push, record
     Restore(RestoreArgs),
+    /// Point a tag users pull (latest, stable) at a complete build in every image of the set: plan, confirm, push, record
+    Promote(PromoteArgs),
     /// Check manifests offline, reporting every problem as FILE:LINE:COL
     Validate(ValidateArgs),
     /// Save the inventory (repositories and tags) to a JSON file for offline audits
@@ -183,6 +185,41 @@ pub struct RestoreArgs {
     /// Append the restore's own journal lines to this file (default: the --journal file)
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The build to promote (a build tag); refused unless complete under a fresh look
+    #[arg(
+        value_name = "BUILD",
+        required_unless_present = "newest_complete",
+        conflicts_with = "newest_complete"
+    )]
+    pub build: Option<String>,
+
+    /// Promote the newest complete build (natural order of the build tags)
+    #[arg(long)]
+    pub newest_complete: bool,
+
+    /// The tag to point at the build in every image expected in it, e.g. latest (repeatable)
+    #[arg(long = "tag", value_name = "TAG", required = true)]
+    pub tags: Vec<String>,
+
+    /// The manifest of the images expected in every build
+    #[arg(short, long = "manifest", value_name = "FILE")]
+    pub manifest: PathBuf,
+
+    /// Print the plan and stop; nothing is changed
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Change tags without asking (required when stdin is not a terminal, as in CI)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Append one JSON line per image (the tag, the build's digest, the tag's previous digest or null) as each push completes; `restore --journal FILE` undoes the promote
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Where tagsweep keeps what it saw of incomplete builds between runs.

@@ -7,6 +7,7 @@ mod evidence;
 mod fakehub_selftest;
 mod faults;
 mod oci;
+mod promote;
 mod prune;
 mod restore;
 mod retention;
