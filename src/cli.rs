@@ -343,6 +343,66 @@ mod tests {
     }
 
     #[test]
+    fn restore_and_promote_parse_with_connection_flags_anywhere() {
+        let cli = Cli::try_parse_from([
+            "tagsweep",
+            "-j",
+            "4",
+            "restore",
+            "--journal",
+            "p.jsonl",
+            "--build",
+            "rocky-1",
+            "--force",
+            "--registry-api-url",
+            "http://127.0.0.1:5000",
+        ])
+        .unwrap();
+        let Command::Restore(r) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(r.builds, ["rocky-1"]);
+        assert!(r.force && !r.yes);
+        assert_eq!(cli.connection.registry_api_url, "http://127.0.0.1:5000");
+        assert_eq!(cli.connection.concurrency, 4);
+
+        let cli = Cli::try_parse_from([
+            "tagsweep",
+            "promote",
+            "--newest-complete",
+            "--tag",
+            "latest",
+            "--tag",
+            "stable",
+            "-m",
+            "m.yaml",
+        ])
+        .unwrap();
+        let Command::Promote(p) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(p.tags, ["latest", "stable"]);
+        assert!(p.build.is_none() && p.newest_complete);
+        // A build or --newest-complete, not both, not neither; a tag is required.
+        for bad in [
+            &["tagsweep", "promote", "--tag", "latest", "-m", "m.yaml"][..],
+            &[
+                "tagsweep",
+                "promote",
+                "rocky-1",
+                "--newest-complete",
+                "--tag",
+                "latest",
+                "-m",
+                "m.yaml",
+            ],
+            &["tagsweep", "promote", "rocky-1", "-m", "m.yaml"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn every_command_that_connects_takes_the_cache_and_registry_api_flags() {
         for sub in ["audit", "prune --broken", "snapshot -o s.json"] {
             let mut argv = vec!["tagsweep"];

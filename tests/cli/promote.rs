@@ -132,3 +132,76 @@ fn an_unprotected_tag_is_warned_and_a_build_tag_refused() {
     assert!(out.stderr.contains("is a build tag"), "{}", out.stderr);
     assert_eq!(reg.tags("kolla/glance").unwrap(), ["rocky-1"]);
 }
+
+/// Behind a token server, with `-v`: promote and its undo ask for the push
+/// scope, and no password or token reaches any output or the journal.
+#[test]
+fn promote_and_its_undo_show_no_secret_even_with_verbose() {
+    use crate::support::registry::{Options, TokenPolicy};
+    const PASSWORD: &str = "pr0mote-t0ken-pw";
+    let reg = TestRegistry::start_with(Options {
+        token: Some(TokenPolicy {
+            user: "robot".into(),
+            password: PASSWORD.into(),
+            anonymous_pull: false,
+            deny_catalog: true,
+        }),
+        ..Options::default()
+    });
+    kolla(&reg);
+    let w = Workdir::new();
+    let m = manifest(&w, &reg.url());
+    let j = w.path().join("promote.jsonl");
+    let asked_before = reg.token_server().requests().len();
+    let with_credentials = |args: &[&str]| {
+        run(tagsweep()
+            .arg("-v")
+            .args(args)
+            .env("TAGSWEEP_REGISTRY_USERNAME", "robot")
+            .env("TAGSWEEP_REGISTRY_PASSWORD", PASSWORD))
+    };
+    let promoted = with_credentials(&[
+        "promote",
+        "rocky-1",
+        "--tag",
+        "latest",
+        "--yes",
+        "--journal",
+        j.to_str().unwrap(),
+        "-m",
+        m.to_str().unwrap(),
+    ]);
+    assert_eq!(promoted.code, 0, "{}\n{}", promoted.stdout, promoted.stderr);
+    let undone = with_credentials(&["restore", "--yes", "--journal", j.to_str().unwrap()]);
+    assert_eq!(undone.code, 0, "{}\n{}", undone.stdout, undone.stderr);
+    assert!(
+        undone.stderr.contains("PUT ") || promoted.stderr.contains("PUT "),
+        "-v shows the requests:\n{}",
+        promoted.stderr
+    );
+    let scopes: Vec<String> = reg
+        .token_server()
+        .requests()
+        .into_iter()
+        .skip(asked_before)
+        .flat_map(|r| r.scopes)
+        .collect();
+    assert!(
+        scopes.contains(&"repository:kolla/nova:pull,push".to_string()),
+        "{scopes:?}"
+    );
+    let mut secrets = vec![PASSWORD.to_string()];
+    secrets.extend(reg.token_server().issued());
+    let journal = std::fs::read_to_string(&j).unwrap();
+    for s in &secrets {
+        for text in [
+            &promoted.stdout,
+            &promoted.stderr,
+            &undone.stdout,
+            &undone.stderr,
+            &journal,
+        ] {
+            assert!(!text.contains(s.as_str()), "a secret shown:\n{text}");
+        }
+    }
+}
