@@ -197,26 +197,24 @@ fn plan_text(
         }
     );
     for (t, step) in steps {
-        let build = t
-            .build
-            .as_deref()
-            .map(|b| format!(" (build {b})"))
-            .unwrap_or_default();
+        let build = match (t.from, t.build.as_deref()) {
+            (Action::Promote, Some(b)) => format!(" (undoes the promote of {b})"),
+            (Action::Promote, None) => " (undoes the promote)".to_string(),
+            (_, Some(b)) => format!(" (build {b})"),
+            (_, None) => String::new(),
+        };
         let want = t.want.as_deref().unwrap_or("(no tag)");
         let line = match step {
             Step::Put => format!("  put back    {} → {want}{build}", t.reference()),
             Step::Replace { current } if t.undoes.as_deref() == Some(current.as_str()) => {
-                format!(
-                    "  undo        {} {current} → {want}{build} (undoes the promote)",
-                    t.reference()
-                )
+                format!("  undo        {} {current} → {want}{build}", t.reference())
             }
             Step::Replace { current } => format!(
                 "  replace     {} {current} → {want}{build} (--force)",
                 t.reference()
             ),
             Step::Remove { current } => format!(
-                "  remove      {} (at {current}; it did not exist before the promote){build}",
+                "  remove      {} (at {current}; it did not exist before){build}",
                 t.reference()
             ),
             Step::Unchanged => {
