@@ -660,6 +660,7 @@ fn retention_inventory(
                     pushed: Some(start + TimeDelta::days(b as i64)),
                     created: None,
                     platforms: None,
+                    media_type: None,
                 }
             })
             .collect();
@@ -692,6 +693,7 @@ fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {
                 pushed: Some(start + TimeDelta::hours(i as i64)),
                 created: None,
                 platforms: Some(platforms.clone()),
+                media_type: None,
             })
             .collect();
         inv.repositories.insert(

@@ -39,6 +39,10 @@ pub enum Command {
     Audit(AuditArgs),
     /// Delete every tag of broken, expired (or named) builds across the set: plan, confirm, delete, record
     Prune(PruneArgs),
+    /// Put back the tags a prune removed (or undo a promote), from its journal: plan, confirm, push, record
+    Restore(RestoreArgs),
+    /// Point a tag users pull (latest, stable) at a complete build in every image of the set: plan, confirm, push, record
+    Promote(PromoteArgs),
     /// Check manifests offline, reporting every problem as FILE:LINE:COL
     Validate(ValidateArgs),
     /// Save the inventory (repositories and tags) to a JSON file for offline audits
@@ -154,6 +158,68 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub observations: ObservationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The journal of a prune (or promote): every tag it records as deleted is put back at its recorded digest; every promoted tag goes back where it was
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+
+    /// Restore only the tags of this build (repeatable)
+    #[arg(long = "build", value_name = "TAG")]
+    pub builds: Vec<String>,
+
+    /// Replace a tag that exists now at another digest (without it, such a tag is reported and left alone)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the plan and stop; nothing is changed
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Change tags without asking (required when stdin is not a terminal, as in CI)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Append the restore's own journal lines to this file (default: the --journal file)
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The build to promote (a build tag); refused unless complete under a fresh look
+    #[arg(
+        value_name = "BUILD",
+        required_unless_present = "newest_complete",
+        conflicts_with = "newest_complete"
+    )]
+    pub build: Option<String>,
+
+    /// Promote the newest complete build (natural order of the build tags)
+    #[arg(long)]
+    pub newest_complete: bool,
+
+    /// The tag to point at the build in every image expected in it, e.g. latest (repeatable)
+    #[arg(long = "tag", value_name = "TAG", required = true)]
+    pub tags: Vec<String>,
+
+    /// The manifest of the images expected in every build
+    #[arg(short, long = "manifest", value_name = "FILE")]
+    pub manifest: PathBuf,
+
+    /// Print the plan and stop; nothing is changed
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Change tags without asking (required when stdin is not a terminal, as in CI)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Append one JSON line per image (the tag, the build's digest, the tag's previous digest or null) as each push completes; `restore --journal FILE` undoes the promote
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Where tagsweep keeps what it saw of incomplete builds between runs.
@@ -276,6 +342,66 @@ mod tests {
         assert_eq!(a.format, ReportFormat::Json);
         assert_eq!(a.builds, ["rocky-1", "rocky-2"]);
         assert_eq!(cli.connection.concurrency, 4);
+    }
+
+    #[test]
+    fn restore_and_promote_parse_with_connection_flags_anywhere() {
+        let cli = Cli::try_parse_from([
+            "tagsweep",
+            "-j",
+            "4",
+            "restore",
+            "--journal",
+            "p.jsonl",
+            "--build",
+            "rocky-1",
+            "--force",
+            "--registry-api-url",
+            "http://127.0.0.1:5000",
+        ])
+        .unwrap();
+        let Command::Restore(r) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(r.builds, ["rocky-1"]);
+        assert!(r.force && !r.yes);
+        assert_eq!(cli.connection.registry_api_url, "http://127.0.0.1:5000");
+        assert_eq!(cli.connection.concurrency, 4);
+
+        let cli = Cli::try_parse_from([
+            "tagsweep",
+            "promote",
+            "--newest-complete",
+            "--tag",
+            "latest",
+            "--tag",
+            "stable",
+            "-m",
+            "m.yaml",
+        ])
+        .unwrap();
+        let Command::Promote(p) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(p.tags, ["latest", "stable"]);
+        assert!(p.build.is_none() && p.newest_complete);
+        // A build or --newest-complete, not both, not neither; a tag is required.
+        for bad in [
+            &["tagsweep", "promote", "--tag", "latest", "-m", "m.yaml"][..],
+            &[
+                "tagsweep",
+                "promote",
+                "rocky-1",
+                "--newest-complete",
+                "--tag",
+                "latest",
+                "-m",
+                "m.yaml",
+            ],
+            &["tagsweep", "promote", "rocky-1", "-m", "m.yaml"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

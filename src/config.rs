@@ -180,6 +180,45 @@ pub fn backend(manifest: &Manifest, connection: &Connection, from: Option<&Path>
     }
 }
 
+/// Opens the registry a journal line names — `docker.io` (Docker Hub at
+/// `--hub-url` and `--registry-api-url`) or an OCI registry's URL (`https`,
+/// or `http` on loopback) — for `namespace`, logged in with the
+/// credentials found for it, as [`open_registry`] does for a manifest.
+///
+/// Errors: a registry name that is neither, or credentials that cannot be
+/// read.
+pub fn open_registry_named(
+    registry: &str,
+    namespace: &str,
+    connection: &Connection,
+) -> Result<Box<dyn Registry>> {
+    let backend = if registry == "docker.io" {
+        Backend::DockerHub {
+            api: connection.hub_url.clone(),
+            registry_api: connection.registry_api_url.clone(),
+        }
+    } else {
+        let url = api_url(registry).with_context(|| {
+            format!(
+                "the journal names the registry {registry:?}: neither docker.io nor a registry URL"
+            )
+        })?;
+        Backend::Oci { url }
+    };
+    let credentials = match backend.credentials_target() {
+        Some(target) => connection.credentials(&target)?,
+        None => None,
+    };
+    let options = OpenOptions {
+        namespace: namespace.to_string(),
+        credentials,
+        concurrency: connection.concurrency,
+        platforms: false,
+        notes: connection.notes.clone(),
+    };
+    Ok(registry::open(&backend, options)?)
+}
+
 /// Opens the [`backend`] of `manifest` ([`registry::open()`]), logged in with
 /// the credentials found for it.
 pub fn open_registry(

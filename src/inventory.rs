@@ -93,6 +93,17 @@ pub struct Tag {
         with = "platform_strings"
     )]
     pub platforms: Option<Arc<[Platform]>>,
+    /// The media type of the manifest the tag points to
+    /// (`application/vnd.oci.image.index.v1+json`, …), when the registry
+    /// said it (Docker Hub's listing; an OCI manifest's `Content-Type`).
+    /// Recorded in prune's journal so that `restore` pushes the manifest
+    /// back as it was. Shared between tags ([`intern_media_type`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "shared_string"
+    )]
+    pub media_type: Option<Arc<str>>,
 }
 
 impl Tag {
@@ -103,6 +114,7 @@ impl Tag {
             pushed: None,
             created: None,
             platforms: None,
+            media_type: None,
         }
     }
 }
@@ -169,6 +181,41 @@ pub fn intern_platforms(mut list: Vec<Platform>) -> Arc<[Platform]> {
         }
         shared
     })
+}
+
+thread_local! {
+    static MEDIA_TYPES: RefCell<HashMap<String, Arc<str>>> = RefCell::new(HashMap::new());
+}
+
+/// The shared copy of a media type (a registry uses a handful), so that a
+/// million tags hold a few allocations between them.
+pub fn intern_media_type(media_type: &str) -> Arc<str> {
+    MEDIA_TYPES.with(|types| {
+        let mut types = types.borrow_mut();
+        if let Some(shared) = types.get(media_type) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = media_type.into();
+        if types.len() < 64 {
+            types.insert(media_type.to_string(), shared.clone());
+        }
+        shared
+    })
+}
+
+/// A shared string (see [`intern_media_type`]), written as a plain string.
+mod shared_string {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_deref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(|m| super::intern_media_type(&m)))
+    }
 }
 
 /// Platforms are written as `os/arch[/variant]` strings in snapshots.

@@ -3,7 +3,9 @@
 //! it found something (exit 1) or not (exit 0); errors are exit 2.
 
 pub mod audit;
+pub mod promote;
 pub mod prune;
+pub mod restore;
 pub mod shell;
 pub mod snapshot;
 pub mod validate;
@@ -244,6 +246,25 @@ pub async fn verify(
             stats.needed,
             if stats.needed == 1 { "" } else { "s" },
         );
+    }
+    Ok(())
+}
+
+/// Asks a terminal user to type `namespace` to go on with what `question`
+/// says; refuses without a terminal (`verb`: what `--yes` would allow;
+/// `nothing`: what the refusal says was done).
+pub fn confirm_namespace(question: &str, namespace: &str, verb: &str, nothing: &str) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "refusing to {verb} without confirmation: stdin is not a terminal. Review the plan (--dry-run), then pass --yes; {nothing}"
+        );
+    }
+    eprint!("{question} Type the namespace ({namespace}) to confirm: ");
+    std::io::stderr().flush().ok();
+    let answer = read_stdin_line().context("reading the confirmation")?;
+    if answer.trim() != namespace {
+        anyhow::bail!("not confirmed; {nothing}");
     }
     Ok(())
 }

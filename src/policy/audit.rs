@@ -709,6 +709,7 @@ mod tests {
             created: None,
             platforms: platforms
                 .map(|ps| ps.iter().filter_map(|p| Platform::parse_loose(p)).collect()),
+            media_type: None,
         }
     }
 

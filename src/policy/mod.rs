@@ -4,7 +4,9 @@
 //! the registries filled in, so every rule is unit-tested without HTTP.
 
 pub mod audit;
+pub mod promote;
 pub mod prune;
+pub mod restore;
 pub mod retention;
 
 pub use crate::natural::natural_cmp;

@@ -94,6 +94,9 @@ pub struct PlannedTag {
     pub repository: String,
     pub tag: String,
     pub digest: Option<String>,
+    /// The media type of the manifest `digest`, when the registry said it
+    /// (recorded in the journal, for `restore`).
+    pub media_type: Option<String>,
 }
 
 /// One build to delete, across the set.
@@ -530,6 +533,7 @@ pub fn plan(
                 repository: repo_name.to_string(),
                 tag: tag.to_string(),
                 digest: found.digest.clone(),
+                media_type: found.media_type.as_deref().map(str::to_string),
             };
             if expected.contains(repo_name) {
                 tags.push(planned);
@@ -740,6 +744,7 @@ mod tests {
             pushed: Some(now() - chrono::Duration::hours(hours_ago)),
             created: None,
             platforms: None,
+            media_type: None,
         }
     }
 

@@ -54,6 +54,26 @@ pub enum DeleteOutcome {
     AlreadyGone,
 }
 
+/// A manifest (or index) exactly as the registry serves it: what `restore`
+/// and `promote` read by digest and push under a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestBytes {
+    /// `Docker-Content-Digest`, when the registry said it.
+    pub digest: Option<String>,
+    /// The `Content-Type` it was served with (`application/vnd.oci.image.index.v1+json`, …).
+    pub media_type: Option<String>,
+    /// The bytes; their sha256 is the digest.
+    pub body: Vec<u8>,
+}
+
+impl ManifestBytes {
+    /// `sha256:<hex>` of the bytes: what the digest of a manifest is.
+    pub fn sha256(&self) -> String {
+        use sha2::Digest;
+        format!("sha256:{:x}", sha2::Sha256::digest(&self.body))
+    }
+}
+
 /// Request counters, reported as `stats` in JSON output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -198,6 +218,49 @@ pub trait Registry: Send + Sync {
 
     /// Removes one tag (and only that tag).
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError>;
+
+    /// The manifest `reference` (a digest `sha256:…`, or a tag) of `repo`,
+    /// read from the registry API with every manifest type in `Accept`
+    /// (OCI distribution spec, "Pulling manifests"; without the full list
+    /// distribution 2.8 answers another digest: registry lab notes §3.3);
+    /// `Ok(None)` when the registry does not have it (404). On Docker Hub
+    /// this is `registry-1.docker.io`, and each GET counts against the pull
+    /// limit (Docker Hub notes §6, §11).
+    ///
+    /// The default (the snapshot backend): an error, nothing can be read.
+    async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestBytes>, RegistryError> {
+        let _ = (repo, reference);
+        Err(RegistryError::Refused(format!(
+            "{}: manifests cannot be read from here",
+            self.name()
+        )))
+    }
+
+    /// Points `repo:tag` at `manifest`: `PUT /v2/<name>/manifests/<tag>`
+    /// with its bytes and its media type as `Content-Type` (OCI
+    /// distribution spec, "Pushing manifests"; Docker Hub notes §11). Needs
+    /// the push permission (token scope `repository:<name>:pull,push`). The
+    /// manifest's config, layers or children must be in the repository
+    /// already (they are, for a manifest read from it). Returns the digest
+    /// the registry says it stored (`Docker-Content-Digest`), when it says.
+    ///
+    /// The default (the snapshot backend): an error, nothing is pushed.
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        tag: &str,
+        manifest: &ManifestBytes,
+    ) -> Result<Option<String>, RegistryError> {
+        let _ = (repo, tag, manifest);
+        Err(RegistryError::Refused(format!(
+            "{}: manifests cannot be pushed here",
+            self.name()
+        )))
+    }
 
     /// Requests made so far.
     fn stats(&self) -> Stats;

@@ -16,6 +16,10 @@ pub struct TagResult {
     pub repository: String,
     pub tag: String,
     pub digest: Option<String>,
+    /// The media type of `digest`, when known (the journal records it; not
+    /// part of the JSON plan).
+    #[serde(skip)]
+    pub media_type: Option<String>,
     pub result: DeletionResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -320,6 +324,7 @@ mod tests {
                 repository: t.repository.clone(),
                 tag: t.tag.clone(),
                 digest: t.digest.clone(),
+                media_type: None,
                 result: if i == 0 {
                     DeletionResult::Failed
                 } else {

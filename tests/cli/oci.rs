@@ -335,11 +335,16 @@ fn the_catalog_is_paged_and_read_for_unexpected_repositories() {
     assert!(pages >= 3, "followed the catalog's Links:\n{}", out.stderr);
 }
 
-/// Deleting one tag never takes the tags sharing its digest: `prune` of
-/// broken builds on the real registry, then what it lists.
+/// Pruning is an untag: `prune` of broken builds on the real registry
+/// removes their tags from `tags/list`, never takes the tags sharing their
+/// digests, and leaves every pruned manifest (and every index child)
+/// fetchable by digest, for `restore`.
 #[test]
-fn prune_deletes_build_tags_and_spares_tags_sharing_their_digests() {
-    let reg = TestRegistry::start();
+fn prune_untags_build_tags_and_keeps_their_manifests_and_other_tags() {
+    let reg = TestRegistry::start_with(Options {
+        access_log: true,
+        ..Options::default()
+    });
     let old = really_ago(48 * 60);
     // rocky-1: base's manifest is also `latest` (protected); nova lacks it.
     let shared = reg.push_image(
@@ -352,12 +357,8 @@ fn prune_deletes_build_tags_and_spares_tags_sharing_their_digests() {
         "latest",
         &Image::new("linux/amd64", &old, "s"),
     );
-    // rocky-2: base's manifest is its own; nova lacks it.
-    let own = reg.push_image(
-        "kolla/base",
-        "rocky-2",
-        &Image::new("linux/amd64", &old, "own"),
-    );
+    // rocky-2: base's manifest is its own index; nova lacks it.
+    let (own, own_children) = reg.push_index("kolla/base", "rocky-2", &both(&old, "own"), None);
     // rocky-3: base's tag points to a child of the `multi` index; nova lacks it.
     let (index, children) = reg.push_index("kolla/base", "multi", &both(&old, "m"), None);
     let amd64 = Image::new("linux/amd64", &old, "m-amd64");
@@ -393,12 +394,27 @@ fn prune_deletes_build_tags_and_spares_tags_sharing_their_digests() {
         out.stderr
     );
     assert_eq!(reg.digest("kolla/base", "latest"), Some(shared.clone()));
-    assert_eq!(reg.digest("kolla/base", &shared), Some(shared));
+    assert_eq!(reg.digest("kolla/base", &shared), Some(shared.clone()));
     assert_eq!(
-        reg.digest("kolla/base", &own),
-        None,
-        "an unshared digest goes"
+        reg.digest("kolla/base", &own).as_ref(),
+        Some(&own),
+        "an unshared manifest stays too, fetchable by digest"
     );
+    for child in &own_children {
+        assert_eq!(reg.digest("kolla/base", child).as_ref(), Some(child));
+    }
+    // The tags went by a tag move and the delete of a throw-away digest:
+    // no DELETE ever named a build's manifest.
+    let log = reg.log();
+    let deletes: Vec<&str> = log.lines().filter(|l| l.contains("\"DELETE ")).collect();
+    assert!(deletes.len() >= 3, "{log}");
+    for kept in [&shared, &own, &children[0]] {
+        assert!(
+            deletes.iter().all(|l| !l.contains(kept.as_str())),
+            "{kept} was never deleted:\n{}",
+            deletes.join("\n")
+        );
+    }
     assert_eq!(reg.digest("kolla/base", "multi"), Some(index));
     for child in &children {
         assert_eq!(
@@ -674,6 +690,40 @@ fn a_tag_delete_that_takes_other_tags_is_caught_and_undone() {
         .filter(|r| r.starts_with("DELETE") && r.contains("/manifests/rocky-"))
         .collect();
     assert_eq!(tag_deletes, ["DELETE /v2/kolla/base/manifests/rocky-1"]);
+}
+
+/// A registry whose tag DELETE deletes the manifest (simulated by the
+/// proxy), on a tag no other shares: the manifest is pushed back by digest,
+/// so the pruned build stays restorable, and tag deletes are not used again.
+#[test]
+fn a_tag_delete_that_takes_the_manifest_is_caught_and_the_manifest_put_back() {
+    let reg = TestRegistry::start();
+    let (index, children) = reg.push_index("kolla/base", "rocky-1", &both(&ago(60), "a"), None);
+    let own = reg.push_image(
+        "kolla/base",
+        "rocky-2",
+        &Image::new("linux/amd64", &ago(60), "b"),
+    );
+    let proxy = PagingProxy::start_deleting_by_digest(&reg.rt, &reg.url());
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base", "");
+    let backend = backend(&m, None);
+    for tag in ["rocky-1", "rocky-2"] {
+        let outcome = reg.rt.block_on(backend.delete_tag("base", tag)).unwrap();
+        assert_eq!(outcome, DeleteOutcome::Deleted, "{tag}");
+    }
+    assert_eq!(reg.tags("kolla/base"), Some(vec![]));
+    assert_eq!(reg.digest("kolla/base", &index).as_ref(), Some(&index));
+    for child in &children {
+        assert_eq!(reg.digest("kolla/base", child).as_ref(), Some(child));
+    }
+    assert_eq!(reg.digest("kolla/base", &own).as_ref(), Some(&own));
+    let tag_deletes = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("DELETE") && r.contains("/manifests/rocky-"))
+        .count();
+    assert_eq!(tag_deletes, 1, "tag deletes are not used again");
 }
 
 /// Retention on a real registry: builds ranked by their tags, and a

@@ -160,6 +160,11 @@ fn prune_broken_deletes_exactly_the_broken_builds() {
         assert_eq!(l["registry"], "docker.io");
         assert!(l["digest"].as_str().unwrap().starts_with("sha256:"));
         assert!(l["time"].as_str().unwrap().ends_with('Z'));
+        // What `restore` needs to push the manifest back as it was.
+        assert_eq!(l["action"], "prune");
+        // Docker Hub lists a single-platform tag with its config's media
+        // type: not a manifest's, so not recorded (restore asks the registry).
+        assert!(l.get("media_type").is_none(), "{l}");
     }
     let mut deleted: Vec<String> = lines
         .iter()

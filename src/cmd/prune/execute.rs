@@ -218,13 +218,17 @@ impl Execution<'_> {
         if let Some(j) = journal.as_mut() {
             let entry = journal::Entry {
                 time: journal::timestamp(Utc::now()),
+                action: journal::Action::Prune,
                 registry: &plan.registry,
                 namespace: &plan.namespace,
                 repository: &r.repository,
                 tag: &r.tag,
                 build: &r.build,
                 digest: r.digest.as_deref(),
-                result: r.result,
+                media_type: r.media_type.as_deref(),
+                previous_digest: None,
+                previous_media_type: None,
+                result: journal::Recorded::Deletion(r.result),
                 detail: r.detail.as_deref(),
             };
             if let Err(e) = j.record(&entry) {
@@ -312,6 +316,7 @@ fn result(
         repository: t.repository.clone(),
         tag: t.tag.clone(),
         digest: t.digest.clone(),
+        media_type: t.media_type.clone(),
         result,
         detail,
         rerun_helps: false,

@@ -93,6 +93,7 @@ mod tests {
             repository: format!("img-{tag}"),
             tag: "rocky-38".into(),
             digest: None,
+            media_type: None,
             result,
             detail: None,
             rerun_helps: true,

@@ -61,7 +61,9 @@ use self::listing::PAGE_SIZE;
 use self::types::{HubRepository, HubTag, Page};
 use super::http::{Answer, HttpClient};
 use super::oci::client::Client as RegistryApiClient;
-use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
+use super::{
+    DeleteOutcome, ManifestBytes, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery,
+};
 use crate::credentials::{Credentials, Source};
 use crate::inventory::Tag;
 use crate::platform::Platform;
@@ -204,10 +206,26 @@ impl DockerHub {
 }
 
 impl DockerHub {
+    /// The registry API client, or why there is none.
+    fn registry_client(&self) -> Result<&RegistryApiClient, RegistryError> {
+        self.registry_api.as_ref().ok_or_else(|| {
+            RegistryError::Refused(
+                "Docker Hub's registry API is not configured (--registry-api-url)".into(),
+            )
+        })
+    }
+
     /// Turns an error answer of the registry API into an error that says
     /// what to do (credentials and tokens scrubbed).
     fn explain_registry(&self, answer: &Answer, name: &str) -> RegistryError {
         let hint = match answer.status.as_u16() {
+            401 | 403 if answer.method == Method::PUT && self.anonymous() => Some(format!(
+                "pushing a manifest to {name} needs credentials: set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (a personal access token with the Read & Write permission)"
+            )),
+            401 | 403 if answer.method == Method::PUT => Some(format!(
+                "Docker Hub's registry refused {} push access to {name}: pushing a manifest needs a personal access token with the Read & Write permission",
+                self.credentials.as_ref().map_or("", |c| c.username.as_str())
+            )),
             401 | 403 if self.anonymous() => Some(format!(
                 "Docker Hub's registry refused anonymous access to {name} (a private repository?): set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN"
             )),
@@ -415,6 +433,45 @@ impl super::Registry for DockerHub {
                 other => other,
             })
         })
+    }
+
+    /// From the registry API (`registry-1.docker.io`, scope
+    /// `repository:<namespace>/<repo>:pull`); each GET counts against the
+    /// pull limit (notes §6, §11).
+    async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestBytes>, RegistryError> {
+        let client = self.registry_client()?;
+        let name = format!("{}/{repo}", self.namespace);
+        super::oci::fetch_manifest(client, &name, reference, |a| {
+            self.explain_registry(a, &name)
+        })
+        .await
+        .map(|found| found.map(super::oci::Fetched::into_bytes))
+        .map_err(|e| self.redact(e))
+    }
+
+    /// On the registry API (`PUT /v2/<namespace>/<repo>/manifests/<tag>`,
+    /// a token for `repository:<namespace>/<repo>:pull,push` from
+    /// `auth.docker.io`, the same credentials as the Hub API; notes §11):
+    /// the Hub lists the tag afterwards like any push. Deletes stay on the
+    /// Hub API ([`super::Registry::delete_tag`]): a tag deleted through the
+    /// registry API stays in the Hub's listing (docker/hub-feedback #2361).
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        tag: &str,
+        manifest: &ManifestBytes,
+    ) -> Result<Option<String>, RegistryError> {
+        let client = self.registry_client()?;
+        let name = format!("{}/{repo}", self.namespace);
+        super::oci::push_manifest(client, &name, tag, manifest, |a| {
+            self.explain_registry(a, &name)
+        })
+        .await
+        .map_err(|e| self.redact(e))
     }
 
     /// Hub API and registry API requests together.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::inventory::{intern_platforms, Tag};
+use crate::inventory::{intern_media_type, intern_platforms, Tag};
 use crate::platform::Platform;
 
 #[derive(Deserialize)]
@@ -76,6 +76,11 @@ impl From<HubTag> for Tag {
             pushed,
             created: None,
             platforms,
+            media_type: t
+                .media_type
+                .as_deref()
+                .filter(|m| crate::registry::oci::image::is_manifest_media_type(m))
+                .map(intern_media_type),
         }
     }
 }

@@ -1,9 +1,15 @@
-//! Deleting one tag, and only that tag.
+//! Removing one tag, and only that tag — and never the build's manifest.
+//!
+//! Pruning is an *untag*: the tag goes, the manifest it pointed to stays in
+//! the repository, fetchable by digest, until the registry's garbage
+//! collection. So `tagsweep restore` can put the tag back exactly (a
+//! manifest PUT of the same bytes), and a digest shared with other tags or
+//! listed by an index is never at risk.
 //!
 //! The distribution API deletes *manifests*: `DELETE
-//! /v2/<name>/manifests/<digest>` removes every tag pointing to that digest
-//! (verified on distribution 2.8: four tags on one digest, one DELETE, no
-//! tag left). So:
+//! /v2/<name>/manifests/<digest>` removes the manifest and every tag
+//! pointing to it (verified on distribution 2.8: four tags on one digest,
+//! one DELETE, no tag left, the digest 404; registry lab notes §3.4). So:
 //!
 //! 1. The tag's manifest is read; absent → [`DeleteOutcome::AlreadyGone`].
 //!    Its digest is that of the bytes read (see [`super::digest`]): a
@@ -14,30 +20,31 @@
 //!    first time, tagsweep does not know: it tries, and remembers the
 //!    answer. Distribution 2.8 answers `400 DIGEST_INVALID`, Harbor
 //!    `UNSUPPORTED`: any 4xx but 401/403/404 means "not supported". When
-//!    that first try succeeds, the tags that shared the digest are checked:
-//!    if the registry removed them too, they are pushed back (their
-//!    manifest bytes were read in step 1) and tag deletes are not used again.
-//! 3. Otherwise the tag's digest is checked for sharing: another tag of the
-//!    repository on the same digest, or an index of the repository that
-//!    lists it as a child (deleting it would break that index). Tags are
-//!    listed; each one's digest comes from this run's reads when they are
-//!    less than a minute old, else from a `GET`. (A tag moved onto the digest
-//!    between that check and the delete is a race no registry API closes.)
-//! 4. Not shared: the tag is read again right before deleting, and its
-//!    digest is deleted only if unchanged.
-//! 5. Shared: the tag is moved onto a throw-away manifest of its own (the
-//!    2-byte `{}` config blob, no layers, a unique annotation), read again to
-//!    be sure it is ours, and that manifest's digest is deleted: the tag
-//!    goes, the shared manifest and its other tags stay. If that delete
-//!    fails, the tag is put back on its manifest. Before moving anything,
-//!    deletes are checked to be allowed at all (a `DELETE` of a digest that
-//!    cannot exist: 404 means allowed, 405 `UNSUPPORTED` means not).
+//!    that first try succeeds, what it did is checked: the tags that shared
+//!    the digest must still be there, and the manifest must still be
+//!    fetchable by digest. A registry whose "tag delete" took more is put
+//!    right (the lost tags pushed back, the manifest pushed back by digest,
+//!    from the bytes read in step 1) and tag deletes are not used again.
+//! 3. Otherwise the tag is moved onto a throw-away manifest of its own — the
+//!    2-byte `{}` config blob (uploaded when the repository lacks it), no
+//!    layers, an annotation naming the tag, the time to the nanosecond, the
+//!    process and a counter, so no other manifest can have its digest — the
+//!    tag is read again to be sure it points at the throw-away digest, and
+//!    that digest alone is deleted. Before moving, the tag is read again
+//!    (only the manifest judged is moved) and deletes are checked to be
+//!    allowed at all (a `DELETE` of a digest that cannot exist: 404 means
+//!    allowed, 405 `UNSUPPORTED` means not). The digest deleted is never
+//!    the tag's original digest nor any digest this run saw another tag on.
+//!    If that delete fails, the tag is put back on its manifest. This is
+//!    what regclient does too (lab notes §0 item 4); it needs the push
+//!    permission as well as delete.
 //!
 //! `405` on a delete means the registry does not allow deletes (distribution
 //! with `storage.delete.enabled: false`; Docker Hub's registry API).
 //! Untagged manifests and blobs stay in storage until the registry's garbage
 //! collection; never run `garbage-collect --delete-untagged` on repositories
-//! with multi-platform images (it deletes index children).
+//! with multi-platform images (it deletes index children), nor before the
+//! builds you may want to restore are settled.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,7 +83,8 @@ enum ByTag {
 }
 
 impl OciRegistry {
-    /// Removes `name:tag` and nothing else (see the module documentation).
+    /// Removes `name:tag` and nothing else; its manifest stays (see the
+    /// module documentation).
     pub(super) async fn delete_one(
         &self,
         name: &str,
@@ -92,30 +100,24 @@ impl OciRegistry {
                 self.registry_name()
             )));
         };
-        if self.tag_delete.load(Ordering::Relaxed) == SUPPORTED {
-            if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
-                return Ok(outcome);
+        match self.tag_delete.load(Ordering::Relaxed) {
+            SUPPORTED => {
+                if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
+                    return Ok(outcome);
+                }
             }
-        }
-        let sharers = self.sharers(name, tag, &digest).await?;
-        if self.tag_delete.load(Ordering::Relaxed) == UNKNOWN {
-            if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
-                self.check_tag_delete_spared(name, tag, &current, &sharers)
-                    .await?;
-                return Ok(outcome);
+            UNKNOWN => {
+                // What a tag delete must spare, read before trying one.
+                let sharers = self.sharers(name, tag, &digest).await?;
+                if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
+                    self.check_tag_delete_spared(name, tag, &digest, &current, &sharers)
+                        .await?;
+                    return Ok(outcome);
+                }
             }
+            _ => {}
         }
-        if sharers.is_empty() {
-            self.delete_unshared(name, tag, &digest).await
-        } else {
-            self.client.notes().info(|| {
-                format!(
-                    "{name}:{tag} shares digest {digest} with {}; moving it onto a throw-away manifest before deleting",
-                    sharers.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
-                )
-            });
-            self.delete_shared(name, tag, &digest, &current).await
-        }
+        self.untag(name, tag, &digest, &current).await
     }
 
     fn forget_tag(&self, name: &str, tag: &str) {
@@ -168,13 +170,15 @@ impl OciRegistry {
         }
     }
 
-    /// After the first tag delete: the tags that shared the digest must still
-    /// be there. If the registry took them too, put them back and stop using
-    /// tag deletes.
+    /// After the first tag delete: the tags that shared the digest must
+    /// still be there, and the manifest itself must still be fetchable by
+    /// digest. If the registry took more than the tag, put it back (the lost
+    /// tags, then the manifest by digest) and stop using tag deletes.
     async fn check_tag_delete_spared(
         &self,
         name: &str,
         tag: &str,
+        digest: &str,
         original: &Fetched,
         sharers: &[(String, bool)],
     ) -> Result<(), RegistryError> {
@@ -184,18 +188,28 @@ impl OciRegistry {
                 lost.push(other.clone());
             }
         }
-        if lost.is_empty() {
-            return Ok(());
-        }
-        self.tag_delete.store(UNSUPPORTED, Ordering::Relaxed);
         for other in &lost {
             self.put_manifest(name, other, original).await?;
         }
+        let manifest_lost = self.fetch_manifest(name, digest).await?.is_none();
+        if manifest_lost {
+            self.put_manifest(name, digest, original).await?;
+        }
+        if lost.is_empty() && !manifest_lost {
+            return Ok(());
+        }
+        self.tag_delete.store(UNSUPPORTED, Ordering::Relaxed);
+        let mut took = lost.join(", ");
+        if manifest_lost {
+            if !took.is_empty() {
+                took.push_str(" and ");
+            }
+            took.push_str(&format!("the manifest {digest}"));
+        }
         self.client.notes().warn(|| {
             format!(
-                "warning: {}: deleting {name}:{tag} by tag also removed {} (same digest); pushed back; tags are now deleted tag-safely",
+                "warning: {}: deleting {name}:{tag} by tag also removed {took}; pushed back; tags are now removed by moving them onto a throw-away manifest",
                 self.client.base(),
-                lost.join(", ")
             )
         });
         Ok(())
@@ -299,21 +313,6 @@ impl OciRegistry {
         }
     }
 
-    /// The digest is the tag's alone: re-read the tag, then delete the digest.
-    async fn delete_unshared(
-        &self,
-        name: &str,
-        tag: &str,
-        digest: &str,
-    ) -> Result<DeleteOutcome, RegistryError> {
-        if let Some(gone) = self.recheck(name, tag, digest).await? {
-            return Ok(gone);
-        }
-        let outcome = self.delete_digest(name, digest).await?;
-        self.forget_tag(name, tag);
-        Ok(outcome)
-    }
-
     async fn delete_digest(
         &self,
         name: &str,
@@ -354,9 +353,9 @@ impl OciRegistry {
             .map(|_| ())
     }
 
-    /// The digest is shared: move the tag onto a throw-away manifest of its
-    /// own, and delete that.
-    async fn delete_shared(
+    /// Moves the tag onto a throw-away manifest of its own, and deletes
+    /// that: the tag goes, its manifest (`digest`) stays.
+    async fn untag(
         &self,
         name: &str,
         tag: &str,
@@ -385,9 +384,17 @@ impl OciRegistry {
         // answer's header says); the tag must now point to it.
         let ours = digest::of_bytes("sha256", &throwaway).expect("sha256 is known");
         let moved = self.fetch_manifest(name, tag).await?;
-        if moved.as_ref().and_then(|m| m.digest.as_deref()) != Some(ours.as_str()) {
+        let is_ours = moved
+            .as_ref()
+            .is_some_and(|m| m.digest.as_deref() == Some(ours.as_str()) && m.body == throwaway);
+        if !is_ours {
             return Err(RegistryError::Changed(format!(
-                "{name}:{tag} was pushed to by someone else while we deleted it; left as it is; run again"
+                "{name}:{tag} was pushed to by someone else while we removed it; left as it is (its manifest {digest} was not touched); run again"
+            )));
+        }
+        if let Some(why) = self.not_ours_to_delete(name, tag, digest, &ours) {
+            return Err(RegistryError::Refused(format!(
+                "{name}:{tag}: the throw-away manifest's digest {ours} {why}; refusing to delete it; {name}:{tag} now points to {ours}: push the tag again"
             )));
         }
         match self.delete_digest(name, &ours).await {
@@ -397,25 +404,50 @@ impl OciRegistry {
                 match self.put_manifest(name, tag, original).await {
                     Ok(()) => Err(e),
                     Err(restore) => Err(RegistryError::Refused(format!(
-                        "{e}\n  and putting {name}:{tag} back on {digest} failed too ({restore}): it now points to a throw-away manifest; push it again"
+                        "{e}\n  and putting {name}:{tag} back on {digest} failed too ({restore}): it now points to a throw-away manifest; run `tagsweep restore` from the journal, or push it again"
                     ))),
                 }
             }
         }
     }
 
-    /// Pushes `manifest`'s bytes as `name:tag` (to restore a tag).
-    async fn put_manifest(
+    /// Why the throw-away digest `ours` must not be deleted, if it must not:
+    /// it is the tag's original manifest, or a digest (or index child) this
+    /// run saw another tag of `name` on. Never expected — the throw-away is
+    /// unique by construction — but a delete removes every tag on a digest.
+    fn not_ours_to_delete(
         &self,
         name: &str,
         tag: &str,
+        original: &str,
+        ours: &str,
+    ) -> Option<&'static str> {
+        if ours == original {
+            return Some("is the tag's own manifest");
+        }
+        let seen = self.seen.lock().expect("lock");
+        let children = self.children.lock().expect("lock");
+        let shared = seen.iter().any(|((repo, other), (d, _))| {
+            repo == name
+                && other != tag
+                && (d == ours || children.get(d).is_some_and(|c| c.iter().any(|c| c == ours)))
+        });
+        shared.then_some("is also another tag's")
+    }
+
+    /// Pushes `manifest`'s bytes as `name:reference` (a tag, or its own
+    /// digest to keep it untagged), with its media type as `Content-Type`.
+    pub(super) async fn put_manifest(
+        &self,
+        name: &str,
+        reference: &str,
         manifest: &Fetched,
     ) -> Result<(), RegistryError> {
         let content_type = manifest
             .content_type
             .clone()
             .unwrap_or_else(|| image::OCI_MANIFEST.to_string());
-        let url = self.repo_url(name, &["manifests", tag]);
+        let url = self.repo_url(name, &["manifests", reference]);
         let reply = self
             .send(
                 Request::new(Method::PUT, url).body(&content_type, &manifest.body),

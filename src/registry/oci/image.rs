@@ -19,6 +19,17 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// child: each time another digest than the tag's.
 pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
+/// Whether `media_type` names a manifest or an index (any of
+/// [`ACCEPT_MANIFESTS`], or Docker's schema 1), not a config or a layer.
+/// Docker Hub's tag listing gives a single-platform tag the *config*'s
+/// media type (`application/vnd.docker.container.image.v1+json`, in real
+/// bodies): not something to push a manifest as.
+pub fn is_manifest_media_type(media_type: &str) -> bool {
+    let m = media_type.trim().to_ascii_lowercase();
+    [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&m.as_str())
+        || m.starts_with("application/vnd.docker.distribution.manifest.v1+")
+}
+
 /// What image configs are served as.
 pub const ACCEPT_CONFIG: &str =
     "application/vnd.oci.image.config.v1+json, application/vnd.docker.container.image.v1+json, application/json, */*";

@@ -73,7 +73,9 @@ use self::image::{ConfigFacts, Descriptor, Parsed};
 use self::tag_pages::TagPages;
 use super::http::{Answer, HttpClient, Request};
 use super::paging::PageGuard;
-use super::{DeleteOutcome, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery};
+use super::{
+    DeleteOutcome, ManifestBytes, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery,
+};
 use crate::credentials::Credentials;
 use crate::inventory::Tag;
 use crate::notes::Level;
@@ -255,6 +257,10 @@ impl OciRegistry {
             pushed: None,
             created: facts.created,
             platforms: facts.platforms.map(Into::into),
+            media_type: fetched
+                .content_type
+                .as_deref()
+                .map(crate::inventory::intern_media_type),
         }))
     }
 
@@ -609,10 +615,10 @@ fn hint(status: u16, method: &Method, asked: &Asked) -> Option<String> {
             "{user} may not delete in {at}: deleting needs the delete permission on the repository (token scope repository:{repo}:delete); give {user} that permission or use an account that has it — {same}"
         ),
         (401 | 403, &Method::PUT | &Method::POST, None) => format!(
-            "{registry} does not let anonymous access push to {repo}: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs an account that may push there ({log_in})"
+            "{registry} does not let anonymous access push to {repo}: prune removes a tag by moving it onto a throw-away manifest first (so the build's own manifest stays, restorable), and restore and promote push manifests; all need an account that may push there ({log_in})"
         ),
         (401 | 403, &Method::PUT | &Method::POST, Some(user)) => format!(
-            "{user} may not push to {at}: removing a tag that shares its digest moves it onto a throw-away manifest first, which needs the push permission; give {user} that permission or use an account that has it — {same}"
+            "{user} may not push to {at}: prune removes a tag by moving it onto a throw-away manifest first (so the build's own manifest stays, restorable), and restore and promote push manifests; all need the push permission (token scope repository:{repo}:pull,push); give {user} that permission or use an account that has it — {same}"
         ),
         (401, _, None) if asked.basic => format!("{registry} needs credentials: {log_in}"),
         (401 | 403, _, None) => format!(
@@ -727,6 +733,56 @@ fn contradiction(
             "something between tagsweep and the registry serving {name} rewrites manifests or their headers (a proxy or a cache): point `registry:` in the manifest at the registry itself, or fix what is in between; running again will not help while it is there"
         )),
     }
+}
+
+impl Fetched {
+    pub(crate) fn into_bytes(self) -> ManifestBytes {
+        ManifestBytes {
+            digest: self.digest,
+            media_type: self.content_type,
+            body: self.body,
+        }
+    }
+}
+
+/// `PUT /v2/<name>/manifests/<reference>` in the scope
+/// `repository:<name>:pull,push`, with `manifest`'s bytes and its media
+/// type as `Content-Type` (registry lab notes §2: 201 and
+/// `Docker-Content-Digest`; a missing blob or child is `400
+/// MANIFEST_BLOB_UNKNOWN`). A manifest without a media type is refused
+/// before sending: the registry would store it as something else. Returns
+/// the digest the registry stored, when it says; failures are `explain`ed.
+pub(crate) async fn push_manifest(
+    client: &Client,
+    name: &str,
+    reference: &str,
+    manifest: &ManifestBytes,
+    explain: impl Fn(&Answer) -> RegistryError,
+) -> Result<Option<String>, RegistryError> {
+    let Some(media_type) = manifest
+        .media_type
+        .as_deref()
+        .filter(|m| image::is_manifest_media_type(m))
+    else {
+        return Err(RegistryError::Refused(format!(
+            "{name}:{reference}: the manifest's media type is not known ({}), so it cannot be pushed as it was",
+            manifest.media_type.as_deref().unwrap_or("none given")
+        )));
+    };
+    let url = repo_url(client, name, &["manifests", reference]);
+    let reply = client
+        .send(
+            &Request::new(Method::PUT, url).body(media_type, &manifest.body),
+            &Scope::repo(name, Access::Push),
+        )
+        .await?;
+    if !reply.status.is_success() {
+        return Err(explain(&reply));
+    }
+    Ok(reply
+        .header("docker-content-digest")
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty()))
 }
 
 /// An image config's facts (`GET /v2/<name>/blobs/<digest>`; a config
@@ -898,6 +954,32 @@ impl super::Registry for OciRegistry {
 
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError> {
         self.delete_one(&self.full(repo), tag).await
+    }
+
+    async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestBytes>, RegistryError> {
+        Ok(self
+            .fetch_manifest(&self.full(repo), reference)
+            .await?
+            .map(Fetched::into_bytes))
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        tag: &str,
+        manifest: &ManifestBytes,
+    ) -> Result<Option<String>, RegistryError> {
+        let name = self.full(repo);
+        let stored = push_manifest(&self.client, &name, tag, manifest, |a| self.explain(a)).await;
+        self.seen
+            .lock()
+            .expect("lock")
+            .remove(&(name.clone(), tag.to_string()));
+        stored
     }
 
     fn stats(&self) -> Stats {

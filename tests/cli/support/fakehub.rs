@@ -1215,6 +1215,17 @@ impl Shared {
     }
 }
 
+/// Changes a running fake Hub's state from anywhere (see [`FakeHub::handle`]).
+#[derive(Clone)]
+pub struct HubHandle(Arc<Shared>);
+
+impl HubHandle {
+    /// [`HubState::push_tag`] on the running Hub.
+    pub fn push_tag(&self, namespace: &str, repo: &str, tag: Tag) {
+        self.0.lock_state().push_tag(namespace, repo, tag);
+    }
+}
+
 /// A running fake Hub. Dropping it stops the server.
 ///
 /// ```ignore
@@ -1305,6 +1316,14 @@ impl FakeHub {
     /// Lock the state to read or change it. Release it before waiting on a request.
     pub fn state(&self) -> MutexGuard<'_, HubState> {
         self.shared.lock_state()
+    }
+
+    /// A handle on the state for another server's thread: the registry-API
+    /// mirror (`support/hub_mirror.rs`) lists in the Hub what is pushed to
+    /// the registry, as Docker Hub lists what is pushed to
+    /// `registry-1.docker.io`.
+    pub fn handle(&self) -> HubHandle {
+        HubHandle(Arc::clone(&self.shared))
     }
 
     /// A copy of the request log, in arrival order.

@@ -16,6 +16,10 @@
 #[path = "oci_paging.rs"]
 pub mod oci_paging;
 
+/// Docker Hub's registry API played by the real registry (declared here too).
+#[path = "hub_mirror.rs"]
+pub mod hub_mirror;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

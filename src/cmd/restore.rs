@@ -1,0 +1,466 @@
+//! `tagsweep restore --journal FILE`: put back the tags a prune removed (or
+//! undo a promote), from the journal — plan, show, confirm, act, record.
+//!
+//! What is put back, and what is never overwritten, is decided by the pure
+//! `policy::restore`; this carries it out. For each tag to put back: the
+//! manifest is read from the registry *by digest* (every manifest type in
+//! `Accept`, its media type kept), its bytes checked against the digest,
+//! the tag looked up once more right before (a tag pushed since the plan is
+//! left alone), the manifest pushed under the tag (a manifest PUT, which
+//! needs the push permission), and the tag read back. A digest the registry
+//! no longer has is reported by name, with what to do: rebuild that image.
+//!
+//! Each result is appended to the journal as it completes (the journal
+//! read, unless `--record FILE` names another), so a restore can itself be
+//! seen and a rerun converges. Exit 0 when every tag is back (or already
+//! was), 1 when some could not be, 2 on errors.
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use futures::StreamExt;
+
+use super::{confirm_namespace, connect, Global, Outcome};
+use crate::cli::{ConnectionArgs, RestoreArgs};
+use crate::config::open_registry_named;
+use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
+use crate::policy::restore::{decide, targets, Step, Target};
+use crate::registry::oci::image::is_manifest_media_type;
+use crate::registry::{ManifestBytes, Registry, RegistryError};
+
+/// Why the tags after a permission error were not attempted.
+const STOPPED: &str = "not attempted: the run stopped on a permission error";
+
+pub async fn run(
+    args: RestoreArgs,
+    connection_args: &ConnectionArgs,
+    global: Global,
+) -> Result<Outcome> {
+    let lines = journal::read(&args.journal)?;
+    let (wanted, problems) = targets(&lines, &args.builds);
+    let shown = args.journal.display().to_string();
+    for p in &problems {
+        eprintln!(
+            "tagsweep: {shown}:{}: {}: {}; it cannot be restored",
+            p.line, p.reference, p.why
+        );
+    }
+    if wanted.is_empty() {
+        if problems.is_empty() {
+            println!(
+                "Nothing to restore: {shown} records no deleted or promoted tag{}.",
+                if args.builds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of {}", args.builds.join(", "))
+                }
+            );
+            return Ok(Outcome::Clean);
+        }
+        return Ok(Outcome::Findings);
+    }
+    let connection = connect(connection_args, global)?;
+    let record_to = args.record.as_deref().unwrap_or(&args.journal);
+    let mut record = match (args.dry_run, record_to) {
+        (true, _) => None,
+        (false, path) => Some(
+            Journal::open(path)
+                .with_context(|| format!("opening the journal {}", path.display()))?,
+        ),
+    };
+
+    let mut incomplete = !problems.is_empty();
+    for group in groups(wanted) {
+        let first = &group[0];
+        let (registry_name, namespace) = (first.registry.clone(), first.namespace.clone());
+        let registry = open_registry_named(&registry_name, &namespace, &connection)?;
+        let steps = look(
+            registry.as_ref(),
+            &group,
+            args.force,
+            connection.concurrency,
+        )
+        .await
+        .with_context(|| {
+            format!("looking up the tags to restore in {namespace} on {registry_name}")
+        })?;
+        print!(
+            "{}",
+            plan_text(&registry_name, &namespace, &shown, &steps, args.dry_run)
+        );
+        let acting = steps.iter().filter(|(_, s)| s.acts()).count();
+        let left = steps
+            .iter()
+            .filter(|(_, s)| matches!(s, Step::LeftAlone { .. }))
+            .count();
+        incomplete |= left > 0;
+        if args.dry_run {
+            continue;
+        }
+        if acting > 0 && !args.yes {
+            let replacing = steps
+                .iter()
+                .filter(|(_, s)| matches!(s, Step::Replace { .. } | Step::Remove { .. }))
+                .count();
+            let question = if replacing > 0 {
+                format!("Change {acting} tags in {namespace} ({replacing} of them exist now and are replaced or removed)?")
+            } else {
+                format!("Put back {acting} tags in {namespace}?")
+            };
+            confirm_namespace(&question, &namespace, "restore", "nothing was restored")?;
+        }
+        let done = carry_out(registry.as_ref(), &steps, &mut record, &shown).await;
+        let mut totals = Totals::default();
+        for (_, result, _) in &done.results {
+            totals.add(*result);
+        }
+        println!("{}", totals.summary());
+        incomplete |= totals.incomplete();
+        if let Some(e) = done.fatal {
+            bail!("stopped restoring: {e}");
+        }
+    }
+    Ok(if incomplete {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// The targets by (registry, namespace), in the journal's order.
+fn groups(wanted: Vec<Target>) -> Vec<Vec<Target>> {
+    let mut groups: Vec<Vec<Target>> = Vec::new();
+    for t in wanted {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].registry == t.registry && g[0].namespace == t.namespace)
+        {
+            Some(g) => g.push(t),
+            None => groups.push(vec![t]),
+        }
+    }
+    groups
+}
+
+/// Where each target's tag points now, and what to do with it.
+async fn look(
+    registry: &dyn Registry,
+    group: &[Target],
+    force: bool,
+    concurrency: usize,
+) -> Result<Vec<(Target, Step)>, RegistryError> {
+    let looked: Vec<Result<Option<String>, RegistryError>> = futures::stream::iter(group)
+        .map(|t| async move { current_digest(registry, t).await })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut steps = Vec::new();
+    for (t, current) in group.iter().zip(looked) {
+        let current = current?;
+        steps.push((t.clone(), decide(t, current.as_deref(), force)));
+    }
+    Ok(steps)
+}
+
+/// The digest `t`'s tag points to now; `None` when absent. A tag the
+/// registry lists without a digest is an error: nothing can be compared.
+async fn current_digest(
+    registry: &dyn Registry,
+    t: &Target,
+) -> Result<Option<String>, RegistryError> {
+    match registry.get_tag(&t.repository, &t.tag).await? {
+        None => Ok(None),
+        Some(tag) => tag.digest.map(Some).ok_or_else(|| {
+            RegistryError::Refused(format!(
+                "{}: the registry does not say which digest the tag points to; cannot tell whether restoring would overwrite it",
+                t.reference()
+            ))
+        }),
+    }
+}
+
+/// The plan, as shown before anything happens.
+fn plan_text(
+    registry: &str,
+    namespace: &str,
+    journal: &str,
+    steps: &[(Target, Step)],
+    dry_run: bool,
+) -> String {
+    let acting = steps.iter().filter(|(_, s)| s.acts()).count();
+    let mut out = format!(
+        "Restore plan for {namespace} on {registry} (from {journal}): {acting} of {} tags to change{}\n",
+        steps.len(),
+        if dry_run {
+            " (dry run: nothing will be changed)"
+        } else {
+            ""
+        }
+    );
+    for (t, step) in steps {
+        let build = match (t.from, t.build.as_deref()) {
+            (Action::Promote, Some(b)) => format!(" (undoes the promote of {b})"),
+            (Action::Promote, None) => " (undoes the promote)".to_string(),
+            (_, Some(b)) => format!(" (build {b})"),
+            (_, None) => String::new(),
+        };
+        let want = t.want.as_deref().unwrap_or("(no tag)");
+        let line = match step {
+            Step::Put => format!("  put back    {} → {want}{build}", t.reference()),
+            Step::Replace { current } if t.undoes.as_deref() == Some(current.as_str()) => {
+                format!("  undo        {} {current} → {want}{build}", t.reference())
+            }
+            Step::Replace { current } => format!(
+                "  replace     {} {current} → {want}{build} (--force)",
+                t.reference()
+            ),
+            Step::Remove { current } => format!(
+                "  remove      {} (at {current}; it did not exist before){build}",
+                t.reference()
+            ),
+            Step::Unchanged => {
+                format!("  unchanged   {} (already at {want}){build}", t.reference())
+            }
+            Step::LeftAlone { why, .. } => {
+                format!("  left alone  {}{build}: {why}", t.reference())
+            }
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// What carrying out a plan did.
+#[derive(Default)]
+struct Done {
+    /// (reference, result, detail) in the order they completed.
+    results: Vec<(String, ChangeResult, Option<String>)>,
+    fatal: Option<RegistryError>,
+}
+
+/// Carries out each step in order, recording each result as it completes.
+/// A permission error (401/403) stops the run: every further push would
+/// be refused the same way.
+async fn carry_out(
+    registry: &dyn Registry,
+    steps: &[(Target, Step)],
+    record: &mut Option<Journal>,
+    journal_name: &str,
+) -> Done {
+    let mut done = Done::default();
+    for (t, step) in steps {
+        let (result, detail, media_type) = if done.fatal.is_some() {
+            (ChangeResult::Skipped, Some(STOPPED.to_string()), None)
+        } else {
+            match act(registry, t, step).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let detail = e.to_string();
+                    if matches!(e.status(), Some(401 | 403)) {
+                        done.fatal = Some(e);
+                    }
+                    (ChangeResult::Failed, Some(detail), None)
+                }
+            }
+        };
+        let previous = match step {
+            Step::Put => Some(None),
+            Step::Replace { current } | Step::Remove { current } => Some(Some(current.as_str())),
+            Step::LeftAlone { current, .. } => Some(Some(current.as_str())),
+            Step::Unchanged => None,
+        };
+        if let Some(j) = record.as_mut() {
+            let entry = journal::Entry {
+                time: journal::timestamp(Utc::now()),
+                action: Action::Restore,
+                registry: &t.registry,
+                namespace: &t.namespace,
+                repository: &t.repository,
+                tag: &t.tag,
+                build: t.build.as_deref().unwrap_or(""),
+                digest: t.want.as_deref(),
+                media_type: media_type.as_deref().or(t.media_type.as_deref()),
+                previous_digest: previous,
+                previous_media_type: None,
+                result: Recorded::Change(result),
+                detail: detail.as_deref(),
+            };
+            if let Err(e) = j.record(&entry) {
+                eprintln!("tagsweep: cannot write the journal {journal_name}: {e}");
+            }
+        }
+        report(t, result, detail.as_deref());
+        done.results.push((t.reference(), result, detail));
+    }
+    done
+}
+
+/// One line on stderr per tag changed or not, as it completes.
+fn report(t: &Target, result: ChangeResult, detail: Option<&str>) {
+    let what = format!("{}/{}", t.namespace, t.reference());
+    match result {
+        ChangeResult::Done => match &t.want {
+            Some(want) => eprintln!("tagsweep: restored {what} at {want}"),
+            None => eprintln!("tagsweep: removed {what} (it did not exist before the promote)"),
+        },
+        ChangeResult::Unavailable | ChangeResult::Failed | ChangeResult::LeftAlone => {
+            eprintln!(
+                "tagsweep: could not restore {what}: {}",
+                detail.unwrap_or("")
+            )
+        }
+        ChangeResult::Unchanged | ChangeResult::Skipped => {}
+    }
+}
+
+/// Carries out one step: (result, detail, media type pushed).
+async fn act(
+    registry: &dyn Registry,
+    t: &Target,
+    step: &Step,
+) -> Result<(ChangeResult, Option<String>, Option<String>), RegistryError> {
+    match step {
+        Step::Unchanged => Ok((ChangeResult::Unchanged, None, None)),
+        Step::LeftAlone { why, .. } => Ok((ChangeResult::LeftAlone, Some(why.clone()), None)),
+        Step::Put => put_back(registry, t, None).await,
+        Step::Replace { current } => put_back(registry, t, Some(current)).await,
+        Step::Remove { current } => {
+            if let Some(changed) = changed_since(registry, t, Some(current)).await? {
+                return Ok((ChangeResult::LeftAlone, Some(changed), None));
+            }
+            registry.delete_tag(&t.repository, &t.tag).await?;
+            Ok((ChangeResult::Done, None, None))
+        }
+    }
+}
+
+/// `Some(why)` when the tag no longer points where the plan saw it.
+async fn changed_since(
+    registry: &dyn Registry,
+    t: &Target,
+    expected: Option<&str>,
+) -> Result<Option<String>, RegistryError> {
+    let now = current_digest(registry, t).await?;
+    if now.as_deref() == expected {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "changed since the plan (it pointed to {}, now {}): left alone; run again",
+        expected.unwrap_or("nothing"),
+        now.as_deref().unwrap_or("nothing")
+    )))
+}
+
+/// Reads the wanted manifest by digest and pushes it under the tag, if the
+/// tag still points to `expected` (`None`: absent).
+async fn put_back(
+    registry: &dyn Registry,
+    t: &Target,
+    expected: Option<&str>,
+) -> Result<(ChangeResult, Option<String>, Option<String>), RegistryError> {
+    let want = t.want.as_deref().expect("a put has a digest");
+    let Some(fetched) = registry.get_manifest(&t.repository, want).await? else {
+        return Ok((
+            ChangeResult::Unavailable,
+            Some(format!(
+                "the registry no longer has the manifest {want} (garbage-collected, or removed by the registry's retention): it cannot be put back; rebuild {}{} and push it again",
+                t.reference(),
+                t.build
+                    .as_deref()
+                    .map(|b| format!(" (build {b})"))
+                    .unwrap_or_default()
+            )),
+            None,
+        ));
+    };
+    if want.starts_with("sha256:") && fetched.sha256() != want {
+        return Ok((
+            ChangeResult::Failed,
+            Some(format!(
+                "the registry served bytes whose digest is {}, not {want}; nothing was pushed",
+                fetched.sha256()
+            )),
+            None,
+        ));
+    }
+    let media_type = fetched
+        .media_type
+        .clone()
+        .filter(|m| is_manifest_media_type(m))
+        .or_else(|| t.media_type.clone().filter(|m| is_manifest_media_type(m)));
+    let Some(media_type) = media_type else {
+        return Ok((
+            ChangeResult::Failed,
+            Some(format!(
+                "neither the registry nor the journal says the media type of {want}; nothing was pushed"
+            )),
+            None,
+        ));
+    };
+    if let Some(changed) = changed_since(registry, t, expected).await? {
+        return Ok((ChangeResult::LeftAlone, Some(changed), None));
+    }
+    let manifest = ManifestBytes {
+        digest: Some(want.to_string()),
+        media_type: Some(media_type.clone()),
+        body: fetched.body,
+    };
+    registry
+        .put_manifest(&t.repository, &t.tag, &manifest)
+        .await?;
+    match current_digest(registry, t).await? {
+        Some(d) if d == want => Ok((ChangeResult::Done, None, Some(media_type))),
+        now => Ok((
+            ChangeResult::Failed,
+            Some(format!(
+                "pushed, but the tag now points to {}, not {want}",
+                now.as_deref().unwrap_or("nothing")
+            )),
+            Some(media_type),
+        )),
+    }
+}
+
+/// Counts of the results, for the closing line.
+#[derive(Default)]
+struct Totals {
+    done: usize,
+    unchanged: usize,
+    left_alone: usize,
+    unavailable: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+impl Totals {
+    fn add(&mut self, r: ChangeResult) {
+        match r {
+            ChangeResult::Done => self.done += 1,
+            ChangeResult::Unchanged => self.unchanged += 1,
+            ChangeResult::LeftAlone => self.left_alone += 1,
+            ChangeResult::Unavailable => self.unavailable += 1,
+            ChangeResult::Failed => self.failed += 1,
+            ChangeResult::Skipped => self.skipped += 1,
+        }
+    }
+
+    fn incomplete(&self) -> bool {
+        self.left_alone + self.unavailable + self.failed + self.skipped > 0
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "Restored {} tags, {} unchanged, {} left alone, {} no longer in the registry, {} failed{}.",
+            self.done,
+            self.unchanged,
+            self.left_alone,
+            self.unavailable,
+            self.failed,
+            if self.skipped > 0 {
+                format!(", {} not attempted", self.skipped)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
