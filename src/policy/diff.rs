@@ -30,7 +30,9 @@ use super::audit::{
     evaluate, BuildReport, BuildSelection, LateImage, Report, RetiredImage, Status,
 };
 use super::natural_cmp;
-use super::prune::{plan, PlannedBuild, PrunePlan, PruneRequest, Reason, Refusal, SkippedBuild};
+use super::prune::{
+    plan, PlannedBuild, PrunePlan, PruneRequest, Reason, Refusal, SkipReason, SkippedBuild,
+};
 use super::Summary;
 use crate::duration::format_duration;
 use crate::inventory::Inventory;
@@ -321,12 +323,13 @@ pub struct PruneChange {
     /// Builds both delete, in the same repositories.
     pub unchanged: Vec<String>,
     /// Why OLD's prune refuses, if it does.
-    pub old_refusal: Option<String>,
+    pub old_refusal: Option<Refusal>,
     /// Why NEW's prune refuses, if it does.
-    pub new_refusal: Option<String>,
+    pub new_refusal: Option<Refusal>,
     /// Builds NEW's prune would not delete, and why, where OLD's prune did
-    /// not skip them for the same reason (an image that joined the set
-    /// later; an age nothing proves yet).
+    /// not skip them for the same reason: an image that joined the set
+    /// later, an age nothing proves yet, `builds.protect` (builds in
+    /// progress are not listed: their status says it).
     pub skipped: Vec<SkippedBuild>,
 }
 
@@ -693,11 +696,16 @@ fn prune_change(
         }
     };
     let refusal = |side: Option<&Result<PrunePlan, Refusal>>| match side {
-        Some(Err(refusal)) => Some(refusal.to_string()),
+        Some(Err(refusal)) => Some(refusal.clone()),
         _ => None,
     };
     let skipped = |side: Option<&Result<PrunePlan, Refusal>>| match side {
-        Some(Ok(plan)) => plan.skipped.clone(),
+        Some(Ok(plan)) => plan
+            .skipped
+            .iter()
+            .filter(|s| !matches!(s.reason, SkipReason::InProgress | SkipReason::NotCarried))
+            .cloned()
+            .collect(),
         _ => Vec::new(),
     };
     let (old_builds, new_builds) = (planned(old), planned(new));
@@ -758,7 +766,6 @@ mod tests {
     use super::*;
     use crate::inventory::{intern_platforms, Repository, Tag};
     use crate::manifest::parse_str;
-    use crate::policy::prune::SkipReason;
 
     fn now() -> DateTime<Utc> {
         "2026-11-20T12:00:00Z".parse().unwrap()
@@ -1047,11 +1054,10 @@ mod tests {
         assert_eq!(d.repositories.now_missing, ["typo"]);
         assert!(d.builds.is_empty(), "a missing repository breaks no build");
         assert!(d.prune_broken.refuses_now());
-        assert!(d
-            .prune_broken
-            .new_refusal
-            .as_deref()
-            .is_some_and(|r| r.contains("typo")));
+        assert_eq!(
+            d.prune_broken.new_refusal,
+            Some(Refusal::MissingRepositories(vec!["typo".into()]))
+        );
         assert!(d.has_findings());
     }
 
