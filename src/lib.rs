@@ -42,6 +42,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         cli::Command::Audit(args) => cmd::audit::run(args, connection, global).await,
         cli::Command::Prune(args) => cmd::prune::run(args, connection, global).await,
+        cli::Command::Diff(args) => cmd::diff::run(args, connection, global).await,
         cli::Command::Validate(args) => cmd::validate::run(args),
         cli::Command::Snapshot(args) => cmd::snapshot::run(args, connection, global).await,
         cli::Command::Schema => cmd::shell::schema(),

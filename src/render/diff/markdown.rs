@@ -118,7 +118,9 @@ pub fn render(diff: &Diff) -> String {
     let every_build = grouped.iter().any(|g| g.tags.len() > 1);
     let full_prune = all_prune_lines(diff, true, &code);
     if every_build || full_prune != prune {
-        out.push_str("\n<details><summary>Every build and deletion</summary>\n\n");
+        out.push_str(
+            "\n<details><summary>Details: every build, every deletion, every reason</summary>\n\n",
+        );
         if every_build {
             out.push_str("| Build | OLD | NEW | Why |\n|---|---|---|---|\n");
             for b in &diff.builds {
@@ -185,7 +187,7 @@ mod tests {
         > [!TIP]
         > zun is in no build before rocky-4: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-4` to it in the manifest.
 
-        <details><summary>Every build and deletion</summary>
+        <details><summary>Details: every build, every deletion, every reason</summary>
 
         | Build | OLD | NEW | Why |
         |---|---|---|---|
