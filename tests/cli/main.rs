@@ -3,6 +3,7 @@
 
 mod audit;
 mod credentials;
+mod diff;
 mod evidence;
 mod fakehub_selftest;
 mod faults;

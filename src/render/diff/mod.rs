@@ -221,14 +221,24 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
             plural(tags(&change.added), "tag", "tags"),
             deletion_list(&change.added)
         ));
-        if verbose {
-            for d in change
-                .added
-                .iter()
-                .filter_map(|d| Some((d, d.retention.as_ref()?)))
-            {
-                lines.push(format!("  {}: expired, {}", name(&d.0.tag), d.1));
+        // Why retention retires them, one line per reason.
+        let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+        for d in &change.added {
+            let Some(reason) = d.retention.as_deref() else {
+                continue;
+            };
+            match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, tags)) => tags.push(&d.tag),
+                None => reasons.push((reason, vec![&d.tag])),
             }
+        }
+        for (reason, tags) in reasons {
+            let tags = if verbose {
+                tags.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
+            } else {
+                tag_list(&tags, name)
+            };
+            lines.push(format!("prune {kind} under NEW: {tags} expired, {reason}"));
         }
     }
     if !change.removed.is_empty() {
@@ -422,14 +432,8 @@ pub fn manifest_lines(diff: &Diff, verbose: bool, name: Name<'_>) -> Vec<String>
         lines.push(format!(
             "{}: {} → {}",
             setting.setting.as_str(),
-            setting
-                .old
-                .as_deref()
-                .map_or("(none)".to_string(), |v| name(v)),
-            setting
-                .new
-                .as_deref()
-                .map_or("(none)".to_string(), |v| name(v)),
+            setting.old.as_deref().map_or("(none)".to_string(), name),
+            setting.new.as_deref().map_or("(none)".to_string(), name),
         ));
     }
     lines

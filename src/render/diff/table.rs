@@ -130,6 +130,7 @@ mod tests {
         prune --broken: no change (deletes nothing under either)
         prune --broken under NEW skips 3 builds (rocky-3, rocky-2, rocky-1): only images that joined or left the set are missing: a manifest change, see the fix
         prune --expired under NEW also deletes 3 builds (9 tags): rocky-3, rocky-2, rocky-1
+        prune --expired under NEW: rocky-3, rocky-2, rocky-1 expired, older than the 2 newest complete builds
 
         zun is in no build before rocky-4: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-4` to it in the manifest.
         ");
@@ -163,9 +164,7 @@ mod tests {
         prune --broken: no change (deletes nothing under either)
         prune --broken under NEW skips 3 builds (rocky-3, rocky-2, rocky-1): only images that joined the set in a later build are missing: zun (first in rocky-4). This looks like a manifest change, not a broken build: add `from: rocky-4` to zun in the manifest; if those builds really lack it by accident, prune them by name with --build
         prune --expired under NEW also deletes 3 builds (9 tags): rocky-3, rocky-2, rocky-1
-          rocky-3: expired, older than the 2 newest complete builds
-          rocky-2: expired, older than the 2 newest complete builds
-          rocky-1: expired, older than the 2 newest complete builds
+        prune --expired under NEW: rocky-3, rocky-2, rocky-1 expired, older than the 2 newest complete builds
 
         zun is in no build before rocky-4: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-4` to it in the manifest.
         ");
