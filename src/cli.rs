@@ -40,6 +40,17 @@ pub enum Command {
     /// Delete every tag of broken, expired (or named) builds across the set: plan, confirm, delete, record
     Prune(PruneArgs),
     /// Show what a manifest change does: the builds whose status changes, and what prune would delete
+    ///
+    /// The same inventory (live, or --from a snapshot, offline and without credentials) is judged
+    /// under OLD and under NEW, as `audit` and `prune --dry-run` would: images added and removed,
+    /// every build whose status changes and why, what prune --broken and prune --expired would
+    /// delete under NEW that they would not under OLD (and the reverse), and the fix where an added
+    /// image explains the change (add `from: …`). Both manifests must name the same registry and
+    /// namespace.
+    ///
+    /// Exit codes: 0 when no build changes status, no prune deletes more and none refuses now;
+    /// 1 otherwise; 2 on errors (both manifests are validated first, every problem as
+    /// FILE:LINE:COL).
     Diff(DiffArgs),
     /// Check manifests offline, reporting every problem as FILE:LINE:COL
     Validate(ValidateArgs),
@@ -176,15 +187,6 @@ pub enum PlanFormat {
 
 /// `tagsweep diff OLD NEW`: one inventory judged under two manifests.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Show what a manifest change does. The same inventory (live, or --from a snapshot, \
-offline and without credentials) is judged under OLD and under NEW, as `audit` and `prune --dry-run` \
-would: images added and removed, every build whose status changes and why, what prune --broken and \
-prune --expired would delete under NEW that they would not under OLD (and the reverse), and the fix \
-where an added image explains the change (add `from: …`).\n\n\
-Exit codes: 0 when no build changes status, no prune deletes more and none refuses now; 1 otherwise; \
-2 on errors (both manifests are validated first, every problem as FILE:LINE:COL)."
-)]
 pub struct DiffArgs {
     /// The manifest before the change (e.g. `git show origin/main:manifests/kolla.yaml > old.yaml`)
     #[arg(value_name = "OLD")]
