@@ -487,7 +487,7 @@ pub fn notes(diff: &Diff) -> Vec<(NoteKind, String)> {
         .any(|s| s.setting == Setting::Platforms);
     if platforms_changed && diff.unverified_platforms > 0 {
         notes.push((NoteKind::Note, format!(
-            "? {} under NEW images whose platforms the registry did not state, so the platforms change cannot show there (on Docker Hub, listings state none since August 2025): run the diff against the registry with --verify-platforms.",
+            "? Under NEW, {} images whose platforms the registry did not state, so the platforms change cannot show there (on Docker Hub, listings state none since August 2025): run the diff against the registry with --verify-platforms.",
             plural(diff.unverified_platforms, "build has", "builds have"),
         )));
     }
