@@ -9,6 +9,10 @@ use crate::policy::diff::Diff;
 use crate::policy::Status;
 use crate::render::{short_time, summary_line, MAX_NAMES};
 
+/// At most this many builds, one a row, in the details: a comment stays
+/// well under GitHub's 65,536 characters however many builds change.
+pub const MAX_DETAILED_BUILDS: usize = 200;
+
 /// Escapes what would break a table cell (a regex's `|` too, even in code).
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', "<br>")
@@ -126,7 +130,7 @@ pub fn render(diff: &Diff) -> String {
         out.push_str("\n<details><summary>Details</summary>\n\n");
         if every_build {
             out.push_str("| Build | OLD | NEW | Why |\n|---|---|---|---|\n");
-            for b in &diff.builds {
+            for b in diff.builds.iter().take(MAX_DETAILED_BUILDS) {
                 out.push_str(&format!(
                     "| {} | {} | {} | {} |\n",
                     cell(&code(&b.tag)),
@@ -134,6 +138,13 @@ pub fn render(diff: &Diff) -> String {
                     status(b.new_status()),
                     cell(&why(b, diff, &code))
                 ));
+            }
+            if let Some(more) = diff.builds.len().checked_sub(MAX_DETAILED_BUILDS) {
+                if more > 0 {
+                    out.push_str(&format!(
+                        "\n… and {more} more builds: `--format json` lists every one.\n"
+                    ));
+                }
             }
             out.push('\n');
         }
