@@ -161,7 +161,7 @@ pub fn render(diff: &Diff, new: &Manifest) -> String {
             Setting::Grace => (
                 diff.builds
                     .iter()
-                    .filter(|b| b.cause == Default::default())
+                    .filter(|b| b.old.is_some() && b.new.is_some() && b.cause == Default::default())
                     .collect(),
                 new.locations.grace,
             ),
@@ -267,6 +267,36 @@ fn fixes(diff: &Diff, image: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::render::diff::fixture;
+
+    /// A shorter grace turns the build in progress broken: said on
+    /// `builds.grace`, the only change that explains it.
+    #[test]
+    fn a_grace_change_is_annotated_on_grace() {
+        use crate::policy::diff::{compare, judge, Side};
+        let old = fixture::new();
+        let src = "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+(-debug)?$'\n  grace: 30m\nretention: {keep: 2}\nplatforms: [linux/amd64]\nimages:\n  - base\n  - nova\n  - name: old-svc\n    until: rocky-3\n  - zun\n";
+        let new = crate::manifest::parse_str("manifests/kolla.yaml", src).unwrap();
+        let inv = fixture::inventory();
+        let now = crate::render::fixture::now();
+        let (o, n) = (
+            judge(&old, &inv, now, |_| None),
+            judge(&new, &inv, now, |_| None),
+        );
+        let diff = compare(
+            Side {
+                manifest: &old,
+                judgement: &o,
+            },
+            Side {
+                manifest: &new,
+                judgement: &n,
+            },
+        );
+        insta::assert_snapshot!(render(&diff, &new), @"
+        ::warning file=manifests/kolla.yaml,line=4,col=10,title=tagsweep diff::builds.grace: 2h → 30m changes 1 build:%0Arocky-5: in progress → broken, builds.grace 2h → 30m
+        ::warning file=manifests/kolla.yaml,title=tagsweep diff::1 build changes status; prune deletes 1 more build.%0Aprune --broken under NEW also deletes 1 build (2 tags): rocky-5%0Aprune --expired: no change (deletes the same 3 builds under both: rocky-3, rocky-2, rocky-1)
+        ");
+    }
 
     #[test]
     fn annotations_on_the_lines_of_new() {
