@@ -43,6 +43,19 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Point a tag users pull (latest, stable) at a complete build in every image of the set: plan, confirm, push, record
     Promote(PromoteArgs),
+    /// Show what a manifest change does: the builds whose status changes, and what prune would delete
+    ///
+    /// The same inventory (live, or --from a snapshot, offline and without credentials) is judged
+    /// under OLD and under NEW, as `audit` and `prune --dry-run` would: images added and removed,
+    /// every build whose status changes and why, what prune --broken and prune --expired would
+    /// delete under NEW that they would not under OLD (and the reverse), and the fix where an added
+    /// image explains the change (add `from: …`). Both manifests must name the same registry and
+    /// namespace.
+    ///
+    /// Exit codes: 0 when no build changes status, no prune deletes more and none refuses now;
+    /// 1 otherwise; 2 on errors (both manifests are validated first, every problem as
+    /// FILE:LINE:COL).
+    Diff(DiffArgs),
     /// Check manifests offline, reporting every problem as FILE:LINE:COL
     Validate(ValidateArgs),
     /// Save the inventory (repositories and tags) to a JSON file for offline audits
@@ -238,6 +251,49 @@ pub enum PlanFormat {
     Json,
 }
 
+/// `tagsweep diff OLD NEW`: one inventory judged under two manifests.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The manifest before the change (e.g. `git show origin/main:manifests/kolla.yaml > old.yaml`)
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+
+    /// The manifest after the change; `--format github` annotates its lines
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+
+    /// Read the inventory from a snapshot file instead of the registry (offline, no credentials)
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub from: Option<PathBuf>,
+
+    /// Judge both as of this time (RFC 3339) instead of now; a snapshot is judged as of when it was taken
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+
+    /// Read the platforms the registry does not list from each build tag's manifest (as `audit --verify-platforms`)
+    #[arg(long, conflicts_with = "from")]
+    pub verify_platforms: bool,
+
+    #[command(flatten)]
+    pub observations: ObservationArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// A few lines and a table, for terminals and logs (-v: every build)
+    Table,
+    /// Markdown, for a pull-request comment or $GITHUB_STEP_SUMMARY
+    Markdown,
+    /// ::warning/::notice annotations on NEW's lines, for GitHub Actions
+    Github,
+    /// The JSON contract, for other tools
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Manifests to check (also accepted without -m: `tagsweep validate manifests/*.yaml`)
@@ -406,16 +462,15 @@ mod tests {
 
     #[test]
     fn every_command_that_connects_takes_the_cache_and_registry_api_flags() {
-        for sub in ["audit", "prune --broken", "snapshot -o s.json"] {
+        for sub in [
+            "audit -m m.yaml",
+            "prune --broken -m m.yaml",
+            "snapshot -o s.json -m m.yaml",
+            "diff old.yaml new.yaml",
+        ] {
             let mut argv = vec!["tagsweep"];
             argv.extend(sub.split(' '));
-            argv.extend([
-                "-m",
-                "m.yaml",
-                "--no-cache",
-                "--registry-api-url",
-                "http://127.0.0.1:5000",
-            ]);
+            argv.extend(["--no-cache", "--registry-api-url", "http://127.0.0.1:5000"]);
             let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{sub}: {e}"));
             let c = cli.connection;
             assert!(c.no_cache, "{sub}");
@@ -461,6 +516,7 @@ mod tests {
             &["audit", "-m", "m.yaml"][..],
             &["prune", "-m", "m.yaml", "--broken"],
             &["snapshot", "-m", "m.yaml", "-o", "s.json"],
+            &["diff", "old.yaml", "new.yaml"],
         ] {
             for option in options {
                 let before: Vec<&str> = ["tagsweep"]
@@ -494,6 +550,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn parses_a_diff() {
+        let cli = Cli::try_parse_from([
+            "tagsweep",
+            "diff",
+            "old.yaml",
+            "new.yaml",
+            "--from",
+            "s.json",
+            "--format",
+            "github",
+            "--now",
+            "2026-11-20T12:00:00Z",
+        ])
+        .unwrap();
+        let Command::Diff(d) = &cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (d.old.to_str(), d.new.to_str(), d.format),
+            (Some("old.yaml"), Some("new.yaml"), DiffFormat::Github)
+        );
+        assert!(
+            Cli::try_parse_from(["tagsweep", "diff", "old.yaml"]).is_err(),
+            "both manifests are needed"
+        );
+        assert!(Cli::try_parse_from([
+            "tagsweep",
+            "diff",
+            "a.yaml",
+            "b.yaml",
+            "--from",
+            "s.json",
+            "--verify-platforms"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
         cli::Command::Prune(args) => cmd::prune::run(args, connection, global).await,
         cli::Command::Restore(args) => cmd::restore::run(args, connection, global).await,
         cli::Command::Promote(args) => cmd::promote::run(args, connection, global).await,
+        cli::Command::Diff(args) => cmd::diff::run(args, connection, global).await,
         cli::Command::Validate(args) => cmd::validate::run(args),
         cli::Command::Snapshot(args) => cmd::snapshot::run(args, connection, global).await,
         cli::Command::Schema => cmd::shell::schema(),

@@ -113,7 +113,7 @@ pub(crate) fn parse_now(raw: &str) -> Result<DateTime<Utc>> {
 }
 
 /// `$COLUMNS` when the shell exports it; comfy-table otherwise asks the terminal.
-fn terminal_width() -> Option<u16> {
+pub(crate) fn terminal_width() -> Option<u16> {
     std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse().ok())

@@ -3,6 +3,7 @@
 //! it found something (exit 1) or not (exit 0); errors are exit 2.
 
 pub mod audit;
+pub mod diff;
 pub mod promote;
 pub mod prune;
 pub mod restore;

@@ -27,6 +27,7 @@ use crate::config::open_registry;
 use crate::inventory::Tag;
 use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
 use crate::manifest::Manifest;
+use crate::output;
 use crate::platform_cache::PlatformCache;
 use crate::policy::promote::{check_tag, newest_complete, plan, promotable, Move};
 use crate::policy::prune::{fresh_inventory, judge_fresh};
@@ -84,10 +85,13 @@ pub async fn run(
         })?;
         plans.push((tag.clone(), moves));
     }
-    print!(
-        "{}",
-        plan_text(&manifest, &registry.name(), &build, &plans, args.dry_run)
-    );
+    output::print(plan_text(
+        &manifest,
+        &registry.name(),
+        &build,
+        &plans,
+        args.dry_run,
+    ))?;
     let to_move: usize = plans
         .iter()
         .map(|(_, m)| m.iter().filter(|m| !m.unchanged()).count())
@@ -96,7 +100,7 @@ pub async fn run(
         return Ok(Outcome::Clean);
     }
     if to_move == 0 {
-        println!("Nothing to change.");
+        output::println("Nothing to change.")?;
         return Ok(Outcome::Clean);
     }
     if !args.yes {
@@ -174,7 +178,7 @@ pub async fn run(
     }
     if failed > 0 {
         // Where each tag points now, so that nobody has to guess.
-        println!("Where each image's tag points now:");
+        output::println("Where each image's tag points now:")?;
         for (tag, moves) in &plans {
             for m in moves {
                 let now = registry
@@ -189,16 +193,16 @@ pub async fn run(
                     Some(d) => d.to_string(),
                     None => "(absent)".to_string(),
                 };
-                println!("  {}:{tag} → {at}", m.repository);
+                output::println(format!("  {}:{tag} → {at}", m.repository))?;
             }
         }
-        println!("Run the same promote again to finish it, or `tagsweep restore --journal` to undo what was done.");
+        output::println("Run the same promote again to finish it, or `tagsweep restore --journal` to undo what was done.")?;
     } else {
-        println!(
+        output::println(format!(
             "Promoted {build}: {} now point{} at it in every image of the set.",
             args.tags.join(", "),
             if args.tags.len() == 1 { "s" } else { "" }
-        );
+        ))?;
     }
     if let Some(e) = fatal {
         bail!("stopped promoting: {e}");

@@ -23,6 +23,7 @@ use super::{confirm_namespace, connect, Global, Outcome};
 use crate::cli::{ConnectionArgs, RestoreArgs};
 use crate::config::open_registry_named;
 use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
+use crate::output;
 use crate::policy::restore::{decide, targets, Step, Target};
 use crate::registry::oci::image::is_manifest_media_type;
 use crate::registry::{ManifestBytes, Registry, RegistryError};
@@ -46,14 +47,14 @@ pub async fn run(
     }
     if wanted.is_empty() {
         if problems.is_empty() {
-            println!(
+            output::println(format!(
                 "Nothing to restore: {shown} records no deleted or promoted tag{}.",
                 if args.builds.is_empty() {
                     String::new()
                 } else {
                     format!(" of {}", args.builds.join(", "))
                 }
-            );
+            ))?;
             return Ok(Outcome::Clean);
         }
         return Ok(Outcome::Findings);
@@ -83,10 +84,13 @@ pub async fn run(
         .with_context(|| {
             format!("looking up the tags to restore in {namespace} on {registry_name}")
         })?;
-        print!(
-            "{}",
-            plan_text(&registry_name, &namespace, &shown, &steps, args.dry_run)
-        );
+        output::print(plan_text(
+            &registry_name,
+            &namespace,
+            &shown,
+            &steps,
+            args.dry_run,
+        ))?;
         let acting = steps.iter().filter(|(_, s)| s.acts()).count();
         let left = steps
             .iter()
@@ -113,7 +117,7 @@ pub async fn run(
         for (_, result, _) in &done.results {
             totals.add(*result);
         }
-        println!("{}", totals.summary());
+        output::println(totals.summary())?;
         incomplete |= totals.incomplete();
         if let Some(e) = done.fatal {
             bail!("stopped restoring: {e}");

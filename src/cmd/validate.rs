@@ -4,8 +4,9 @@ use anyhow::Result;
 
 use super::Outcome;
 use crate::cli::{ValidateArgs, ValidateFormat};
-use crate::manifest::{self, ManifestError, Problem};
+use crate::manifest::{self, Location, ManifestError, Problem};
 use crate::output;
+use crate::render::github;
 
 /// Exit 0 when every manifest is valid, 1 when any has problems; a file that
 /// cannot be read at all is an error (exit 2) once the others are checked.
@@ -71,30 +72,23 @@ fn format_problem(p: &Problem, level: Level, format: ValidateFormat) -> String {
     match (format, level) {
         (ValidateFormat::Text, Level::Error) => p.to_string(),
         (ValidateFormat::Text, Level::Warning) => p.as_warning(),
-        (ValidateFormat::Github, _) => format!(
-            "::{} file={},line={},col={}::{}",
+        (ValidateFormat::Github, _) => github_problem(
+            p,
             match level {
-                Level::Error => "error",
-                Level::Warning => "warning",
+                Level::Error => github::Level::Error,
+                Level::Warning => github::Level::Warning,
             },
-            escape_property(&p.file),
-            p.line,
-            p.column,
-            escape_data(&p.message)
         ),
     }
 }
 
-/// GitHub workflow-command escaping for the message.
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// GitHub workflow-command escaping for a property value.
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+/// A manifest problem as a GitHub annotation on its line.
+pub(crate) fn github_problem(p: &Problem, level: github::Level) -> String {
+    let at = Location {
+        line: p.line,
+        column: p.column,
+    };
+    github::annotation(level, &p.file, Some(at), None, &p.message)
 }
 
 #[cfg(test)]

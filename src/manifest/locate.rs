@@ -53,6 +53,15 @@ pub(crate) struct Pos {
     pub column: usize,
 }
 
+impl From<Pos> for super::Location {
+    fn from(pos: Pos) -> Self {
+        super::Location {
+            line: pos.line,
+            column: pos.column,
+        }
+    }
+}
+
 impl Pos {
     /// The first character of the file.
     pub const START: Pos = Pos { line: 1, column: 1 };

@@ -78,6 +78,35 @@ pub struct Manifest {
     /// prints each as `FILE:LINE:COL: warning: message`; it changes no exit
     /// code.
     pub warnings: Vec<Problem>,
+    /// Where the settings are written, for messages and annotations that
+    /// point at them (`diff --format github`).
+    pub locations: Locations,
+}
+
+/// Where something is written in the manifest: 1-based line and column
+/// (columns count characters), as in `FILE:LINE:COL`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Where a manifest's settings are written: the value of each key, `None`
+/// when the key is absent (a manifest built in code has none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Locations {
+    /// `builds.pattern`.
+    pub pattern: Option<Location>,
+    /// `builds.grace`.
+    pub grace: Option<Location>,
+    /// `builds.protect`.
+    pub protect: Option<Location>,
+    /// `retention` (the key).
+    pub retention: Option<Location>,
+    /// `platforms` (the key).
+    pub platforms: Option<Location>,
+    /// `images` (the key).
+    pub images: Option<Location>,
 }
 
 /// Which builds are no longer supported: the manifest's `retention`.
@@ -144,6 +173,8 @@ pub struct ImageSpec {
     /// When set, the last build the image is expected in: it is expected up
     /// to and including this build, in the natural order of tags. A build tag.
     pub until: Option<String>,
+    /// Where the image's name is written in the manifest.
+    pub at: Location,
 }
 
 impl ImageSpec {
@@ -373,6 +404,58 @@ mod tests {
         assert!(m.images.iter().any(|i| i.expected_in("rocky-1")));
     }
 
+    /// Annotations on a pull request point at these: each must be where the
+    /// text is, in both block and flow style.
+    #[test]
+    fn settings_and_images_know_where_they_are_written() {
+        let at = |line, column| Some(Location { line, column });
+        let m = valid(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\n  protect: ['^latest$']\nretention: {keep: 3}\nplatforms: [linux/arm64]\nimages:\n  - base\n  - name: zun\n    from: rocky-4\n",
+        );
+        assert_eq!(
+            m.locations,
+            Locations {
+                pattern: at(3, 12),
+                grace: None,
+                protect: at(4, 12),
+                retention: at(5, 1),
+                platforms: at(6, 1),
+                images: at(7, 1),
+            }
+        );
+        let images: Vec<(&str, Location)> =
+            m.images.iter().map(|i| (i.name.as_str(), i.at)).collect();
+        assert_eq!(
+            images,
+            [
+                ("base", Location { line: 8, column: 5 }),
+                (
+                    "zun",
+                    Location {
+                        line: 9,
+                        column: 11
+                    }
+                )
+            ]
+        );
+        let m = valid(
+            "m.yaml",
+            "namespace: linaro\nbuilds: {pattern: '^r\\d$', grace: 1h}\nimages: [a, b]\n",
+        );
+        assert_eq!(
+            (m.locations.pattern, m.locations.grace),
+            (at(2, 19), at(2, 35))
+        );
+        assert_eq!(
+            m.images[1].at,
+            Location {
+                line: 3,
+                column: 13
+            }
+        );
+    }
+
     #[test]
     fn rules_and_lookups() {
         let m = valid(
@@ -397,6 +480,7 @@ mod tests {
             builds: builds.map(|re| Regex::new(re).unwrap()),
             from: from.map(str::to_string),
             until: until.map(str::to_string),
+            at: Location::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! the registries filled in, so every rule is unit-tested without HTTP.
 
 pub mod audit;
+pub mod diff;
 pub mod promote;
 pub mod prune;
 pub mod restore;

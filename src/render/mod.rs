@@ -1,6 +1,8 @@
 //! Turning a report into text: pure functions from data to a `String`, one
 //! file per format, snapshot-tested.
 
+pub mod diff;
+pub mod github;
 pub mod html;
 pub mod json;
 pub mod markdown;
@@ -10,7 +12,7 @@ pub mod table;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::duration::format_duration;
-use crate::policy::audit::{AgeSource, RetentionSummary};
+use crate::policy::audit::{AgeSource, LateImage, RetentionSummary, RetiredImage};
 use crate::policy::retention::Why;
 use crate::policy::{BuildReport, ImageStats, Report};
 use crate::registry::Stats;
@@ -262,25 +264,8 @@ pub fn explanations(report: &Report) -> Vec<String> {
                 .to_string(),
         );
     }
-    for late in &report.late_images {
-        notes.push(match &late.first_build {
-            Some(first) => format!(
-                "{} is in no build before {first}: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: {first}` to it in the manifest.",
-                late.image
-            ),
-            None => format!(
-                "{} is in no build yet: if it joins the set with a future build, give it `from:` that build in the manifest.",
-                late.image
-            ),
-        });
-    }
-    for retired in &report.retired_images {
-        notes.push(format!(
-            "{} is in no finished build after {}: if it left the set then, add `until: {}` to it in the \
-             manifest; if not, its push keeps failing and those builds are broken (prune them by name with --build).",
-            retired.image, retired.last_build, retired.last_build
-        ));
-    }
+    notes.extend(report.late_images.iter().map(late_image_note));
+    notes.extend(report.retired_images.iter().map(retired_image_note));
     if !report.unverified_repositories.is_empty() {
         let n = report.unverified_repositories.len();
         notes.push(format!(
@@ -294,6 +279,29 @@ pub fn explanations(report: &Report) -> Vec<String> {
         notes.extend(retention_notes(report, retention));
     }
     notes
+}
+
+/// What an image that joined the set late means, and the fix (`from:`).
+pub fn late_image_note(late: &LateImage) -> String {
+    match &late.first_build {
+        Some(first) => format!(
+            "{} is in no build before {first}: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: {first}` to it in the manifest.",
+            late.image
+        ),
+        None => format!(
+            "{} is in no build yet: if it joins the set with a future build, give it `from:` that build in the manifest.",
+            late.image
+        ),
+    }
+}
+
+/// What an image that may have left the set means, and the fix (`until:`).
+pub fn retired_image_note(retired: &RetiredImage) -> String {
+    format!(
+        "{} is in no finished build after {}: if it left the set then, add `until: {}` to it in the \
+         manifest; if not, its push keeps failing and those builds are broken (prune them by name with --build).",
+        retired.image, retired.last_build, retired.last_build
+    )
 }
 
 /// `2026-11-20 10:00 UTC`, or `unknown`.

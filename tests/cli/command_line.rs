@@ -155,7 +155,12 @@ fn into_closed_pipe(args: &[&str]) -> (i32, String) {
 fn a_closed_pipe_ends_every_command_quietly_with_its_usual_exit_code() {
     let manifest = repo_file("manifests/linaro-sample.yaml");
     let snapshot = repo_file("manifests/linaro-sample.snapshot.json");
-    let (m, s) = (manifest.to_str().unwrap(), snapshot.to_str().unwrap());
+    let adds = repo_file("manifests/linaro-sample.adds-horizon.yaml");
+    let (m, s, adds) = (
+        manifest.to_str().unwrap(),
+        snapshot.to_str().unwrap(),
+        adds.to_str().unwrap(),
+    );
     let commands: Vec<Vec<&str>> = vec![
         vec!["audit", "-m", m, "--from", s],
         vec!["audit", "-m", m, "--from", s, "--format", "json"],
@@ -172,6 +177,8 @@ fn a_closed_pipe_ends_every_command_quietly_with_its_usual_exit_code() {
             "--format",
             "json",
         ],
+        vec!["diff", m, adds, "--from", s],
+        vec!["diff", m, adds, "--from", s, "--format", "markdown"],
         vec!["validate", m],
         vec!["schema"],
         vec!["man"],

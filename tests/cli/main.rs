@@ -4,6 +4,7 @@
 mod audit;
 mod command_line;
 mod credentials;
+mod diff;
 mod evidence;
 mod fakehub_selftest;
 mod faults;

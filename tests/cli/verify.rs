@@ -547,3 +547,78 @@ fn a_250_image_build_costs_250_manifest_gets_once() {
     assert_eq!(after_first, IMAGES);
     assert_eq!(after_second, after_first);
 }
+
+/// `diff --verify-platforms`: a manifest change that requires linux/arm64
+/// shows only when the platforms are read. Without the flag, nothing is
+/// known missing and the diff says why it cannot show the change.
+#[test]
+fn a_platforms_change_shows_in_a_diff_once_platforms_are_read() {
+    let s = setup();
+    let old = s.w.write(
+        "old.yaml",
+        &MANIFEST.replace(
+            "platforms: [linux/amd64, linux/arm64]",
+            "platforms: [linux/amd64]",
+        ),
+    );
+    let diff = |extra: &[&str]| {
+        run(tagsweep()
+            .arg("diff")
+            .args([&old, &s.manifest])
+            .args(["--now", NOW])
+            .args(extra)
+            .env("TAGSWEEP_HUB_URL", s.hub.url())
+            .env("DOCKERHUB_USERNAME", USER)
+            .env("DOCKERHUB_TOKEN", SECRET)
+            .env("HOME", s.w.path())
+            .env("XDG_CACHE_HOME", s.cache_home()))
+    };
+
+    let blind = diff(&[]);
+    assert_eq!(blind.code, 0, "{}\n{}", blind.stdout, blind.stderr);
+    assert!(
+        blind.stdout.contains(
+            "? Under NEW, 2 builds have images whose platforms the registry did not state"
+        ),
+        "{}",
+        blind.stdout
+    );
+    assert!(
+        s.manifest_gets().is_empty(),
+        "no manifest read without the flag"
+    );
+
+    let url = s.reg.url();
+    let seen = diff(&[
+        "--verify-platforms",
+        "--registry-api-url",
+        url.as_str(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(seen.code, 1, "{}", seen.stderr);
+    let doc = seen.json();
+    assert_eq!(
+        doc["builds"],
+        json!([{
+            "tag": "rocky-1", "old": "complete", "new": "broken",
+            "now_missing": [], "no_longer_missing": [],
+            "now_missing_platforms": {"nova": ["linux/arm64"]},
+            "no_longer_missing_platforms": {},
+            "pattern": null,
+            "why": "platforms missing: nova (linux/arm64)"
+        }]),
+        "{doc:#}"
+    );
+    assert_eq!(doc["prune"]["broken"]["added"][0]["tag"], "rocky-1");
+    assert_eq!(
+        sorted(s.manifest_gets()),
+        paths(&[
+            ("base", &s.rocky1[0]),
+            ("nova", &s.rocky1[1]),
+            ("base", &s.rocky2[0]),
+            ("nova", &s.rocky2[1]),
+        ]),
+        "each build tag's index read once, for both manifests"
+    );
+}

@@ -104,6 +104,7 @@ impl Lint<'_> {
                     builds,
                     from: from.map(str::to_string),
                     until: until.map(str::to_string),
+                    at: name_pos.into(),
                 }),
                 _ => all = None,
             }

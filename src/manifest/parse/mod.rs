@@ -23,7 +23,7 @@ mod test_support;
 use std::collections::HashMap;
 
 use super::locate::{self, Entry, Node, Pos, Value};
-use super::{Manifest, Problem, RegistryRef};
+use super::{Location, Locations, Manifest, Problem, RegistryRef};
 use crate::platform::closest;
 use registry::Naming;
 
@@ -81,6 +81,30 @@ pub fn parse_str(file: &str, src: &str) -> Result<Manifest, Vec<Problem>> {
                     .to_string(),
         }]),
         _ => Err(problems),
+    }
+}
+
+/// Where the settings of a valid manifest are written: the value of each
+/// key (for `retention`, `platforms` and `images`, the key itself, which is
+/// on the line a reader looks for).
+fn locations(fields: &HashMap<&'static str, &Entry>) -> Locations {
+    let key = |name: &str| fields.get(name).map(|e| e.key.pos.into());
+    let under_builds = |name: &str| -> Option<Location> {
+        let Value::Map(entries) = &fields.get("builds")?.value.value else {
+            return None;
+        };
+        entries
+            .iter()
+            .find(|e| matches!(&e.key.value, Value::Str(k) if k == name))
+            .map(|e| e.value.pos.into())
+    };
+    Locations {
+        pattern: under_builds("pattern"),
+        grace: under_builds("grace"),
+        protect: under_builds("protect"),
+        retention: key("retention"),
+        platforms: key("platforms"),
+        images: key("images"),
     }
 }
 
@@ -233,6 +257,7 @@ impl Lint<'_> {
             images: images?,
             retention: retention?,
             warnings: Vec::new(),
+            locations: locations(&fields),
         })
     }
 
