@@ -10,7 +10,7 @@
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::notes::{Level, Sink};
 
@@ -33,10 +33,10 @@ impl Terminal {
         if !wanted {
             return Progress::hidden();
         }
-        let bar = ProgressBar::new(0);
+        // Hidden until the first `start`: an empty 0/0 bar says nothing, and
+        // notes printed before then must not draw it.
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         bar.set_style(style("repositories"));
-        // Drawn from the first `start`: an empty 0/0 bar says nothing.
-        self.drawing(Some(&bar));
         Progress {
             bar: Some((bar, Arc::clone(self))),
         }
@@ -93,14 +93,16 @@ impl Progress {
     /// Starts (again) at 0 of `total` `unit`s (`tags`), `what` being done.
     pub fn start_counting(&self, what: &str, total: usize, unit: &str) {
         if let Some((bar, terminal)) = &self.bar {
-            // A bar finished before (the listing's) starts afresh.
-            bar.reset();
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            // Everything set while hidden, so that a bar finished before (the
+            // listing's, the previous build's) never shows under a new name.
+            bar.set_draw_target(ProgressDrawTarget::hidden());
             bar.set_style(style(unit));
             bar.set_prefix(what.to_string());
             bar.set_length(total as u64);
-            bar.set_position(0);
             bar.set_message("");
+            bar.reset();
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
             terminal.drawing(Some(bar));
         }
     }
@@ -138,6 +140,7 @@ impl Progress {
         if let Some((bar, terminal)) = &self.bar {
             terminal.drawing(None);
             bar.finish_and_clear();
+            bar.set_draw_target(ProgressDrawTarget::hidden());
         }
     }
 }

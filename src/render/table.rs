@@ -71,6 +71,12 @@ pub fn render(report: &Report, width: Option<u16>, lists: Lists) -> String {
         }
         out.push_str(&table.to_string());
         out.push('\n');
+        let shortened = report.builds.iter().any(|b| {
+            b.missing.len() > super::MAX_NAMES || b.missing_platforms.len() > super::MAX_NAMES
+        });
+        if lists == Lists::Short && shortened {
+            out.push_str("(MISSING is shortened where it says \"+N more\": -v lists every name)\n");
+        }
     }
     let most_often = report.most_often_missing(super::MOST_OFTEN);
     if !most_often.is_empty() {
@@ -175,7 +181,21 @@ mod tests {
         Not in the manifest, but carrying build tags (240): extra-001, extra-002, extra-003, extra-004, extra-005, extra-006, extra-007, extra-008, extra-009, extra-010, +230 more (-v lists all)
         ERROR: 12 images of the manifest have no repository in linaro: typo-01, typo-02, typo-03, typo-04, typo-05, typo-06, typo-07, typo-08, typo-09, typo-10, +2 more (-v lists all)
         ");
+        assert!(
+            !short.contains("-v lists every name"),
+            "no cell was shortened"
+        );
+        report.builds[0].missing = (1..=7).map(|i| format!("img-{i}")).collect();
+        let short = render(&report, None, Lists::Short);
+        assert!(
+            short.contains("img-1, img-2, img-3, img-4, +3 more"),
+            "{short}"
+        );
+        assert!(
+            short.contains("(MISSING is shortened where it says \"+N more\": -v lists every name)")
+        );
         let full = render(&report, None, Lists::Full);
+        assert!(full.contains("img-7") && !full.contains("-v lists every name"));
         assert!(full.contains("extra-240") && full.contains("typo-12"));
         assert!(!full.contains("more"));
     }

@@ -351,6 +351,16 @@ fn prune_on_a_terminal_shows_a_bar_and_a_line_per_build() {
         !screen.contains("deleted linaro/"),
         "no line per tag:\n{screen}"
     );
+    // No empty bar, and no bar under another's name or unit.
+    assert!(!screen.contains(" 0/0 "), "{screen}");
+    for frame in screen.split(['\r', '\n']) {
+        if frame.contains("deleting") {
+            assert!(
+                frame.contains(" tags") && !frame.contains("repositories"),
+                "{frame:?}"
+            );
+        }
+    }
 
     // In a log (no terminal): a line per tag, no bar, no per-build line.
     let hub = self::hub(0);
