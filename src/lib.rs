@@ -35,6 +35,11 @@ pub use cmd::Outcome;
 
 /// Runs one parsed command line.
 pub async fn run(cli: cli::Cli) -> anyhow::Result<Outcome> {
+    // clap checks the conflict only where both are given on one side of
+    // the subcommand (`tagsweep -v audit -q` gets through).
+    if cli.verbose && cli.quiet {
+        anyhow::bail!("--verbose and --quiet cannot be used together; give one");
+    }
     let global = cmd::Global {
         verbose: cli.verbose,
         quiet: cli.quiet,

@@ -133,6 +133,27 @@ fn connection_options_work_before_and_after_the_subcommand() {
         .any(|r| r.path.contains("/auth/token") || r.path.contains("login")));
 }
 
+/// -v and -q contradict each other wherever they are given.
+#[test]
+fn verbose_and_quiet_are_refused_together_in_any_position() {
+    let manifest = repo_file("manifests/linaro-sample.yaml");
+    for argv in [
+        &["-v", "-q", "validate"][..],
+        &["validate", "-v", "-q"],
+        &["-v", "validate", "-q"],
+        &["-q", "validate", "--verbose"],
+    ] {
+        let out = run(tagsweep().args(argv).arg(&manifest));
+        assert_eq!(out.code, 2, "{argv:?}: {}", out.stdout);
+        assert!(out.stdout.is_empty(), "{argv:?}: {}", out.stdout);
+        assert!(
+            out.stderr.contains("cannot be used") && out.stderr.contains("--quiet"),
+            "{argv:?}: {}",
+            out.stderr
+        );
+    }
+}
+
 /// Runs tagsweep with its stdout a pipe whose reader has already gone.
 fn into_closed_pipe(args: &[&str]) -> (i32, String) {
     let (reader, writer) = std::io::pipe().expect("pipe");
