@@ -56,7 +56,14 @@ impl Watch for Show {
     fn build_done(&self, build: &PlannedBuild, results: &[TagResult], skipped: Option<&str>) {
         self.progress.finish();
         if let Some(why) = skipped {
-            eprintln!("tagsweep: {}: {why}; skipped", build.tag);
+            // A re-check that could not be made counts as failed (a rerun
+            // may do it); one that found the build changed, as skipped.
+            let counted = if Totals::of(results).failed > 0 {
+                "nothing deleted (counted as failed)"
+            } else {
+                "skipped"
+            };
+            eprintln!("tagsweep: {}: {why}; {counted}", build.tag);
         } else if !self.per_tag() {
             eprintln!("tagsweep: {}", build_line(&build.tag, results));
         }
