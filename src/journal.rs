@@ -31,7 +31,8 @@ pub enum DeletionResult {
     /// It was gone already (404): a rerun, or someone else removed it.
     AlreadyGone,
     /// Not attempted: the re-check found the build changed, or the run
-    /// stopped on a permission error.
+    /// stopped on a permission error or a registry answer that contradicts
+    /// itself.
     Skipped,
     /// The registry refused or failed; `detail` says how.
     Failed,

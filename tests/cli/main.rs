@@ -19,5 +19,6 @@ mod secrets;
 mod shell;
 mod snapshot;
 mod support;
+mod untag;
 mod validate;
 mod verify;

@@ -9,11 +9,13 @@
 //!   that no longer states platforms must not turn it "complete".
 //! * Deletions run `delete_concurrency` at a time. One failure does not stop
 //!   the others; a permission error (401/403) stops the run, since every
-//!   further delete would fail the same way, and the rest is recorded as
-//!   skipped.
+//!   further delete would fail the same way, and so does a registry answer
+//!   that contradicts itself (a digest its bytes deny, a manifest unknown
+//!   by the digest of the bytes served: something rewrites answers, and
+//!   nothing it says can be acted on); the rest is recorded as skipped.
 //! * Each result goes to the journal, on disk, before the next is recorded.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -31,6 +33,20 @@ use crate::verify::verify_platforms;
 
 /// Why a tag was not attempted after a permission error.
 const STOPPED: &str = "not attempted: the run stopped on a permission error";
+/// Why a tag was not attempted after a contradiction.
+const STOPPED_CONTRADICTION: &str =
+    "not attempted: the run stopped on a registry answer that contradicts itself";
+
+/// Whether `e` stops the run, and then what the tags not attempted say.
+fn stops_the_run(e: &RegistryError) -> Option<&'static str> {
+    if matches!(e.status(), Some(401 | 403)) {
+        Some(STOPPED)
+    } else if matches!(e, RegistryError::Contradiction { .. }) {
+        Some(STOPPED_CONTRADICTION)
+    } else {
+        None
+    }
+}
 
 /// What carrying out a plan needs.
 pub struct Execution<'a> {
@@ -69,7 +85,8 @@ pub trait Watch: Sync {
 pub struct Executed {
     /// One result per planned tag, in the order they completed.
     pub results: Vec<TagResult>,
-    /// The permission error that stopped the run, if one did.
+    /// The error that stopped the run (a permission error or a
+    /// contradiction), if one did.
     pub fatal: Option<RegistryError>,
     /// Why each build that was re-checked and skipped was skipped.
     pub skipped: Vec<(String, String)>,
@@ -78,11 +95,11 @@ pub struct Executed {
 impl Execution<'_> {
     /// Carries out every build of `plan`, in order.
     pub async fn run(&self, plan: &PrunePlan, journal: &mut Option<Journal>) -> Executed {
-        let aborted = AtomicBool::new(false);
+        let stop = OnceLock::new();
         let mut done = Executed::default();
         for build in &plan.builds {
             let (first, skips) = (done.results.len(), done.skipped.len());
-            self.build(plan, build, journal, &aborted, &mut done).await;
+            self.build(plan, build, journal, &stop, &mut done).await;
             let skipped = done.skipped[skips..].first().map(|(_, why)| why.as_str());
             self.watch
                 .build_done(build, &done.results[first..], skipped);
@@ -95,11 +112,11 @@ impl Execution<'_> {
         plan: &PrunePlan,
         build: &PlannedBuild,
         journal: &mut Option<Journal>,
-        aborted: &AtomicBool,
+        stop: &OnceLock<&'static str>,
         done: &mut Executed,
     ) {
-        if aborted.load(Ordering::SeqCst) {
-            self.keep_all(plan, build, done, journal, DeletionResult::Skipped, STOPPED);
+        if let Some(why) = stop.get() {
+            self.keep_all(plan, build, done, journal, DeletionResult::Skipped, why);
             return;
         }
         match self.fresh_look(build).await {
@@ -113,6 +130,11 @@ impl Execution<'_> {
                     let mut r = result(build, t, DeletionResult::Failed, Some(detail.clone()));
                     r.rerun_helps = e.rerun_helps();
                     self.keep(plan, done, journal, r);
+                }
+                if let Some(why) = stops_the_run(&e) {
+                    if stop.set(why).is_ok() {
+                        done.fatal = Some(e);
+                    }
                 }
                 return;
             }
@@ -131,7 +153,7 @@ impl Execution<'_> {
         self.watch.build_started(build);
         let mut deletions = futures::stream::iter(&build.tags)
             .map(|t| async move {
-                if aborted.load(Ordering::SeqCst) {
+                if stop.get().is_some() {
                     return (t, Err(None));
                 }
                 let outcome = self.registry.delete_tag(&t.repository, &t.tag).await;
@@ -144,14 +166,17 @@ impl Execution<'_> {
                 Ok(DeleteOutcome::AlreadyGone) => {
                     result(build, t, DeletionResult::AlreadyGone, None)
                 }
-                Err(None) => result(build, t, DeletionResult::Skipped, Some(STOPPED.into())),
+                Err(None) => {
+                    let why = stop.get().copied().unwrap_or(STOPPED);
+                    result(build, t, DeletionResult::Skipped, Some(why.into()))
+                }
                 Err(Some(e)) => {
                     let mut r = result(build, t, DeletionResult::Failed, Some(e.to_string()));
                     r.rerun_helps = e.rerun_helps();
-                    if matches!(e.status(), Some(401 | 403))
-                        && !aborted.swap(true, Ordering::SeqCst)
-                    {
-                        done.fatal = Some(e);
+                    if let Some(why) = stops_the_run(&e) {
+                        if stop.set(why).is_ok() {
+                            done.fatal = Some(e);
+                        }
                     }
                     r
                 }

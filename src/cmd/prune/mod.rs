@@ -8,8 +8,9 @@
 //! deleted; each build is looked up again just before its deletion; one
 //! failure does not stop the others; every result is printed and, with
 //! `--journal`, appended to disk as it happens. A permission error stops the
-//! run (every further delete would fail the same way). Carrying the plan
-//! out is [`execute`].
+//! run (every further delete would fail the same way), and so does a
+//! registry answer that contradicts itself. Carrying the plan out is
+//! [`execute`].
 //!
 //! A build that `--broken` would delete only for platforms its images lack
 //! has those platforms read from the manifests first (the registry API on

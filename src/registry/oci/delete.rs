@@ -11,32 +11,54 @@
 //! pointing to it (verified on distribution 2.8: four tags on one digest,
 //! one DELETE, no tag left, the digest 404; registry lab notes §3.4). So:
 //!
-//! 1. The tag's manifest is read; absent → [`DeleteOutcome::AlreadyGone`].
+//! 1. The tag's manifest is read; absent → [`DeleteOutcome::AlreadyGone`]
+//!    (only ever said of a tag not found, here or at a later read of it).
 //!    Its digest is that of the bytes read (see [`super::digest`]): a
 //!    registry that sends no `Docker-Content-Digest` is no obstacle, and
-//!    one whose header the bytes contradict gets no delete at all.
-//! 2. Where the registry supports the OCI tag delete (`DELETE
-//!    /v2/<name>/manifests/<tag>`, removing the tag alone), it is used. The
-//!    first time, tagsweep does not know: it tries, and remembers the
-//!    answer. Distribution 2.8 answers `400 DIGEST_INVALID`, Harbor
-//!    `UNSUPPORTED`: any 4xx but 401/403/404 means "not supported". When
-//!    that first try succeeds, what it did is checked: the tags that shared
-//!    the digest must still be there, and the manifest must still be
-//!    fetchable by digest. A registry whose "tag delete" took more is put
-//!    right (the lost tags pushed back, the manifest pushed back by digest,
-//!    from the bytes read in step 1) and tag deletes are not used again.
+//!    one whose header the bytes contradict gets no delete at all. The
+//!    manifest is then read *by that digest*, which must give the same
+//!    manifest: a registry that serves a converted or rewritten manifest
+//!    without saying its digest does not know the digest of the bytes it
+//!    served, so nothing it names can be deleted (nor restored) — a
+//!    [`RegistryError::Contradiction`], which stops the prune.
+//! 2. A tag delete (`DELETE /v2/<name>/manifests/<tag>`, the OCI spec's
+//!    removal of the tag alone) is sent only for a tag whose manifest no
+//!    other tag of the repository points to, directly or as an index
+//!    listing it: some registries "delete a tag" by deleting its manifest,
+//!    which takes every tag on it. Those other tags are listed and read for
+//!    every such delete; a listing that answers 404 or errs, or that lacks
+//!    the tag just read (`{"tags": null}`, a stale or partial page), leaves
+//!    them *unknown*, and the tag is not deleted ([`RegistryError::Changed`]:
+//!    running again helps), never taken as "no other tags". A tag that
+//!    shares its manifest always takes step 3, whatever the registry did
+//!    before: a tag delete that behaved on an unshared manifest proves
+//!    nothing about a shared one. Whether the registry has tag deletes is
+//!    learnt from the first one: distribution 2.8 answers `400
+//!    DIGEST_INVALID`, Harbor `UNSUPPORTED` (any 4xx but 401/403/404 means
+//!    "not supported", and step 3 is used from then on). After *every* tag
+//!    delete the manifest must still be fetchable by digest; one that went
+//!    with it is pushed back by digest (from the bytes read in step 1) and
+//!    tag deletes are not used again. (A tag pushed onto the manifest
+//!    between that listing and the delete is a race no registry API closes.)
 //! 3. Otherwise the tag is moved onto a throw-away manifest of its own — the
 //!    2-byte `{}` config blob (uploaded when the repository lacks it), no
 //!    layers, an annotation naming the tag, the time to the nanosecond, the
 //!    process and a counter, so no other manifest can have its digest — the
-//!    tag is read again to be sure it points at the throw-away digest, and
-//!    that digest alone is deleted. Before moving, the tag is read again
-//!    (only the manifest judged is moved) and deletes are checked to be
-//!    allowed at all (a `DELETE` of a digest that cannot exist: 404 means
-//!    allowed, 405 `UNSUPPORTED` means not). The digest deleted is never
-//!    the tag's original digest nor any digest this run saw another tag on.
-//!    If that delete fails, the tag is put back on its manifest. This is
-//!    what regclient does too (lab notes §0 item 4); it needs the push
+//!    tag is read again to be sure it points at the throw-away (its bytes as
+//!    pushed, or as the registry re-serialised them: the annotation is in
+//!    them), and that digest alone is deleted. Before moving, the tag is
+//!    read again (only the manifest judged is moved) and deletes are
+//!    checked to be allowed at all (a `DELETE` of a digest that cannot
+//!    exist: 404 means allowed, 405 `UNSUPPORTED` means not). The digest
+//!    deleted is never the tag's original digest nor any digest this run
+//!    saw another tag on. A 404 to that delete, the tag having just been
+//!    read on it, means the registry does not know the manifest by the
+//!    digest of the bytes it served: a failure, never "already gone". On
+//!    any failure after the move the tag is put back on its manifest (the
+//!    bytes read in step 1, pushed again, read back), and the error says
+//!    whether it is back. A tag found on something else than the
+//!    throw-away is someone else's push: left as it is, and said so. This
+//!    is what regclient does too (lab notes §0 item 4); it needs the push
 //!    permission as well as delete.
 //!
 //! `405` on a delete means the registry does not allow deletes (distribution
@@ -100,22 +122,32 @@ impl OciRegistry {
                 self.registry_name()
             )));
         };
-        match self.tag_delete.load(Ordering::Relaxed) {
-            SUPPORTED => {
+        if let Some(gone) = self.check_known_by_digest(name, tag, &digest).await? {
+            return Ok(gone);
+        }
+        if self.tag_delete.load(Ordering::Relaxed) != UNSUPPORTED {
+            // What a tag delete could take with it; unknown is an error.
+            let sharers = self.sharers(name, tag, &digest).await?;
+            if sharers.is_empty() {
                 if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
+                    if outcome == DeleteOutcome::Deleted {
+                        self.check_manifest_kept(name, tag, &digest, &current)
+                            .await?;
+                    }
                     return Ok(outcome);
                 }
+            } else {
+                self.client.notes().info(|| {
+                    format!(
+                        "{name}:{tag} shares its manifest {digest} with {}: it is moved onto a throw-away manifest, never deleted by tag",
+                        sharers
+                            .iter()
+                            .map(|(t, _)| t.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
             }
-            UNKNOWN => {
-                // What a tag delete must spare, read before trying one.
-                let sharers = self.sharers(name, tag, &digest).await?;
-                if let ByTag::Done(outcome) = self.delete_by_tag(name, tag).await? {
-                    self.check_tag_delete_spared(name, tag, &digest, &current, &sharers)
-                        .await?;
-                    return Ok(outcome);
-                }
-            }
-            _ => {}
         }
         self.untag(name, tag, &digest, &current).await
     }
@@ -127,8 +159,48 @@ impl OciRegistry {
             .remove(&(name.to_string(), tag.to_string()));
     }
 
-    /// `DELETE /v2/<name>/manifests/<tag>`; whether the registry supports it
-    /// is remembered.
+    /// The manifest just read by tag must be the one the registry knows by
+    /// its digest: that digest is what a delete names, what the journal
+    /// records and what `restore` reads back. A registry that serves a
+    /// converted or rewritten manifest without saying its digest fails
+    /// this (its bytes hash to a digest it does not know): a
+    /// [`RegistryError::Contradiction`], nothing touched. `Some` when the
+    /// tag vanished meanwhile; a tag that moved is [`RegistryError::Changed`].
+    async fn check_known_by_digest(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: &str,
+    ) -> Result<Option<DeleteOutcome>, RegistryError> {
+        let by_digest = self.fetch_manifest(name, digest).await?;
+        let answer = match &by_digest {
+            Some(m) if m.digest.as_deref() == Some(digest) => return Ok(None),
+            Some(m) => format!(
+                "serves another manifest for it ({})",
+                m.digest.as_deref().unwrap_or("of unknown digest")
+            ),
+            None => "answers 404 for it".to_string(),
+        };
+        // Not a race with someone moving the tag?
+        if let Some(gone) = self.recheck(name, tag, digest).await? {
+            return Ok(Some(gone));
+        }
+        let registry = self.registry_name();
+        Err(RegistryError::Contradiction {
+            method: "GET".into(),
+            url: self.repo_url(name, &["manifests", digest]).to_string(),
+            detail: format!(
+                "{registry} serves {name}:{tag} as bytes whose digest is {digest}, but {answer}: the registry does not know the manifest by the digest of the bytes it served (it converts or rewrites manifests, without saying their digest); tagsweep cannot tell which manifest the tag points to, and deletes nothing on this answer"
+            ),
+            hint: Some(format!(
+                "something between tagsweep and the registry serving {name} rewrites manifests (a proxy or a cache), or the registry converts them: point `registry:` in the manifest at the registry itself, or fix what is in between; running again will not help while it is there"
+            )),
+        })
+    }
+
+    /// `DELETE /v2/<name>/manifests/<tag>`. A 2xx is only an answer: the
+    /// caller checks what it did before trusting tag deletes
+    /// ([`Self::check_manifest_kept`]); a refusal is remembered.
     async fn delete_by_tag(&self, name: &str, tag: &str) -> Result<ByTag, RegistryError> {
         let url = self.repo_url(name, &["manifests", tag]);
         let reply = self
@@ -140,7 +212,6 @@ impl OciRegistry {
         let known = self.tag_delete.load(Ordering::Relaxed) == SUPPORTED;
         match reply.status.as_u16() {
             200..=299 => {
-                self.tag_delete.store(SUPPORTED, Ordering::Relaxed);
                 self.forget_tag(name, tag);
                 Ok(ByTag::Done(DeleteOutcome::Deleted))
             }
@@ -170,45 +241,46 @@ impl OciRegistry {
         }
     }
 
-    /// After the first tag delete: the tags that shared the digest must
-    /// still be there, and the manifest itself must still be fetchable by
-    /// digest. If the registry took more than the tag, put it back (the lost
-    /// tags, then the manifest by digest) and stop using tag deletes.
-    async fn check_tag_delete_spared(
+    /// After every tag delete (of a tag no other shared): the manifest must
+    /// still be fetchable by digest. A registry whose "tag delete" took the
+    /// manifest gets it pushed back by digest (from the bytes read before)
+    /// and is not sent tag deletes again; one that kept it is trusted for
+    /// the next unshared tag — and checked again then.
+    async fn check_manifest_kept(
         &self,
         name: &str,
         tag: &str,
         digest: &str,
         original: &Fetched,
-        sharers: &[(String, bool)],
     ) -> Result<(), RegistryError> {
-        let mut lost = Vec::new();
-        for (other, _) in sharers.iter().filter(|(_, direct)| *direct) {
-            if self.fetch_manifest(name, other).await?.is_none() {
-                lost.push(other.clone());
+        let kept = match self.fetch_manifest(name, digest).await {
+            Ok(kept) => kept.is_some(),
+            Err(e) => {
+                // Unchecked: not trusted again.
+                self.tag_delete.store(UNSUPPORTED, Ordering::Relaxed);
+                return Err(e);
             }
-        }
-        for other in &lost {
-            self.put_manifest(name, other, original).await?;
-        }
-        let manifest_lost = self.fetch_manifest(name, digest).await?.is_none();
-        if manifest_lost {
-            self.put_manifest(name, digest, original).await?;
-        }
-        if lost.is_empty() && !manifest_lost {
+        };
+        if kept {
+            // Never over a refusal another delete found meanwhile.
+            let _ = self.tag_delete.compare_exchange(
+                UNKNOWN,
+                SUPPORTED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
             return Ok(());
         }
         self.tag_delete.store(UNSUPPORTED, Ordering::Relaxed);
-        let mut took = lost.join(", ");
-        if manifest_lost {
-            if !took.is_empty() {
-                took.push_str(" and ");
-            }
-            took.push_str(&format!("the manifest {digest}"));
+        if let Err(e) = self.put_manifest(name, digest, original).await {
+            return Err(RegistryError::Refused(format!(
+                "{}: deleting {name}:{tag} by tag also removed its manifest {digest}, and pushing it back failed ({e}); the tag is gone as asked, but `tagsweep restore` cannot put it back until the manifest is pushed again (rebuild the image, or push those bytes by digest)",
+                self.registry_name()
+            )));
         }
         self.client.notes().warn(|| {
             format!(
-                "warning: {}: deleting {name}:{tag} by tag also removed {took}; pushed back; tags are now removed by moving them onto a throw-away manifest",
+                "warning: {}: deleting {name}:{tag} by tag also removed the manifest {digest}; pushed back; tags are now removed by moving them onto a throw-away manifest",
                 self.client.base(),
             )
         });
@@ -216,20 +288,40 @@ impl OciRegistry {
     }
 
     /// The other tags of `name` that point to `digest` (`true`) or to an
-    /// index listing it as a child (`false`).
+    /// index listing it as a child (`false`) — what a tag delete could take
+    /// with it on a registry whose tag delete deletes the manifest. An
+    /// error, never an empty list, when they cannot be known: a listing
+    /// that answers 404 or errs, or one that lacks `tag` itself (`{"tags":
+    /// null}`, a stale or partial page), `tag` having just been read.
     async fn sharers(
         &self,
         name: &str,
         tag: &str,
         digest: &str,
     ) -> Result<Vec<(String, bool)>, RegistryError> {
-        let others: Vec<String> = self
-            .tag_names(name)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| t != tag)
-            .collect();
+        let unknown = |why: String| {
+            RegistryError::Changed(format!(
+                "{name}:{tag} was not deleted: which other tags share its manifest {digest} is unknown ({why}), and a tag delete on {} could take them too; run again",
+                self.registry_name()
+            ))
+        };
+        let listed = match self.tag_names(name).await {
+            Ok(Some(listed)) => listed,
+            Ok(None) => {
+                return Err(unknown(format!(
+                    "the tag listing of {name} answers 404, although {tag} was just read"
+                )))
+            }
+            Err(e @ RegistryError::Contradiction { .. }) => return Err(e),
+            Err(e) if matches!(e.status(), Some(401 | 403)) => return Err(e),
+            Err(e) => return Err(unknown(format!("listing the tags of {name} failed: {e}"))),
+        };
+        if !listed.iter().any(|t| t == tag) {
+            return Err(unknown(format!(
+                "the tag listing of {name} does not list {tag}, although it was just read: the listing is stale, partial or null"
+            )));
+        }
+        let others: Vec<String> = listed.into_iter().filter(|t| t != tag).collect();
         let found: Vec<Option<(String, bool)>> = futures::stream::iter(others)
             .map(|other| async move {
                 let Some((d, children)) = self.digest_and_children(name, &other).await? else {
@@ -313,25 +405,6 @@ impl OciRegistry {
         }
     }
 
-    async fn delete_digest(
-        &self,
-        name: &str,
-        digest: &str,
-    ) -> Result<DeleteOutcome, RegistryError> {
-        let url = self.repo_url(name, &["manifests", digest]);
-        let reply = self
-            .send(
-                Request::new(Method::DELETE, url),
-                Scope::repo(name, Access::Delete),
-            )
-            .await?;
-        match reply.status.as_u16() {
-            200..=299 => Ok(DeleteOutcome::Deleted),
-            404 => Ok(DeleteOutcome::AlreadyGone),
-            _ => Err(self.explain(&reply)),
-        }
-    }
-
     /// Asks once whether deletes are allowed, by deleting a digest that
     /// cannot exist: 404 (or 400) means yes; 405 means no.
     async fn ensure_deletes_allowed(&self, name: &str) -> Result<(), RegistryError> {
@@ -353,8 +426,29 @@ impl OciRegistry {
             .map(|_| ())
     }
 
+    /// `DELETE /v2/<name>/manifests/<digest>` of a manifest just found
+    /// under a tag: `true` when deleted, `false` on 404 — which, the tag
+    /// having just been read, means the registry does not know the manifest
+    /// by that digest: a failure for the caller, never "already gone".
+    async fn delete_digest(&self, name: &str, digest: &str) -> Result<bool, RegistryError> {
+        let url = self.repo_url(name, &["manifests", digest]);
+        let reply = self
+            .send(
+                Request::new(Method::DELETE, url),
+                Scope::repo(name, Access::Delete),
+            )
+            .await?;
+        match reply.status.as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.explain(&reply)),
+        }
+    }
+
     /// Moves the tag onto a throw-away manifest of its own, and deletes
-    /// that: the tag goes, its manifest (`digest`) stays.
+    /// that: the tag goes, its manifest (`digest`) stays. Once the tag has
+    /// been moved, every failure puts it back on `digest` (the bytes read
+    /// before, pushed again) and says whether that worked.
     async fn untag(
         &self,
         name: &str,
@@ -368,7 +462,7 @@ impl OciRegistry {
         if let Some(gone) = self.recheck(name, tag, digest).await? {
             return Ok(gone);
         }
-        let throwaway = throwaway_manifest(name, tag);
+        let (throwaway, unique) = throwaway_manifest(name, tag);
         let url = self.repo_url(name, &["manifests", tag]);
         let reply = self
             .send(
@@ -381,34 +475,121 @@ impl OciRegistry {
         }
         self.forget_tag(name, tag);
         // The digest of what we pushed is that of its bytes (whatever the
-        // answer's header says); the tag must now point to it.
+        // answer's header says).
         let ours = digest::of_bytes("sha256", &throwaway).expect("sha256 is known");
-        let moved = self.fetch_manifest(name, tag).await?;
-        let is_ours = moved
-            .as_ref()
-            .is_some_and(|m| m.digest.as_deref() == Some(ours.as_str()) && m.body == throwaway);
-        if !is_ours {
-            return Err(RegistryError::Changed(format!(
-                "{name}:{tag} was pushed to by someone else while we removed it; left as it is (its manifest {digest} was not touched); run again"
-            )));
-        }
-        if let Some(why) = self.not_ours_to_delete(name, tag, digest, &ours) {
-            return Err(RegistryError::Refused(format!(
-                "{name}:{tag}: the throw-away manifest's digest {ours} {why}; refusing to delete it; {name}:{tag} now points to {ours}: push the tag again"
-            )));
-        }
-        match self.delete_digest(name, &ours).await {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
+        let stored = reply
+            .header("docker-content-digest")
+            .map(|d| d.trim().to_string());
+        let moved = match self.fetch_manifest(name, tag).await {
+            Ok(moved) => moved,
             Err(e) => {
-                // Put the tag back where it was.
-                match self.put_manifest(name, tag, original).await {
-                    Ok(()) => Err(e),
-                    Err(restore) => Err(RegistryError::Refused(format!(
-                        "{e}\n  and putting {name}:{tag} back on {digest} failed too ({restore}): it now points to a throw-away manifest; run `tagsweep restore` from the journal, or push it again"
-                    ))),
-                }
+                return Err(self
+                    .after_failed_untag(name, tag, digest, original, e)
+                    .await)
             }
+        };
+        // What the tag points to now, if it is our throw-away: its bytes as
+        // pushed, or as the registry rewrote them (our annotation in them,
+        // or the digest the PUT answer named).
+        let target = match &moved {
+            None => {
+                // Someone removed the tag meanwhile: it is gone; its
+                // manifest was not touched, the throw-away is left untagged.
+                return Ok(DeleteOutcome::AlreadyGone);
+            }
+            Some(m) if m.body == throwaway => Some(ours.clone()),
+            Some(m)
+                if carries_annotation(&m.body, &unique)
+                    || (stored.is_some() && m.digest == stored) =>
+            {
+                m.digest.clone()
+            }
+            Some(m) => {
+                return Err(RegistryError::Changed(format!(
+                    "{name}:{tag} now points to {}, which is not the throw-away manifest tagsweep pushed on it: someone pushed to it meanwhile (or the registry rewrote the throw-away beyond recognition); left as it is — its manifest {digest} was not touched, nothing was deleted; check {name}:{tag}, then run again",
+                    m.digest.as_deref().unwrap_or("a manifest of unknown digest")
+                )))
+            }
+        };
+        let Some(target) = target else {
+            let e = RegistryError::Refused(format!(
+                "{name}:{tag}: the registry serves tagsweep's throw-away manifest with bytes whose digest cannot be known; nothing was deleted"
+            ));
+            return Err(self
+                .after_failed_untag(name, tag, digest, original, e)
+                .await);
+        };
+        if let Some(why) = self.not_ours_to_delete(name, tag, digest, &target) {
+            let e = RegistryError::Refused(format!(
+                "{name}:{tag}: the throw-away manifest's digest {target} {why}; refusing to delete it; nothing was deleted"
+            ));
+            return Err(self
+                .after_failed_untag(name, tag, digest, original, e)
+                .await);
         }
+        match self.delete_digest(name, &target).await {
+            Ok(true) => Ok(DeleteOutcome::Deleted),
+            Ok(false) => {
+                let pushed = if target == ours {
+                    String::new()
+                } else {
+                    format!(", not as the bytes pushed ({ours})")
+                };
+                let e = RegistryError::Refused(format!(
+                    "{name}:{tag}: the registry does not know the manifest by the digest of the bytes it served: it served the throw-away manifest tagsweep moved the tag onto as {target}{pushed}, and DELETE of that digest answered 404; nothing was deleted\n  hint: the registry (or something in front of it) rewrites manifests; tagsweep cannot remove tags there — use the registry's own tools; running again will not help"
+                ));
+                Err(self
+                    .after_failed_untag(name, tag, digest, original, e)
+                    .await)
+            }
+            Err(e) => Err(self
+                .after_failed_untag(name, tag, digest, original, e)
+                .await),
+        }
+    }
+
+    /// `e`, once `name:tag` is put back on `digest` after a failed untag:
+    /// unchanged when it is back (the registry reads it there again), else
+    /// with what went wrong and what to do.
+    async fn after_failed_untag(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: &str,
+        original: &Fetched,
+        e: RegistryError,
+    ) -> RegistryError {
+        let problem = match self.put_manifest(name, tag, original).await {
+            Err(put) => format!("putting it back failed too ({put})"),
+            Ok(()) => match self.fetch_manifest(name, tag).await {
+                Ok(Some(back)) if back.digest.as_deref() == Some(digest) => {
+                    self.remember_tag(name, tag, digest);
+                    let back = format!("; {name}:{tag} was put back on its manifest {digest}");
+                    return match e {
+                        RegistryError::Refused(why) => {
+                            RegistryError::Refused(match why.split_once("\n  hint: ") {
+                                Some((why, hint)) => format!("{why}{back}\n  hint: {hint}"),
+                                None => format!("{why}{back}"),
+                            })
+                        }
+                        e => e,
+                    };
+                }
+                Ok(Some(back)) => format!(
+                    "its bytes were pushed back, but it now resolves to {}",
+                    back.digest
+                        .as_deref()
+                        .unwrap_or("a manifest of unknown digest")
+                ),
+                Ok(None) => "its bytes were pushed back, but it does not resolve".to_string(),
+                Err(read) => {
+                    format!("its bytes were pushed back, but reading it again failed ({read})")
+                }
+            },
+        };
+        RegistryError::Refused(format!(
+            "{e}\n  and {name}:{tag} is not back on its manifest {digest}: {problem}; it may point to tagsweep's throw-away manifest: push {digest} under that tag again (a manifest PUT of its bytes, read by digest)"
+        ))
     }
 
     /// Why the throw-away digest `ours` must not be deleted, if it must not:
@@ -509,9 +690,12 @@ impl OciRegistry {
     }
 }
 
-/// A manifest that is this tag's alone: the empty config, no layers, and an
-/// annotation no other manifest has.
-fn throwaway_manifest(name: &str, tag: &str) -> Vec<u8> {
+/// The annotation that makes a throw-away manifest unique.
+const THROWAWAY_ANNOTATION: &str = "io.github.tagsweep.deleted";
+
+/// A manifest that is this tag's alone — the empty config, no layers, and an
+/// annotation no other manifest has — and that annotation's value.
+fn throwaway_manifest(name: &str, tag: &str) -> (Vec<u8>, String) {
     let unique = format!(
         "{name}:{tag} {} {}-{}",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
@@ -519,7 +703,7 @@ fn throwaway_manifest(name: &str, tag: &str) -> Vec<u8> {
         THROWAWAY_COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let mut annotations = HashMap::new();
-    annotations.insert("io.github.tagsweep.deleted", unique);
+    annotations.insert(THROWAWAY_ANNOTATION, unique.clone());
     let doc = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": image::OCI_MANIFEST,
@@ -531,7 +715,17 @@ fn throwaway_manifest(name: &str, tag: &str) -> Vec<u8> {
         "layers": [],
         "annotations": annotations,
     });
-    serde_json::to_vec(&doc).expect("JSON values serialize")
+    (
+        serde_json::to_vec(&doc).expect("JSON values serialize"),
+        unique,
+    )
+}
+
+/// Whether `body` is a manifest carrying the throw-away annotation `unique`
+/// (however the registry re-serialised it).
+fn carries_annotation(body: &[u8], unique: &str) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|doc| doc["annotations"][THROWAWAY_ANNOTATION].as_str() == Some(unique))
 }
 
 #[cfg(test)]
@@ -540,9 +734,17 @@ mod tests {
 
     #[test]
     fn throwaway_manifests_are_unique_and_well_formed() {
-        let a = throwaway_manifest("kolla/base", "rocky-1");
-        let b = throwaway_manifest("kolla/base", "rocky-1");
+        let (a, unique) = throwaway_manifest("kolla/base", "rocky-1");
+        let (b, _) = throwaway_manifest("kolla/base", "rocky-1");
         assert_ne!(a, b);
+        assert!(carries_annotation(&a, &unique));
+        assert!(!carries_annotation(&b, &unique));
+        // Re-serialised (pretty-printed), it is still recognised.
+        let doc: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert!(carries_annotation(
+            &serde_json::to_vec_pretty(&doc).unwrap(),
+            &unique
+        ));
         let Parsed::Image { config, .. } = image::parse_manifest(Some(image::OCI_MANIFEST), &a)
         else {
             panic!()

@@ -19,10 +19,15 @@
 //! registries do; manifests without `Docker-Content-Digest`, or with one
 //! naming another manifest; paging links that drop a path prefix, cursors
 //! that answer 404, a `last=` refused; Quay's 401 for a repository that
-//! does not exist; DELETEs refused with 403.
+//! does not exist; DELETEs refused with 403; a tag delete that untags its
+//! whole manifest; listings that lose a repository after its first;
+//! manifests served converted, without their digest; a digest header
+//! naming another manifest only once a delete was sent.
 
 #![allow(dead_code)]
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -96,6 +101,43 @@ pub struct Quirks {
     /// an authenticated caller without the permission): an account that may
     /// read but not delete.
     pub forbid_deletes: bool,
+    /// `DELETE /v2/<name>/manifests/<tag>` → 202, removing the tag *and
+    /// every other tag on its manifest*, the manifest itself kept (fetchable
+    /// by digest; played by deleting the digest and pushing the bytes back
+    /// by digest). On a tag whose manifest no other tag shares it cannot be
+    /// told from the OCI spec's tag delete, so one such delete that checked
+    /// out proves nothing for the next tag. "Delete a manifest (and all
+    /// related tags) by specifying tag" is how distribution's maintainers
+    /// list the use case (distribution/distribution#1859); zot once deleted
+    /// by tag that way (project-zot/zot#67).
+    pub tag_delete_takes_sharing_tags: bool,
+    /// Every `tags/list` of a repository after its first listing answers
+    /// this instead of the tags: a listing served by a replica or cache that
+    /// lags or loses the repository. Distribution 2.8 answers `{"tags":
+    /// null}` for a repository whose tags were all deleted
+    /// (`oci-registry-lab.md` §0 item 5), 2.0–2.1 for any repository it
+    /// does not know (distribution#1186).
+    pub later_listings: Option<LaterListing>,
+    /// Manifest GETs whose `Content-Type` is this media type (`"*"`: every
+    /// one) answer the stored bytes re-serialised (here: a newline
+    /// appended) and no `Docker-Content-Digest`: a registry or proxy that
+    /// serves manifests converted without saying their digest (distribution
+    /// itself serves other bytes by `Accept`: `oci-registry-lab.md` §3.3).
+    /// The bytes served then hash to a digest the registry does not know.
+    pub manifests_served_rewritten: Option<&'static str>,
+    /// As `digest_header_of`, but only once the proxy has seen a `DELETE`:
+    /// a cache in front of the registry that starts mixing up its entries'
+    /// headers in the middle of a prune.
+    pub digest_header_of_after_a_delete: Option<&'static str>,
+}
+
+/// What [`Quirks::later_listings`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaterListing {
+    /// `404 NAME_UNKNOWN`.
+    NotFound,
+    /// `200 {"name": "<name>", "tags": null}`.
+    NullTags,
 }
 
 /// The token the quirky realm gives (see `Quirks::unknown_repositories_unauthorized`).
@@ -111,6 +153,10 @@ struct Shared {
     quirks: Quirks,
     client: reqwest::Client,
     log: Arc<Mutex<Vec<String>>>,
+    /// Repositories whose tags were listed (see `Quirks::later_listings`).
+    listed: Arc<Mutex<HashSet<String>>>,
+    /// Whether a `DELETE` was seen.
+    deleted: Arc<AtomicBool>,
 }
 
 impl PagingProxy {
@@ -145,14 +191,16 @@ impl PagingProxy {
     /// The same, answering `DELETE /v2/<name>/manifests/<tag>` by deleting
     /// the tag's digest (every tag on it goes), then 202.
     pub fn start_deleting_by_digest(rt: &tokio::runtime::Runtime, upstream: &str) -> PagingProxy {
-        PagingProxy::spawn(
-            rt,
-            upstream,
-            LinkStyle::Relative,
-            1000,
-            true,
-            Quirks::default(),
-        )
+        PagingProxy::deleting_by_digest_with(rt, upstream, Quirks::default())
+    }
+
+    /// [`PagingProxy::start_deleting_by_digest`], playing `quirks` too.
+    pub fn deleting_by_digest_with(
+        rt: &tokio::runtime::Runtime,
+        upstream: &str,
+        quirks: Quirks,
+    ) -> PagingProxy {
+        PagingProxy::spawn(rt, upstream, LinkStyle::Relative, 1000, true, quirks)
     }
 
     fn spawn(
@@ -177,6 +225,8 @@ impl PagingProxy {
                 .build()
                 .unwrap(),
             log: log.clone(),
+            listed: Arc::new(Mutex::new(HashSet::new())),
+            deleted: Arc::new(AtomicBool::new(false)),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         PagingProxy {
@@ -231,6 +281,9 @@ async fn handle(
         headers.remove("authorization");
     }
     let headers = &headers;
+    if method == Method::DELETE {
+        s.deleted.store(true, Ordering::SeqCst);
+    }
     if method == Method::DELETE && s.quirks.forbid_deletes {
         return (
             StatusCode::FORBIDDEN,
@@ -253,9 +306,14 @@ async fn handle(
     if method == Method::GET && uri.path().ends_with("/tags/list") {
         return tags_page(&s, &uri, headers).await;
     }
-    if method == Method::DELETE && s.tag_delete_by_digest {
+    if method == Method::DELETE
+        && (s.tag_delete_by_digest || s.quirks.tag_delete_takes_sharing_tags)
+    {
         if let Some((_, reference)) = uri.path().rsplit_once("/manifests/") {
             if !reference.starts_with("sha256:") {
+                if s.quirks.tag_delete_takes_sharing_tags {
+                    return untag_manifest(&s, &uri, headers).await;
+                }
                 return delete_by_digest(&s, &uri, headers).await;
             }
         }
@@ -294,7 +352,7 @@ async fn forward(
         s.upstream,
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
-    let mut req = s.client.request(method, &target).body(body);
+    let mut req = s.client.request(method.clone(), &target).body(body);
     // Host goes through: the registry builds upload Locations from it.
     for (name, value) in headers {
         if name != "content-length" {
@@ -312,12 +370,37 @@ async fn forward(
             out_headers.append(name, value.clone());
         }
     }
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut bytes = resp.bytes().await.unwrap_or_default();
     if s.quirks.strip_digest_header {
         out_headers.remove("docker-content-digest");
     }
+    let content_type = out_headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if let (Some(rewritten), true, true) = (
+        s.quirks.manifests_served_rewritten,
+        uri.path().contains("/manifests/") && status.is_success(),
+        method == Method::GET || method == Method::HEAD,
+    ) {
+        if rewritten == "*" || rewritten == content_type {
+            out_headers.remove("docker-content-digest");
+            let length = bytes.len() + 1;
+            if method == Method::GET {
+                let mut more = bytes.to_vec();
+                more.push(b'\n');
+                bytes = Bytes::from(more);
+            }
+            out_headers.insert("content-length", HeaderValue::from(length));
+        }
+    }
+    let mixed_up = s.quirks.digest_header_of.or(s
+        .quirks
+        .digest_header_of_after_a_delete
+        .filter(|_| s.deleted.load(Ordering::SeqCst)));
     if let (Some(tag), Some((repo, _)), true) = (
-        s.quirks.digest_header_of,
+        mixed_up,
         uri.path().rsplit_once("/manifests/"),
         status.is_success(),
     ) {
@@ -341,6 +424,27 @@ async fn forward(
 
 async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
     let path = uri.path().to_string();
+    if let Some(later) = s.quirks.later_listings {
+        // A listing starts without a cursor; its further pages pass.
+        let query = uri.query().unwrap_or_default();
+        let starts = !query.contains("last=") && !query.contains("next_page=");
+        if starts && !s.listed.lock().unwrap().insert(path.clone()) {
+            let name = path
+                .strip_prefix("/v2/")
+                .and_then(|p| p.strip_suffix("/tags/list"))
+                .unwrap_or_default();
+            return match later {
+                LaterListing::NotFound => (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry", "detail": {"name": name}}]})),
+                )
+                    .into_response(),
+                LaterListing::NullTags => {
+                    axum::Json(json!({"name": name, "tags": null})).into_response()
+                }
+            };
+        }
+    }
     let mut req = s.client.get(format!("{}{path}", s.upstream));
     if let Some(auth) = headers.get("authorization") {
         req = req.header("authorization", auth);
@@ -477,6 +581,48 @@ async fn delete_by_digest(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Respons
     }
     let status = delete.send().await.expect("DELETE upstream").status();
     status.into_response()
+}
+
+/// A tag DELETE that untags the tag's whole manifest (see
+/// `Quirks::tag_delete_takes_sharing_tags`): read it by tag, delete its
+/// digest (every tag on it goes), push the same bytes back by digest.
+async fn untag_manifest(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
+    let url = format!("{}{}", s.upstream, uri.path());
+    let authorized = |req: reqwest::RequestBuilder| match headers.get("authorization") {
+        Some(auth) => req.header("authorization", auth),
+        None => req,
+    };
+    let resp = authorized(s.client.get(&url).header("accept", super::ACCEPT_ALL))
+        .send()
+        .await
+        .expect("GET upstream");
+    let Some(digest) = resp.headers().get("docker-content-digest").cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let media_type = resp.headers()["content-type"].clone();
+    let body = resp.bytes().await.expect("manifest bytes");
+    let (base, _) = url.rsplit_once("/manifests/").unwrap();
+    let by_digest = format!("{base}/manifests/{}", digest.to_str().unwrap());
+    let status = authorized(s.client.delete(&by_digest))
+        .send()
+        .await
+        .expect("DELETE upstream")
+        .status();
+    if !status.is_success() {
+        return status.into_response();
+    }
+    let put = authorized(s.client.put(&by_digest))
+        .header("content-type", media_type)
+        .body(body)
+        .send()
+        .await
+        .expect("PUT upstream");
+    assert!(
+        put.status().is_success(),
+        "PUT {by_digest}: {}",
+        put.status()
+    );
+    StatusCode::ACCEPTED.into_response()
 }
 
 fn hex(s: &str) -> String {
