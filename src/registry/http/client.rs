@@ -17,6 +17,7 @@ use super::retry::{describe_transport_error, is_retryable, rate_limit_wait, Back
 use super::Answer;
 use crate::notes::Notes;
 use crate::registry::{RegistryError, Stats};
+use crate::secret::Redactor;
 
 /// How the shared client behaves.
 #[derive(Debug, Clone)]
@@ -40,6 +41,10 @@ pub struct HttpOptions {
     /// Where this client, and the backend built on it, say what happens:
     /// one line per request (with `-v`), retries, waits.
     pub notes: Notes,
+    /// The run's secrets (the backend adds each token it is issued): taken
+    /// out of every note said here, and of every error made of an
+    /// [`Answer`] (see [`crate::secret::Redactor`]).
+    pub redactor: Redactor,
 }
 
 impl Default for HttpOptions {
@@ -54,6 +59,7 @@ impl Default for HttpOptions {
             max_rate_limited: 10,
             max_rate_limit_wait: Duration::from_secs(15 * 60),
             notes: Notes::default(),
+            redactor: Redactor::default(),
         }
     }
 }
@@ -91,7 +97,8 @@ impl Drop for InFlight<'_> {
 }
 
 impl HttpClient {
-    pub fn new(options: HttpOptions) -> Result<Self, RegistryError> {
+    pub fn new(mut options: HttpOptions) -> Result<Self, RegistryError> {
+        options.notes = options.notes.clone().redacting(options.redactor.clone());
         let client = reqwest::Client::builder()
             .user_agent(concat!("tagsweep/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -120,6 +127,12 @@ impl HttpClient {
     /// Where this client says what happens (see [`HttpOptions::notes`]).
     pub fn notes(&self) -> &Notes {
         &self.options.notes
+    }
+
+    /// The run's secrets (see [`HttpOptions::redactor`]): a backend adds
+    /// each token it is issued.
+    pub fn redactor(&self) -> &Redactor {
+        &self.options.redactor
     }
 
     fn pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {
@@ -296,6 +309,7 @@ impl HttpClient {
                 url: req.url.to_string(),
                 detail: describe_transport_error(&e),
             }
+            .redact(&self.options.redactor)
         };
         let response = builder.send().await.map_err(transport)?;
         let status = response.status();
@@ -322,6 +336,7 @@ impl HttpClient {
             headers,
             body,
             attempts: attempt,
+            redactor: self.options.redactor.clone(),
         })
     }
 

@@ -16,7 +16,10 @@
 //! (Basic, to get a token), never elsewhere: a realm on plain `http` is only
 //! given credentials when it is on the registry's own loopback host. Tokens
 //! only go to the registry's origin. Both live in [`Secret`]s and travel in
-//! sensitive headers; neither is ever formatted.
+//! sensitive headers; neither is ever formatted. Both are known to the
+//! client's [`crate::secret::Redactor`] (the password from the start, each
+//! token as it is issued), which removes them from every error and note made
+//! of an answer, should the registry or its token server echo them.
 //!
 //! **Sending** goes through the shared [`HttpClient`]: its retries, pacing,
 //! counters, per-attempt timeout and `-v` lines, and it never follows a
@@ -38,7 +41,6 @@ use super::credentials::Source;
 use super::headers::{challenges, Challenge};
 use crate::credentials::Credentials;
 use crate::notes::Notes;
-use crate::registry::error::{error_message, snippet};
 use crate::registry::http::{Answer, Auth, HttpClient, Request};
 use crate::registry::token::renew_at;
 use crate::registry::{RegistryError, Stats};
@@ -93,16 +95,19 @@ pub trait OciAnswer {
 
 impl OciAnswer for Answer {
     fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, RegistryError> {
-        serde_json::from_slice(&self.body).map_err(|e| RegistryError::Decode {
-            method: self.method.to_string(),
-            url: self.url.to_string(),
-            status: self.status.as_u16(),
-            detail: e.to_string(),
-            snippet: snippet(&self.body, 120),
-            hint: Some(
-                "this does not look like an OCI distribution registry answering: check `registry:` in the manifest, or a proxy in between"
-                    .into(),
-            ),
+        serde_json::from_slice(&self.body).map_err(|e| {
+            RegistryError::Decode {
+                method: self.method.to_string(),
+                url: self.url.to_string(),
+                status: self.status.as_u16(),
+                detail: e.to_string(),
+                snippet: self.snippet(120),
+                hint: Some(
+                    "this does not look like an OCI distribution registry answering: check `registry:` in the manifest, or a proxy in between"
+                        .into(),
+                ),
+            }
+            .redact(&self.redactor)
         })
     }
 
@@ -161,6 +166,9 @@ const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(30);
 
 impl Client {
     pub fn new(http: HttpClient, base: Url, credentials: Option<(Credentials, Source)>) -> Self {
+        if let Some((c, _)) = &credentials {
+            http.redactor().add_credentials(&c.username, &c.secret);
+        }
         Client {
             base,
             http,
@@ -380,11 +388,10 @@ impl Client {
                 detail: format!(
                     "{}{}\n  hint: check the username and password ({source})",
                     check.status,
-                    error_message(&check.body)
-                        .map(|m| format!(" {m}"))
-                        .unwrap_or_default()
+                    check.message().map(|m| format!(" {m}")).unwrap_or_default()
                 ),
-            });
+            }
+            .redact(self.http.redactor()));
         }
         Err(reply.error(Some(
             "the registry asks for an authentication scheme tagsweep does not know (only Basic and Bearer)".into(),
@@ -500,7 +507,7 @@ impl Client {
         let started = Instant::now();
         let reply = self.transmit(&Request::get(url), auth).await?;
         if !reply.status.is_success() {
-            let message = error_message(&reply.body).unwrap_or_default();
+            let message = reply.message().unwrap_or_default();
             return Err(match creds {
                 // Credentials already proven at GET /v2/: this scope is not theirs.
                 Some(c) if scope.is_some() && matches!(reply.status.as_u16(), 401 | 403) => {
@@ -517,7 +524,8 @@ impl Client {
                         "{} {message}\n  hint: the token server refused these credentials; check the username and password",
                         reply.status
                     ),
-                },
+                }
+                .redact(self.http.redactor()),
                 _ => reply.error(Some(if creds.is_none() {
                     self.credentials_hint.clone()
                 } else {
@@ -550,9 +558,11 @@ impl Client {
             .expires_in
             .filter(|s| *s > 0)
             .map_or(DEFAULT_TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
+        let token = Secret::new(token);
+        self.http.redactor().add(&token);
         // Renew a little early: the clock started before the server's did.
         Ok(CachedToken {
-            token: Secret::new(token),
+            token,
             expires: renew_at(started, lifetime, TOKEN_RENEW_MARGIN),
         })
     }

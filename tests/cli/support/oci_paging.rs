@@ -19,7 +19,8 @@
 //! registries do; manifests without `Docker-Content-Digest`, or with one
 //! naming another manifest; paging links that drop a path prefix, cursors
 //! that answer 404, a `last=` refused; Quay's 401 for a repository that
-//! does not exist; DELETEs refused with 403.
+//! does not exist; DELETEs refused with 403; error answers (the
+//! registry's, and its token server's) that quote the credentials sent.
 
 #![allow(dead_code)]
 
@@ -96,6 +97,14 @@ pub struct Quirks {
     /// an authenticated caller without the permission): an account that may
     /// read but not delete.
     pub forbid_deletes: bool,
+    /// Every error answer (4xx, 5xx) to a request that carried an
+    /// `Authorization` quotes it — in its message (`errors[0].message` or
+    /// `details`), with a Basic credential's decoded `user:password`, and in
+    /// an `X-Echo-Authorization` header — as debugging proxies and some
+    /// registries' error pages do. The token realm a challenge names is
+    /// served through the proxy (`/echo-realm`), so that the token server's
+    /// refusals quote the Basic credentials they got too.
+    pub echo_credentials: bool,
 }
 
 /// The token the quirky realm gives (see `Quirks::unknown_repositories_unauthorized`).
@@ -111,6 +120,9 @@ struct Shared {
     quirks: Quirks,
     client: reqwest::Client,
     log: Arc<Mutex<Vec<String>>>,
+    /// The token realm the registry's challenges name, when
+    /// `Quirks::echo_credentials` serves it through the proxy.
+    realm: Arc<Mutex<Option<String>>>,
 }
 
 impl PagingProxy {
@@ -177,6 +189,7 @@ impl PagingProxy {
                 .build()
                 .unwrap(),
             log: log.clone(),
+            realm: Arc::new(Mutex::new(None)),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         PagingProxy {
@@ -211,6 +224,106 @@ async fn handle(
         "{method} {}",
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     ));
+    if !s.quirks.echo_credentials {
+        return answer(&s, method, uri, headers, body).await;
+    }
+    let sent = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let response = if uri.path() == "/echo-realm" {
+        realm(&s, &uri, &headers).await
+    } else {
+        answer(&s, method, uri, headers, body).await
+    };
+    echo(&s, response, sent).await
+}
+
+/// `Quirks::echo_credentials`: a request to the token realm, forwarded to
+/// the realm the registry named.
+async fn realm(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
+    let Some(realm) = s.realm.lock().unwrap().clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut req = s
+        .client
+        .get(format!("{realm}?{}", uri.query().unwrap_or_default()));
+    if let Some(auth) = headers.get("authorization") {
+        req = req.header("authorization", auth);
+    }
+    let resp = req.send().await.expect("GET the token realm");
+    let status = resp.status();
+    let content_type = resp.headers().get("content-type").cloned();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    if let Some(ct) = content_type {
+        response.headers_mut().insert("content-type", ct);
+    }
+    response
+}
+
+/// `Quirks::echo_credentials`: challenges name the proxy's realm; an error
+/// answer to a request that carried `sent` quotes it.
+async fn echo(s: &Shared, response: Response, sent: Option<String>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    if let Some(challenge) = parts
+        .headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .filter(|c| c.to_ascii_lowercase().starts_with("bearer "))
+    {
+        if let Some((before, rest)) = challenge.split_once("realm=\"") {
+            if let Some((realm, after)) = rest.split_once('"') {
+                let ours = format!("http://127.0.0.1:{}/echo-realm", s.port);
+                if realm != ours {
+                    *s.realm.lock().unwrap() = Some(realm.to_string());
+                }
+                let rewritten = format!("{before}realm=\"{ours}\"{after}");
+                parts.headers.insert(
+                    "www-authenticate",
+                    HeaderValue::from_str(&rewritten).unwrap(),
+                );
+            }
+        }
+    }
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let Some(sent) = sent.filter(|_| parts.status.as_u16() >= 400) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let decoded = sent
+        .strip_prefix("Basic ")
+        .and_then(tagsweep::credentials::base64_decode)
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(|pair| format!(", that is {pair}"))
+        .unwrap_or_default();
+    let quote = format!("you sent Authorization: {sent}{decoded}");
+    let mut doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Some(message) = doc.pointer_mut("/errors/0/message") {
+        *message = json!(format!("{}; {quote}", message.as_str().unwrap_or_default()));
+    } else if let Some(details) = doc.get_mut("details") {
+        *details = json!(format!("{}; {quote}", details.as_str().unwrap_or_default()));
+    } else {
+        doc = json!({"errors": [{"code": "UNKNOWN", "message": quote}]});
+    }
+    parts.headers.insert(
+        "x-echo-authorization",
+        HeaderValue::from_str(&sent).unwrap(),
+    );
+    parts.headers.remove("content-length");
+    parts
+        .headers
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(serde_json::to_vec(&doc).unwrap()),
+    )
+}
+
+/// The proxy's answer to one request (see the module documentation).
+async fn answer(s: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     if method == Method::GET && uri.path() == "/v2/_catalog" && s.quirks.no_catalog {
         return (
             StatusCode::NOT_FOUND,
@@ -251,16 +364,16 @@ async fn handle(
             .into_response();
     }
     if method == Method::GET && uri.path().ends_with("/tags/list") {
-        return tags_page(&s, &uri, headers).await;
+        return tags_page(s, &uri, headers).await;
     }
     if method == Method::DELETE && s.tag_delete_by_digest {
         if let Some((_, reference)) = uri.path().rsplit_once("/manifests/") {
             if !reference.starts_with("sha256:") {
-                return delete_by_digest(&s, &uri, headers).await;
+                return delete_by_digest(s, &uri, headers).await;
             }
         }
     }
-    forward(&s, method, &uri, headers, body).await
+    forward(s, method, &uri, headers, body).await
 }
 
 /// Quay's answer for a repository that does not exist (or that the caller
