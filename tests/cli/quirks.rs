@@ -309,6 +309,93 @@ fn a_link_that_drops_the_path_prefix_is_not_followed_and_every_tag_is_read() {
     );
 }
 
+/// A `Link` header that cannot be read — its target without the angle
+/// brackets RFC 8288 requires, or an empty one — still says there are more
+/// pages: the listing goes on with `last=` on the repository's own path
+/// until a page comes without a `Link`, and every build is judged on every
+/// tag (before, the first page was taken for the whole list, and complete
+/// builds were reported broken).
+#[test]
+fn a_link_header_that_cannot_be_read_is_not_the_last_page() {
+    let reg = TestRegistry::start();
+    paged_set(&reg);
+    for style in [LinkStyle::Bare, LinkStyle::EmptyTarget] {
+        let proxy = PagingProxy::paging_with(&reg.rt, &reg.url(), style, 3, Quirks::default());
+        // The double's first page says there is more, unreadably.
+        let link = reg.rt.block_on(async {
+            reqwest::get(format!("{}/v2/kolla/base/tags/list?n=3", proxy.url()))
+                .await
+                .unwrap()
+                .headers()["link"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        });
+        assert!(!link.contains("</v2/"), "{link}");
+        proxy.clear();
+
+        let w = Workdir::new();
+        let m = manifest(&w, &proxy.url(), "base, nova", "");
+        let out = audit(&m);
+        assert_whole(&out);
+        assert_eq!(
+            tag_pages(&proxy, "kolla/base"),
+            [
+                "/v2/kolla/base/tags/list?n=1000",
+                "/v2/kolla/base/tags/list?last=rocky-2&n=1000",
+                "/v2/kolla/base/tags/list?last=rocky-5&n=1000",
+                "/v2/kolla/base/tags/list?last=stable&n=1000",
+            ],
+            "{style:?}"
+        );
+        assert!(
+            out.stderr.contains("its Link header")
+                && out.stderr.contains("cannot be read")
+                && out.stderr.contains("; continued with last="),
+            "-v says why:\n{}",
+            out.stderr
+        );
+    }
+}
+
+/// A catalog whose `Link` cannot be read is not used (a part of it would
+/// say the repositories on later pages do not exist): the audit lists the
+/// manifest's images, as where the catalog is refused.
+#[test]
+fn a_catalog_whose_link_cannot_be_read_is_not_used() {
+    let reg = TestRegistry::start_with(Options {
+        catalog_max: Some(2),
+        ..Options::default()
+    });
+    let img = Image::new("linux/amd64", &ago(24 * 60), "i");
+    for repo in ["kolla/app-a", "kolla/app-b", "kolla/app-c"] {
+        reg.push_image(repo, "rocky-1", &img);
+    }
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            catalog_link_unreadable: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "app-b, app-c", "");
+    let out = audit(&m);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["summary"]["complete"], 1, "{doc:#}");
+    assert_eq!(doc["missing_repositories"], json!([]), "{doc:#}");
+    assert!(
+        out.stderr.contains("the catalog cannot be read whole")
+            && out
+                .stderr
+                .contains("cannot be read, so there may be more pages"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// A next page (an opaque cursor) that answers 404: the listing goes on with
 /// `last=` after the last tag read.
 #[test]

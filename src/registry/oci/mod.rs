@@ -20,7 +20,9 @@
 //!   absolute or with opaque parameters, as Quay sends them; never to another
 //!   origin, nor off the repository's own path), deduplicated. Where a link
 //!   leaves the path or its page answers 404, the listing goes on with
-//!   `last=` or reads everything without `n`, or fails: see [`tag_pages`].
+//!   `last=` or reads everything without `n`, or fails: see [`tag_pages`];
+//!   so does a `Link` header that is there but cannot be read (only a page
+//!   without one is the last).
 //!   A catalog whose links do the same is not used (as if refused). Distribution 2.8 ignores `n`/`last` and answers
 //!   everything at once, unsorted; `"tags": null` is no tags (see above for
 //!   what that says of existence); 404 (`NAME_UNKNOWN`) is a missing
@@ -68,7 +70,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use self::client::{Access, Client, OciAnswer, Scope};
-use self::headers::challenges;
+use self::headers::{challenges, NextLink};
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use self::tag_pages::TagPages;
 use super::http::{Answer, HttpClient, Request};
@@ -408,11 +410,26 @@ impl OciRegistry {
             }
             let next = if reply.status.is_success() {
                 let page: TagList = reply.decode()?;
-                let link = match headers::next_link(&reply.headers) {
-                    Some(target) => Some(self.client.same_origin(&target, &reply.url)?),
-                    None => None,
-                };
-                pages.page(&reply.url, page.tags.unwrap_or_default(), link)
+                let tags = page.tags.unwrap_or_default();
+                match headers::next_link(&reply.headers) {
+                    NextLink::None => pages.page(&reply.url, tags, None),
+                    NextLink::Next(target) => match reply.url.join(&target) {
+                        Ok(_) => {
+                            let next = self.client.same_origin(&target, &reply.url)?;
+                            pages.page(&reply.url, tags, Some(next))
+                        }
+                        Err(e) => pages.page_with_unreadable_link(
+                            &reply.url,
+                            tags,
+                            format!("its next-page Link {target:?} is not a URL ({e})"),
+                        ),
+                    },
+                    NextLink::Unreadable(value) => pages.page_with_unreadable_link(
+                        &reply.url,
+                        tags,
+                        format!("its Link header {value:?} cannot be read (not `<target>; rel=\"next\"`, or an empty target)"),
+                    ),
+                }
             } else {
                 match pages.failed(status) {
                     Some(next) => next,
@@ -450,20 +467,22 @@ impl OciRegistry {
         }
     }
 
-    /// The `rel="next"` page of `reply`, checked: same origin, not read
-    /// before, not past [`MAX_PAGES`].
-    fn next_page(&self, reply: &Answer, guard: &PageGuard) -> Result<Option<Url>, RegistryError> {
-        let Some(target) = headers::next_link(&reply.headers) else {
-            return Ok(None);
-        };
-        let next = self.client.same_origin(&target, &reply.url)?;
+    /// The `rel="next"` page `target` of `reply`, checked: same origin, not
+    /// read before, not past [`MAX_PAGES`].
+    fn next_page(
+        &self,
+        reply: &Answer,
+        target: &str,
+        guard: &PageGuard,
+    ) -> Result<Url, RegistryError> {
+        let next = self.client.same_origin(target, &reply.url)?;
         if !guard.may_read(&next) {
             return Err(RegistryError::Refused(format!(
                 "{}: the registry's pages loop (the next page {next} was already read); stopping",
                 reply.url
             )));
         }
-        Ok(Some(next))
+        Ok(next)
     }
 
     /// The catalog's repositories under the namespace (names inside it), or
@@ -537,9 +556,21 @@ impl OciRegistry {
             if sorted && past {
                 return Ok(Some(found));
             }
-            let Some(next) = self.next_page(&reply, &guard)? else {
-                return Ok(Some(found));
+            let target = match headers::next_link(&reply.headers) {
+                NextLink::None => return Ok(Some(found)),
+                NextLink::Next(target) => target,
+                NextLink::Unreadable(value) => {
+                    return Ok(self.catalog_unusable(&format!(
+                        "its Link header {value:?} cannot be read, so there may be more pages"
+                    )))
+                }
             };
+            if let Err(e) = reply.url.join(&target) {
+                return Ok(self.catalog_unusable(&format!(
+                    "its next-page Link {target:?} is not a URL ({e})"
+                )));
+            }
+            let next = self.next_page(&reply, &target, &guard)?;
             if next.path() != first.path() {
                 return Ok(self.catalog_unusable(&format!(
                     "its next-page Link points to {}, outside {}",

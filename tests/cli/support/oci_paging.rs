@@ -43,6 +43,12 @@ pub enum LinkStyle {
     /// An absolute link to another origin (`http://localhost:<port>/…`):
     /// a client must refuse to send its credentials there.
     Foreign,
+    /// `/v2/<name>/tags/list?last=<tag>&n=<n>; rel="next"`: the target
+    /// without its angle brackets, which RFC 8288 requires — a header that
+    /// cannot be read, though it says there are more pages.
+    Bare,
+    /// `<>; rel="next"`: more pages, and no target.
+    EmptyTarget,
 }
 
 pub struct PagingProxy {
@@ -87,6 +93,9 @@ pub struct Quirks {
     pub whole_without_n: bool,
     /// `GET /v2/_catalog?last=…` (every page after the first) answers 404.
     pub catalog_pages_not_found: bool,
+    /// The catalog's `Link` header loses its angle brackets (as
+    /// [`LinkStyle::Bare`]): it says there are more pages, but cannot be read.
+    pub catalog_link_unreadable: bool,
     /// A repository that does not exist answers `401 UNAUTHORIZED` with a
     /// Bearer challenge (whose realm, on this proxy, gives anyone a token
     /// that changes nothing), not 404 `NAME_UNKNOWN`: Quay's answer, where a
@@ -426,6 +435,12 @@ async fn forward(
         }
     }
     let bytes = resp.bytes().await.unwrap_or_default();
+    if s.quirks.catalog_link_unreadable && uri.path() == "/v2/_catalog" {
+        if let Some(link) = out_headers.get("link").and_then(|v| v.to_str().ok()) {
+            let bare = link.replace(['<', '>'], "");
+            out_headers.insert("link", HeaderValue::from_str(&bare).unwrap());
+        }
+    }
     if s.quirks.strip_digest_header {
         out_headers.remove("docker-content-digest");
     }
@@ -562,6 +577,8 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
                 s.port,
                 enc(last)
             ),
+            LinkStyle::Bare => format!("{path}?last={}&n={n}; rel=\"next\"", enc(last)),
+            LinkStyle::EmptyTarget => "<>; rel=\"next\"".to_string(),
         };
         response
             .headers_mut()
