@@ -103,6 +103,7 @@ pub fn open(backend: &Backend, options: OpenOptions) -> Result<Box<dyn Registry>
                 &options.namespace,
                 options.credentials.clone().map(|(c, _)| c),
             )
+            .credentials_from(options.credentials.as_ref().map(|(_, s)| s.clone()))
             // Its own client: the registry's limits are not the Hub API's.
             .with_registry_api(http()?, registry_api.clone(), options.credentials),
             redactor.clone(),

@@ -509,7 +509,10 @@ fn a_token_server_echoing_refused_credentials_never_shows_them() {
         out.stderr.contains("as robot failed: 401")
             && out
                 .stderr
-                .contains("you sent Authorization: Basic (redacted), that is robot:(redacted)"),
+                .contains("you sent Authorization: Basic (redacted), that is robot:(redacted)")
+            && out.stderr.contains(
+                "check the username and password (from TAGSWEEP_REGISTRY_USERNAME/TAGSWEEP_REGISTRY_PASSWORD)"
+            ),
         "{}",
         out.stderr
     );

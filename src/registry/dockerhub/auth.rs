@@ -162,7 +162,11 @@ impl DockerHub {
                 } else if answer.status == StatusCode::TOO_MANY_REQUESTS {
                     "Docker Hub limits logins: wait a few minutes (after too many, it locks the account for 10 minutes)".to_string()
                 } else {
-                    "check DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (a username with its personal access token or password, or an organisation name with an organisation access token)".to_string()
+                    let what = match &self.source {
+                        Some(source) => format!("the credentials from {source}"),
+                        None => "the credentials".to_string(),
+                    };
+                    format!("check {what}: a username with its personal access token or password, or an organisation name with an organisation access token")
                 };
                 return Err(self.redact(fail(
                     url,

@@ -92,6 +92,8 @@ pub struct DockerHub {
     base: Url,
     namespace: String,
     credentials: Option<Credentials>,
+    /// Where the credentials came from, for the hint of a failed login.
+    source: Option<Source>,
     token: tokio::sync::Mutex<Option<AccessToken>>,
     /// The registry API, for manifests (platforms); `None`: platforms stay
     /// unknown.
@@ -113,9 +115,17 @@ impl DockerHub {
             base,
             namespace: namespace.to_string(),
             credentials,
+            source: None,
             token: tokio::sync::Mutex::new(None),
             registry_api: None,
         }
+    }
+
+    /// Says where the credentials came from (flags, environment, Docker's
+    /// config, a helper), so that a failed login names what to check.
+    pub fn credentials_from(mut self, source: Option<Source>) -> Self {
+        self.source = source;
+        self
     }
 
     /// Reads manifests (for [`super::Registry::manifest_platforms`]) from the

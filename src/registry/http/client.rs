@@ -200,7 +200,8 @@ impl HttpClient {
                 let (wait, why) = rate_limit_wait(&answer.headers, limited);
                 if limited >= self.options.max_rate_limited {
                     return Err(answer.error(Some(format!(
-                        "still rate limited after {limited} waits; the registry limits API calls (Docker Hub: per account and address): try again later, with a lower -j, or when other jobs sharing the account are done"
+                        "still rate limited after {limited} waits by {} (it limits requests per account or address): try again later, with a lower -j, or when other jobs sharing the account or address are done",
+                        answer.url.origin().ascii_serialization()
                     ))));
                 }
                 if wait > self.options.max_rate_limit_wait {
@@ -389,6 +390,38 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (Url::parse(&format!("http://{addr}/v2/x")).unwrap(), seen)
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_that_does_not_end_names_the_server_that_limits() {
+        let app = axum::Router::new().fallback(|| async {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "0")],
+                r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = HttpClient::new(HttpOptions {
+            max_rate_limited: 1,
+            ..HttpOptions::default()
+        })
+        .unwrap();
+        let url = Url::parse(&format!("http://{addr}/v2/kolla/base/tags/list")).unwrap();
+        let e = client.send(&Request::get(url)).await.unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!(
+                "hint: still rate limited after 1 waits by http://{addr} (it limits"
+            )),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Docker Hub"),
+            "an OCI registry is not Docker Hub: {text}"
+        );
     }
 
     #[tokio::test]

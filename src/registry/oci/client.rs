@@ -156,6 +156,9 @@ pub struct Client {
     credentials_hint: String,
     /// Whether `-v` was told that digests are computed here.
     said_computed_digest: AtomicBool,
+    /// `GET /v2/` itself asked for Basic credentials: the registry wants
+    /// them for every request.
+    basic_at_root: AtomicBool,
 }
 
 /// Token lifetime when the token server does not say (the spec's default).
@@ -178,6 +181,7 @@ impl Client {
             tokens: Mutex::new(HashMap::new()),
             credentials_hint: needs_credentials_hint(),
             said_computed_digest: AtomicBool::new(false),
+            basic_at_root: AtomicBool::new(false),
         }
     }
 
@@ -210,6 +214,13 @@ impl Client {
                 )
             });
         }
+    }
+
+    /// Whether the registry wants Basic credentials for every request (its
+    /// `GET /v2/` answered 401 with a Basic challenge), rather than for
+    /// some repositories only.
+    pub fn basic_everywhere(&self) -> bool {
+        self.basic_at_root.load(Ordering::Relaxed)
     }
 
     pub fn username(&self) -> Option<&str> {
@@ -329,7 +340,19 @@ impl Client {
                         "{} does not answer GET /v2/ like an OCI distribution registry: check `registry:` in the manifest",
                         self.base
                     )))),
-                    _ => Err(reply.error(None)),
+                    status @ 500..=599 => Err(reply.error(Some(format!(
+                        "{} failed ({status}) on GET /v2/, the first request of every run{}: the registry, or a proxy in front of it, is down or overloaded; try again later (and check `registry:` in the manifest if it goes on)",
+                        self.base.as_str().trim_end_matches('/'),
+                        if reply.attempts > 1 {
+                            format!(", {} times in a row", reply.attempts)
+                        } else {
+                            String::new()
+                        }
+                    )))),
+                    status => Err(reply.error(Some(format!(
+                        "{} answers GET /v2/ with {status}, where an OCI distribution registry answers 200 or 401: check `registry:` in the manifest, or a proxy in between",
+                        self.base.as_str().trim_end_matches('/')
+                    )))),
                 }
             })
             .await
@@ -368,6 +391,7 @@ impl Client {
         }
         if found.iter().any(|c| c.scheme == "basic") {
             self.set_scheme(Scheme::Basic);
+            self.basic_at_root.store(true, Ordering::Relaxed);
             let Some((c, source)) = creds else {
                 return Ok(()); // requests will fail with a hint to log in
             };
@@ -496,6 +520,7 @@ impl Client {
             }
         }
         let creds = self.credentials.as_ref().map(|(c, _)| c);
+        let source = self.credentials.as_ref().map(|(_, s)| s);
         if creds.is_some() && !may_receive_credentials(realm, &self.base) {
             return Err(RegistryError::Refused(format!(
                 "{}: the registry sends us to {} for tokens, over plain http on another host; refusing to send credentials there",
@@ -521,8 +546,9 @@ impl Client {
                     url: strip_query(realm),
                     username: c.username.clone(),
                     detail: format!(
-                        "{} {message}\n  hint: the token server refused these credentials; check the username and password",
-                        reply.status
+                        "{} {message}\n  hint: the token server refused these credentials; check the username and password{}",
+                        reply.status,
+                        source.map(|s| format!(" (from {s})")).unwrap_or_default()
                     ),
                 }
                 .redact(self.http.redactor()),

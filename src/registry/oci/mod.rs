@@ -215,9 +215,10 @@ impl OciRegistry {
             repository,
             image,
             user: self.client.username().map(str::to_string),
-            basic: challenges(&reply.headers)
-                .iter()
-                .any(|c| c.scheme == "basic"),
+            basic: self.client.basic_everywhere()
+                && challenges(&reply.headers)
+                    .iter()
+                    .any(|c| c.scheme == "basic"),
         };
         reply.error(hint(reply.status.as_u16(), &reply.method, &asked))
     }
@@ -608,8 +609,11 @@ struct Asked {
     image: Option<String>,
     /// Who we are logged in as; `None`: anonymous.
     user: Option<String>,
-    /// The answer challenges for Basic authentication (the registry wants
-    /// credentials for everything).
+    /// The answer challenges for Basic authentication, as `GET /v2/` did:
+    /// the registry wants credentials for everything. (A Basic challenge
+    /// for one repository of a registry that answers `GET /v2/`
+    /// anonymously is a private repository or one that does not exist, as
+    /// any other refused read.)
     basic: bool,
 }
 
@@ -619,8 +623,13 @@ struct Asked {
 ///
 /// A 401 or 403 to a read names both of its causes: some registries answer
 /// 401 for a repository that does not exist rather than 404 (Quay:
-/// giantswarm/retagger PR #353, registry lab notes §7), so it may be a
-/// misspelt image as much as a missing permission. A 401 or 403 to a
+/// giantswarm/retagger PR #353, registry lab notes §7; with a Basic
+/// challenge too, as registries or proxies that protect some repositories
+/// with Basic authentication do — Sonatype Nexus challenges `BASIC
+/// realm="Sonatype Nexus Repository"`, indigo-dc/udocker PR #126), so it
+/// may be a misspelt image as much as a missing permission. Only a registry
+/// that wants Basic credentials for everything (its `GET /v2/` asked for
+/// them) is simply told to log in. A 401 or 403 to a
 /// DELETE is a missing delete permission (the repository was just read).
 fn hint(status: u16, method: &Method, asked: &Asked) -> Option<String> {
     let registry = &asked.registry;

@@ -19,7 +19,8 @@
 //! registries do; manifests without `Docker-Content-Digest`, or with one
 //! naming another manifest; paging links that drop a path prefix, cursors
 //! that answer 404, a `last=` refused; Quay's 401 for a repository that
-//! does not exist; DELETEs refused with 403; error answers (the
+//! does not exist (or a Basic 401); a `GET /v2/` that fails; DELETEs
+//! refused with 403; error answers (the
 //! registry's, and its token server's) that quote the credentials sent.
 
 #![allow(dead_code)]
@@ -102,6 +103,16 @@ pub struct Quirks {
     /// missing repository and a missing permission look the same
     /// (giantswarm/retagger PR #353, `oci-registry-lab.md` §7).
     pub unknown_repositories_unauthorized: bool,
+    /// The same with a Basic challenge (`WWW-Authenticate: Basic`), while
+    /// `GET /v2/` answers anonymously: a registry, or a proxy in front of
+    /// it, that protects some repositories with Basic authentication (as
+    /// Sonatype Nexus challenges `BASIC realm="Sonatype Nexus Repository"`,
+    /// indigo-dc/udocker PR #126), and cannot tell a missing repository
+    /// from a private one.
+    pub unknown_repositories_basic_unauthorized: bool,
+    /// `GET /v2/` answers this status (500: a registry that is down),
+    /// with an empty body.
+    pub root_status: Option<u16>,
     /// Every `DELETE` answers `403 DENIED` (the distribution spec's code for
     /// an authenticated caller without the permission): an account that may
     /// read but not delete.
@@ -341,6 +352,9 @@ async fn answer(s: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: 
         )
             .into_response();
     }
+    if let (Some(status), "/v2/") = (s.quirks.root_status, uri.path()) {
+        return StatusCode::from_u16(status).unwrap().into_response();
+    }
     if uri.path() == "/quirk-token" {
         return axum::Json(json!({"token": QUIRK_TOKEN, "expires_in": 300})).into_response();
     }
@@ -479,6 +493,14 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
     };
     if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_unauthorized {
         return unauthorized(s, &path);
+    }
+    if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_basic_unauthorized {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Basic realm=\"quirks\"")],
+            axum::Json(json!({"errors": [{"code": "UNAUTHORIZED", "detail": {}, "message": "authentication required"}]})),
+        )
+            .into_response();
     }
     if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_have_null_tags {
         let name = path
