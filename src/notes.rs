@@ -19,6 +19,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::secret::Redactor;
+
 /// A wait at least this long is said at [`Level::Warn`] (shown without
 /// `-v`); a shorter one at [`Level::Info`]: see [`Notes::wait`].
 pub const LONG_WAIT: Duration = Duration::from_secs(10);
@@ -50,6 +52,9 @@ pub struct Notes {
     verbose: bool,
     /// `None`: nothing is shown (and nothing formatted).
     sink: Option<Arc<dyn Sink>>,
+    /// Removes the run's secrets from every note shown: a note can quote a
+    /// URL or a header a registry sent.
+    redactor: Redactor,
 }
 
 impl Notes {
@@ -58,6 +63,7 @@ impl Notes {
         Notes {
             verbose,
             sink: Some(sink),
+            redactor: Redactor::default(),
         }
     }
 
@@ -66,7 +72,15 @@ impl Notes {
         Notes {
             verbose: false,
             sink: None,
+            redactor: Redactor::default(),
         }
+    }
+
+    /// The same notes, with every secret `redactor` knows (now or later)
+    /// replaced by `(redacted)` in each.
+    pub fn redacting(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// Whether a note of `level` would be shown: for a caller that keeps
@@ -81,7 +95,7 @@ impl Notes {
     pub fn say(&self, level: Level, text: impl FnOnce() -> String) -> bool {
         match &self.sink {
             Some(sink) if self.shows(level) => {
-                sink.show(level, &text());
+                sink.show(level, &self.redactor.scrub(&text()));
                 true
             }
             _ => false,
@@ -180,6 +194,19 @@ mod tests {
         notes.info(|| "detail".into());
         notes.wait(Duration::from_millis(5), || "short".into());
         assert_eq!(seen.0.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn notes_never_show_a_secret() {
+        let redactor = Redactor::new();
+        let (notes, seen) = collecting(true);
+        let notes = notes.redacting(redactor.clone());
+        redactor.add(&crate::secret::Secret::new("tok-3456"));
+        notes.info(|| "GET /v2/x?last=tok-3456 -> 200".into());
+        assert_eq!(
+            seen.0.lock().unwrap()[0].1,
+            "GET /v2/x?last=(redacted) -> 200"
+        );
     }
 
     #[test]

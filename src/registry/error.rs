@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::secret::Redactor;
+
 #[derive(Debug, Error)]
 pub enum RegistryError {
     /// The server answered with an error status.
@@ -119,12 +121,21 @@ impl RegistryError {
         }
     }
 
-    /// The same error with every occurrence of each of `secrets` replaced by
-    /// `(redacted)`: a server or proxy that echoes a request (or a login
-    /// answer cut short) must not put a credential or token into our output.
-    pub fn redact(self, secrets: &[&str]) -> RegistryError {
-        let r = |s: String| redact_text(s, secrets);
-        let ro = |s: Option<String>| s.map(|s| redact_text(s, secrets));
+    /// The same error with every secret `redactor` knows replaced by
+    /// `(redacted)` in every text it holds: a server or proxy that echoes a
+    /// request (or a login answer cut short) must not put a credential or
+    /// token into our output.
+    pub fn redact(self, redactor: &Redactor) -> RegistryError {
+        if redactor.is_empty() {
+            return self;
+        }
+        self.map_text(|s| redactor.scrub_string(s))
+    }
+
+    /// The same error with `f` applied to each of its texts.
+    fn map_text(self, f: impl Fn(String) -> String) -> RegistryError {
+        let r = &f;
+        let ro = |s: Option<String>| s.map(r);
         match self {
             RegistryError::Status {
                 method,
@@ -189,17 +200,6 @@ impl RegistryError {
             e @ RegistryError::SnapshotNamespace { .. } => e,
         }
     }
-}
-
-/// `text` with every occurrence of each non-empty secret replaced.
-pub fn redact_text(mut text: String, secrets: &[&str]) -> String {
-    for secret in secrets {
-        // Very short values would redact ordinary words; real secrets are long.
-        if secret.len() >= 4 && text.contains(secret) {
-            text = text.replace(secret, "(redacted)");
-        }
-    }
-    text
 }
 
 /// Reads the human message out of an error body, leniently: `message`, then
@@ -350,6 +350,9 @@ mod tests {
 
     #[test]
     fn errors_are_redacted_everywhere() {
+        let redactor = Redactor::new();
+        redactor.add(&crate::secret::Secret::new("dckr_pat_x1"));
+        redactor.add(&crate::secret::Secret::new("eyJtoken"));
         let e = RegistryError::Status {
             method: "POST".into(),
             url: "http://127.0.0.1:1/v2/auth/token".into(),
@@ -357,7 +360,7 @@ mod tests {
             message: Some(r#"echo: {"secret":"dckr_pat_x1"}"#.into()),
             hint: None,
         }
-        .redact(&["dckr_pat_x1", "eyJtoken"]);
+        .redact(&redactor);
         assert_eq!(
             e.to_string(),
             r#"POST http://127.0.0.1:1/v2/auth/token: 500 Internal Server Error: echo: {"secret":"(redacted)"}"#
@@ -370,18 +373,15 @@ mod tests {
             snippet: r#"{"access_token":"eyJtoken"#.into(),
             hint: None,
         }
-        .redact(&["dckr_pat_x1", "eyJtoken"]);
+        .redact(&redactor);
         assert!(!e.to_string().contains("eyJtoken"), "{e}");
         assert!(
             e.to_string()
                 .starts_with("POST u: 200 OK: unreadable answer (EOF)"),
             "{e}"
         );
-        assert_eq!(
-            redact_text("a b".into(), &["", "a"]),
-            "a b",
-            "too short to redact"
-        );
+        let e = RegistryError::Refused("a link to /v2/x?token=eyJtoken".into()).redact(&redactor);
+        assert_eq!(e.to_string(), "a link to /v2/x?token=(redacted)");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod oci;
 pub mod open;
 pub mod paging;
+pub mod redacted;
 pub mod snapshot;
 pub mod token;
 
@@ -119,6 +120,8 @@ impl<'a> TagQuery<'a> {
 }
 
 /// A source of repositories and tags for one namespace.
+///
+/// A method added here must be forwarded by [`redacted::Redacted`] too.
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// `docker.io`, or the registry's URL.

@@ -16,10 +16,12 @@ use url::Url;
 use super::dockerhub::DockerHub;
 use super::http::{HttpClient, HttpOptions};
 use super::oci::OciRegistry;
+use super::redacted::Redacted;
 use super::snapshot::SnapshotRegistry;
 use super::{Registry, RegistryError};
 use crate::credentials::{Credentials, Source, Target};
 use crate::notes::Notes;
+use crate::secret::Redactor;
 
 /// A kind of registry, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,36 +74,51 @@ pub struct OpenOptions {
 /// Opens `backend` with `options`. Nothing is sent yet: a network backend
 /// logs in on its first request.
 ///
+/// A network backend comes wrapped in [`Redacted`], and its clients share
+/// one [`Redactor`]: its credentials and every token it is issued are taken
+/// out of each error it returns and each note it says (with `-v` too),
+/// whichever backend it is.
+///
 /// Errors: a snapshot that cannot be read, or that is of another namespace
 /// ([`RegistryError::SnapshotNamespace`]); an HTTP client that cannot be
 /// set up.
 pub fn open(backend: &Backend, options: OpenOptions) -> Result<Box<dyn Registry>, RegistryError> {
+    let redactor = Redactor::new();
+    if let Some((c, _)) = &options.credentials {
+        redactor.add_credentials(&c.username, &c.secret);
+    }
     let http = || {
         HttpClient::new(HttpOptions {
             concurrency: options.concurrency,
             notes: options.notes.clone(),
+            redactor: redactor.clone(),
             ..HttpOptions::default()
         })
     };
     Ok(match backend {
-        Backend::DockerHub { api, registry_api } => Box::new(
+        Backend::DockerHub { api, registry_api } => Box::new(Redacted::new(
             DockerHub::new(
                 http()?,
                 api.clone(),
                 &options.namespace,
                 options.credentials.clone().map(|(c, _)| c),
             )
+            .credentials_from(options.credentials.as_ref().map(|(_, s)| s.clone()))
             // Its own client: the registry's limits are not the Hub API's.
             .with_registry_api(http()?, registry_api.clone(), options.credentials),
-        ),
-        Backend::Oci { url } => Box::new(OciRegistry::new(
-            http()?,
-            url.clone(),
-            &options.namespace,
-            options.credentials,
-            options.concurrency,
-            options.platforms,
-        )?),
+            redactor.clone(),
+        )),
+        Backend::Oci { url } => Box::new(Redacted::new(
+            OciRegistry::new(
+                http()?,
+                url.clone(),
+                &options.namespace,
+                options.credentials,
+                options.concurrency,
+                options.platforms,
+            )?,
+            redactor.clone(),
+        )),
         Backend::Snapshot { path } => {
             let snapshot = SnapshotRegistry::open(path)?;
             if snapshot.namespace() != options.namespace {

@@ -390,3 +390,43 @@ fn prune_takes_credentials_from_docker_config() {
     assert_eq!(identities(&hub), [Some(CFG_USER.to_string())]);
     assert_clean(&out);
 }
+
+/// A refused Docker Hub login names the credentials that were used — the
+/// flags, the environment or Docker's config — never variables the user
+/// did not set.
+#[test]
+fn a_refused_login_names_the_credentials_used() {
+    let hub = start_hub();
+    let w = Workdir::new();
+    let m = w.write("m.yaml", MANIFEST);
+    let empty = docker_config(&w, "{}");
+    let out = run(tagsweep()
+        .args(["--username", FLAG_USER, "--password-stdin"])
+        .args(["audit", "-m"])
+        .arg(&m)
+        .env("TAGSWEEP_HUB_URL", hub.url())
+        .env("DOCKER_CONFIG", &empty)
+        .write_stdin("dckr_pat_NotTheRightOne\n"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("as {FLAG_USER} failed: 401"))
+            && out
+                .stderr
+                .contains("hint: check the credentials from --username/--password-stdin"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("DOCKERHUB_"), "{}", out.stderr);
+    assert!(!out.stderr.contains("dckr_pat_NotTheRightOne"));
+
+    let out = run(audit(&hub, &m, &empty)
+        .env("DOCKERHUB_USERNAME", ENV_USER)
+        .env("DOCKERHUB_TOKEN", "dckr_pat_NotTheRightOne"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("hint: check the credentials from DOCKERHUB_USERNAME/DOCKERHUB_TOKEN"),
+        "{}",
+        out.stderr
+    );
+}

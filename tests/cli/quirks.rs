@@ -309,6 +309,93 @@ fn a_link_that_drops_the_path_prefix_is_not_followed_and_every_tag_is_read() {
     );
 }
 
+/// A `Link` header that cannot be read — its target without the angle
+/// brackets RFC 8288 requires, or an empty one — still says there are more
+/// pages: the listing goes on with `last=` on the repository's own path
+/// until a page comes without a `Link`, and every build is judged on every
+/// tag (before, the first page was taken for the whole list, and complete
+/// builds were reported broken).
+#[test]
+fn a_link_header_that_cannot_be_read_is_not_the_last_page() {
+    let reg = TestRegistry::start();
+    paged_set(&reg);
+    for style in [LinkStyle::Bare, LinkStyle::EmptyTarget] {
+        let proxy = PagingProxy::paging_with(&reg.rt, &reg.url(), style, 3, Quirks::default());
+        // The double's first page says there is more, unreadably.
+        let link = reg.rt.block_on(async {
+            reqwest::get(format!("{}/v2/kolla/base/tags/list?n=3", proxy.url()))
+                .await
+                .unwrap()
+                .headers()["link"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        });
+        assert!(!link.contains("</v2/"), "{link}");
+        proxy.clear();
+
+        let w = Workdir::new();
+        let m = manifest(&w, &proxy.url(), "base, nova", "");
+        let out = audit(&m);
+        assert_whole(&out);
+        assert_eq!(
+            tag_pages(&proxy, "kolla/base"),
+            [
+                "/v2/kolla/base/tags/list?n=1000",
+                "/v2/kolla/base/tags/list?last=rocky-2&n=1000",
+                "/v2/kolla/base/tags/list?last=rocky-5&n=1000",
+                "/v2/kolla/base/tags/list?last=stable&n=1000",
+            ],
+            "{style:?}"
+        );
+        assert!(
+            out.stderr.contains("its Link header")
+                && out.stderr.contains("cannot be read")
+                && out.stderr.contains("; continued with last="),
+            "-v says why:\n{}",
+            out.stderr
+        );
+    }
+}
+
+/// A catalog whose `Link` cannot be read is not used (a part of it would
+/// say the repositories on later pages do not exist): the audit lists the
+/// manifest's images, as where the catalog is refused.
+#[test]
+fn a_catalog_whose_link_cannot_be_read_is_not_used() {
+    let reg = TestRegistry::start_with(Options {
+        catalog_max: Some(2),
+        ..Options::default()
+    });
+    let img = Image::new("linux/amd64", &ago(24 * 60), "i");
+    for repo in ["kolla/app-a", "kolla/app-b", "kolla/app-c"] {
+        reg.push_image(repo, "rocky-1", &img);
+    }
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            catalog_link_unreadable: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "app-b, app-c", "");
+    let out = audit(&m);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["summary"]["complete"], 1, "{doc:#}");
+    assert_eq!(doc["missing_repositories"], json!([]), "{doc:#}");
+    assert!(
+        out.stderr.contains("the catalog cannot be read whole")
+            && out
+                .stderr
+                .contains("cannot be read, so there may be more pages"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// A next page (an opaque cursor) that answers 404: the listing goes on with
 /// `last=` after the last tag read.
 #[test]
@@ -598,5 +685,104 @@ fn docker_hub_a_delete_refused_with_403_is_not_worth_a_rerun() {
         !out.stdout.contains("Run the same command again"),
         "{}",
         out.stdout
+    );
+}
+
+/// A registry that reads anonymously (`GET /v2/` answers 200) but answers
+/// a Basic 401 for a repository that does not exist: the error names the
+/// repository and both causes, never only "needs credentials".
+#[test]
+fn a_basic_401_for_one_repository_names_it_and_both_causes() {
+    let reg = TestRegistry::start();
+    reg.push_image(
+        "kolla/base",
+        "rocky-1",
+        &Image::new("linux/amd64", &ago(60), "b"),
+    );
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            no_catalog: true,
+            unknown_repositories_basic_unauthorized: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base, keystne", "");
+    let out = run(tagsweep().args(["audit", "-m"]).arg(&m));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let registry = proxy.url();
+    for part in [
+        format!("GET {registry}/v2/kolla/keystne/tags/list?n=1000: 401 Unauthorized"),
+        format!("hint: {registry} refused anonymous access to kolla/keystne (401)"),
+        "needs credentials (set TAGSWEEP_REGISTRY_USERNAME".to_string(),
+        "or it does not exist".to_string(),
+        "check that the image keystne in the manifest is spelt as on the registry".to_string(),
+    ] {
+        assert!(out.stderr.contains(&part), "{part:?} in:\n{}", out.stderr);
+    }
+}
+
+/// A registry whose `GET /v2/` — the first request of a run — fails with
+/// 500 (after the retries): the error says which registry failed and to try
+/// again later.
+#[test]
+fn a_registry_failing_at_v2_is_named_and_told_to_try_later() {
+    let reg = TestRegistry::start();
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            root_status: Some(500),
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base", "");
+    let out = run(tagsweep().args(["audit", "-m"]).arg(&m));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let registry = proxy.url();
+    for part in [
+        format!("GET {registry}/v2/: 500 Internal Server Error"),
+        format!("hint: {registry} failed (500) on GET /v2/, the first request of every run, 5 times in a row"),
+        "is down or overloaded; try again later".to_string(),
+    ] {
+        assert!(out.stderr.contains(&part), "{part:?} in:\n{}", out.stderr);
+    }
+    assert_eq!(sent(&proxy, "GET").len(), 5, "retried, then given up");
+}
+
+/// A `Link` to another host is never followed, and the error says what to
+/// do: use that address if it is the same registry, else have the links
+/// fixed.
+#[test]
+fn a_link_to_another_host_says_what_to_do() {
+    let reg = TestRegistry::start();
+    paged_set(&reg);
+    let proxy = PagingProxy::paging_with(
+        &reg.rt,
+        &reg.url(),
+        LinkStyle::Foreign,
+        3,
+        Quirks::default(),
+    );
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url(), "base, nova", "");
+    let out = audit(&m);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let other = format!("http://localhost:{}", proxy.port);
+    for part in [
+        format!("points to {other}, not to {}; refusing to follow it", proxy.url()),
+        "hint: the server builds its links with another address than the one tagsweep was given"
+            .to_string(),
+        format!("if {other} is the same server, give tagsweep that address (`registry:` in the manifest"),
+        "running again will not help".to_string(),
+    ] {
+        assert!(out.stderr.contains(&part), "{part:?} in:\n{}", out.stderr);
+    }
+    assert!(
+        !sent(&proxy, "GET").iter().any(|r| r.contains("last=")),
+        "the link is not followed"
     );
 }

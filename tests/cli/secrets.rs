@@ -1,14 +1,19 @@
 //! Credentials and access tokens never show (issue #4): every command, with
 //! `-v` and credentials, on success and on every kind of failed login, and
 //! even when a server echoes them back. The token never travels to another
-//! origin: not through a `next` link, not through a redirect.
+//! origin: not through a `next` link, not through a redirect. The same on
+//! OCI registries, whose error answers (and token servers') may quote the
+//! credentials and tokens they got.
 
 use std::net::TcpListener;
 use std::path::Path;
 
 use chrono::TimeDelta;
 
+use crate::oci::really_ago;
 use crate::support::fakehub::{FakeHub, Fault};
+use crate::support::registry::oci_paging::{PagingProxy, Quirks};
+use crate::support::registry::{base64, Image, Options, TestRegistry, TokenPolicy};
 use crate::support::{now, run, tagsweep, Run, Workdir, NOW};
 
 const USER: &str = "ci-bot";
@@ -344,4 +349,218 @@ fn plain_http_is_refused_except_on_loopback() {
         );
         assert!(!out.stderr.contains(SECRET));
     }
+}
+
+// --- OCI registries ---------------------------------------------------------
+
+const OCI_USER: &str = "robot";
+const OCI_PASSWORD: &str = "S3cretPassw0rd-oci";
+
+/// base and nova, 48 h old: rocky-1 complete, rocky-2 on base only (broken).
+fn oci_broken_build(reg: &TestRegistry) {
+    let old = really_ago(48 * 60);
+    for (repo, tag) in [
+        ("kolla/base", "rocky-1"),
+        ("kolla/base", "rocky-2"),
+        ("kolla/nova", "rocky-1"),
+    ] {
+        reg.push_image(repo, tag, &Image::new("linux/amd64", &old, repo));
+    }
+}
+
+/// Every form of a password that must never show: itself, its base64, and
+/// the base64 of `user:password` (an `Authorization: Basic` value); and each
+/// token issued, whole and its claims and signature parts alone.
+fn oci_secrets(password: &str, tokens: &[String]) -> Vec<String> {
+    let mut out = vec![
+        password.to_string(),
+        base64(password.as_bytes(), false),
+        base64(format!("{OCI_USER}:{password}").as_bytes(), false),
+    ];
+    for token in tokens {
+        out.push(token.clone());
+        out.extend(token.split('.').skip(1).map(str::to_string));
+    }
+    out
+}
+
+/// No secret in the run's output, nor in the files it wrote.
+fn assert_none_shows(what: &str, secrets: &[String], out: &Run, files: &[&Path]) {
+    let mut texts = vec![
+        ("stdout", out.stdout.clone()),
+        ("stderr", out.stderr.clone()),
+    ];
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        assert!(!text.is_empty(), "{what}: {} was written", f.display());
+        texts.push(("a file", text));
+    }
+    for secret in secrets {
+        for (place, text) in &texts {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what}: a secret ({}…) shows in {place}:\n{text}",
+                &secret[..8.min(secret.len())]
+            );
+        }
+    }
+}
+
+fn oci_token_registry() -> TestRegistry {
+    TestRegistry::start_with(Options {
+        token: Some(TokenPolicy {
+            user: OCI_USER.into(),
+            password: OCI_PASSWORD.into(),
+            anonymous_pull: false,
+            deny_catalog: false,
+        }),
+        ..Options::default()
+    })
+}
+
+/// An OCI registry whose error answers quote the `Authorization` they got
+/// (the tokens it was sent), refusing the delete: the tokens and the
+/// password appear nowhere — stdout (JSON), stderr with `-v`, the journal —
+/// and the error still says what the registry answered, redacted.
+#[test]
+fn an_oci_registry_echoing_its_tokens_never_shows_them() {
+    let reg = oci_token_registry();
+    oci_broken_build(&reg);
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            forbid_deletes: true,
+            echo_credentials: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = crate::oci::manifest(&w, &proxy.url(), "base, nova", "");
+    let journal = w.path().join("journal.jsonl");
+    let out = run(tagsweep()
+        .args(["-v", "--username", OCI_USER, "--password-stdin", "prune"])
+        .args([
+            "--broken",
+            "--trust-declared-times",
+            "--yes",
+            "--format",
+            "json",
+        ])
+        .arg("--journal")
+        .arg(&journal)
+        .arg("-m")
+        .arg(&m)
+        .write_stdin(format!("{OCI_PASSWORD}\n")));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("403 Forbidden")
+            && out
+                .stderr
+                .contains("you sent Authorization: Bearer (redacted)"),
+        "the echo is quoted, redacted:\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("GET http://"), "-v shows requests");
+    out.json();
+    for (place, text) in [
+        ("the JSON", out.stdout.clone()),
+        ("the journal", std::fs::read_to_string(&journal).unwrap()),
+    ] {
+        assert!(
+            text.contains("you sent Authorization: Bearer (redacted)"),
+            "{place} records the refusal, redacted:\n{text}"
+        );
+    }
+    let tokens = reg.token_server().issued();
+    assert!(tokens.len() > 1, "tokens were issued");
+    assert_none_shows(
+        "a refused delete echoing the token",
+        &oci_secrets(OCI_PASSWORD, &tokens),
+        &out,
+        &[&journal],
+    );
+}
+
+/// A token server that quotes the Basic credentials it refused: the failed
+/// login says who failed and why, never the password nor its base64.
+#[test]
+fn a_token_server_echoing_refused_credentials_never_shows_them() {
+    let reg = oci_token_registry();
+    oci_broken_build(&reg);
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            echo_credentials: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = crate::oci::manifest(&w, &proxy.url(), "base, nova", "");
+    let wrong = "Wr0ngButAlsoS3cret";
+    let out = run(tagsweep()
+        .args(["-v", "audit", "--format", "json", "-m"])
+        .arg(&m)
+        .env("TAGSWEEP_REGISTRY_USERNAME", OCI_USER)
+        .env("TAGSWEEP_REGISTRY_PASSWORD", wrong));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("as robot failed: 401")
+            && out
+                .stderr
+                .contains("you sent Authorization: Basic (redacted), that is robot:(redacted)")
+            && out.stderr.contains(
+                "check the username and password (from TAGSWEEP_REGISTRY_USERNAME/TAGSWEEP_REGISTRY_PASSWORD)"
+            ),
+        "{}",
+        out.stderr
+    );
+    assert_none_shows("a refused login", &oci_secrets(wrong, &[]), &out, &[]);
+}
+
+/// A registry with Basic authentication whose refusal quotes the credentials
+/// (base64, and decoded: the password itself): neither shows.
+#[test]
+fn a_basic_auth_registry_echoing_the_password_never_shows_it() {
+    let reg = TestRegistry::start_with(Options {
+        htpasswd: Some((OCI_USER.into(), OCI_PASSWORD.into())),
+        ..Options::default()
+    });
+    oci_broken_build(&reg);
+    let proxy = PagingProxy::start_with(
+        &reg.rt,
+        &reg.url(),
+        Quirks {
+            forbid_deletes: true,
+            echo_credentials: true,
+            ..Quirks::default()
+        },
+    );
+    let w = Workdir::new();
+    let m = crate::oci::manifest(&w, &proxy.url(), "base, nova", "");
+    let journal = w.path().join("journal.jsonl");
+    let out = run(tagsweep()
+        .args(["-v", "prune", "--broken", "--trust-declared-times", "--yes"])
+        .arg("--journal")
+        .arg(&journal)
+        .arg("-m")
+        .arg(&m)
+        .env("TAGSWEEP_REGISTRY_USERNAME", OCI_USER)
+        .env("TAGSWEEP_REGISTRY_PASSWORD", OCI_PASSWORD));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("you sent Authorization: Basic (redacted), that is robot:(redacted)"),
+        "{}",
+        out.stderr
+    );
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains("that is robot:(redacted)"), "{text}");
+    assert_none_shows(
+        "a refused delete echoing Basic credentials",
+        &oci_secrets(OCI_PASSWORD, &[]),
+        &out,
+        &[&journal],
+    );
 }

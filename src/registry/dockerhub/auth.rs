@@ -5,8 +5,8 @@
 //! exist. The token is renewed a minute before its JWT's `exp` (see
 //! [`crate::registry::token`]), or after 9 minutes without a readable
 //! `exp`; a 401 mid-run gets one more login, never a loop of them (Docker
-//! Hub locks an account out after too many). Every token issued is kept to
-//! be scrubbed from errors.
+//! Hub locks an account out after too many). Every token issued is added to
+//! the run's [`crate::secret::Redactor`], to be scrubbed from errors.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -151,8 +151,7 @@ impl DockerHub {
                 continue; // an older Hub: fall back to /v2/users/login
             }
             if !answer.status.is_success() {
-                let message =
-                    crate::registry::error::error_message(&answer.body).unwrap_or_default();
+                let message = answer.message().unwrap_or_default();
                 let hint = if message.contains("secondary authentication") {
                     "this account has two-factor authentication: use a personal access token instead of the password".to_string()
                 } else if answer.status.is_server_error() {
@@ -163,7 +162,11 @@ impl DockerHub {
                 } else if answer.status == StatusCode::TOO_MANY_REQUESTS {
                     "Docker Hub limits logins: wait a few minutes (after too many, it locks the account for 10 minutes)".to_string()
                 } else {
-                    "check DOCKERHUB_USERNAME and DOCKERHUB_TOKEN (a username with its personal access token or password, or an organisation name with an organisation access token)".to_string()
+                    let what = match &self.source {
+                        Some(source) => format!("the credentials from {source}"),
+                        None => "the credentials".to_string(),
+                    };
+                    format!("check {what}: a username with its personal access token or password, or an organisation name with an organisation access token")
                 };
                 return Err(self.redact(fail(
                     url,
@@ -179,10 +182,7 @@ impl DockerHub {
                 .filter(|t| !t.is_empty())
                 .map(Secret::new)
                 .ok_or_else(|| fail(url, "the answer holds no token".into()))?;
-            self.issued
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(token.clone());
+            self.http.redactor().add(&token);
             return Ok(token);
         }
         Err(fail(&attempts[1].0, "no login route answered".into()))

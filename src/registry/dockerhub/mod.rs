@@ -34,7 +34,9 @@
 //!   broken because a page shifted, and prune never acts on such a listing.
 //! * **Secrets**: `next` links must stay on the API's origin (scheme, host
 //!   and port), so the token never goes elsewhere; errors are scrubbed of the
-//!   credentials and of every token issued, in case a server echoes them.
+//!   credentials and of every token issued, in case a server echoes them
+//!   (the run's [`crate::secret::Redactor`], shared with the registry API's
+//!   client when `open` builds both).
 //!
 //! **Platforms.** Since 2025-08-11 every tag's `images` is `[]` (digest and
 //! `media_type` still there; docker/hub-feedback #2484, notes §11), so a tag
@@ -67,7 +69,6 @@ use super::{
 use crate::credentials::{Credentials, Source};
 use crate::inventory::Tag;
 use crate::platform::Platform;
-use crate::secret::Secret;
 
 pub use self::auth::jwt_expiry;
 pub use self::listing::RELIST_ATTEMPTS;
@@ -91,9 +92,9 @@ pub struct DockerHub {
     base: Url,
     namespace: String,
     credentials: Option<Credentials>,
+    /// Where the credentials came from, for the hint of a failed login.
+    source: Option<Source>,
     token: tokio::sync::Mutex<Option<AccessToken>>,
-    /// Every token issued this run, to scrub from errors.
-    issued: std::sync::Mutex<Vec<Secret>>,
     /// The registry API, for manifests (platforms); `None`: platforms stay
     /// unknown.
     registry_api: Option<RegistryApiClient>,
@@ -106,15 +107,25 @@ impl DockerHub {
         namespace: &str,
         credentials: Option<Credentials>,
     ) -> Self {
+        if let Some(c) = &credentials {
+            http.redactor().add_credentials(&c.username, &c.secret);
+        }
         DockerHub {
             http,
             base,
             namespace: namespace.to_string(),
             credentials,
+            source: None,
             token: tokio::sync::Mutex::new(None),
-            issued: std::sync::Mutex::new(Vec::new()),
             registry_api: None,
         }
+    }
+
+    /// Says where the credentials came from (flags, environment, Docker's
+    /// config, a helper), so that a failed login names what to check.
+    pub fn credentials_from(mut self, source: Option<Source>) -> Self {
+        self.source = source;
+        self
     }
 
     /// Reads manifests (for [`super::Registry::manifest_platforms`]) from the
@@ -154,12 +165,7 @@ impl DockerHub {
 
     /// `e` without the credentials or any token issued this run in it.
     fn redact(&self, e: RegistryError) -> RegistryError {
-        let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
-        let mut secrets: Vec<&str> = issued.iter().map(Secret::expose).collect();
-        if let Some(creds) = &self.credentials {
-            secrets.push(creds.secret.expose());
-        }
-        e.redact(&secrets)
+        e.redact(self.http.redactor())
     }
 
     /// Turns an error answer into an error that says which repository was

@@ -17,6 +17,7 @@ use super::retry::{describe_transport_error, is_retryable, rate_limit_wait, Back
 use super::Answer;
 use crate::notes::Notes;
 use crate::registry::{RegistryError, Stats};
+use crate::secret::Redactor;
 
 /// How the shared client behaves.
 #[derive(Debug, Clone)]
@@ -40,6 +41,10 @@ pub struct HttpOptions {
     /// Where this client, and the backend built on it, say what happens:
     /// one line per request (with `-v`), retries, waits.
     pub notes: Notes,
+    /// The run's secrets (the backend adds each token it is issued): taken
+    /// out of every note said here, and of every error made of an
+    /// [`Answer`] (see [`crate::secret::Redactor`]).
+    pub redactor: Redactor,
 }
 
 impl Default for HttpOptions {
@@ -54,6 +59,7 @@ impl Default for HttpOptions {
             max_rate_limited: 10,
             max_rate_limit_wait: Duration::from_secs(15 * 60),
             notes: Notes::default(),
+            redactor: Redactor::default(),
         }
     }
 }
@@ -91,7 +97,8 @@ impl Drop for InFlight<'_> {
 }
 
 impl HttpClient {
-    pub fn new(options: HttpOptions) -> Result<Self, RegistryError> {
+    pub fn new(mut options: HttpOptions) -> Result<Self, RegistryError> {
+        options.notes = options.notes.clone().redacting(options.redactor.clone());
         let client = reqwest::Client::builder()
             .user_agent(concat!("tagsweep/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -120,6 +127,12 @@ impl HttpClient {
     /// Where this client says what happens (see [`HttpOptions::notes`]).
     pub fn notes(&self) -> &Notes {
         &self.options.notes
+    }
+
+    /// The run's secrets (see [`HttpOptions::redactor`]): a backend adds
+    /// each token it is issued.
+    pub fn redactor(&self) -> &Redactor {
+        &self.options.redactor
     }
 
     fn pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {
@@ -187,7 +200,8 @@ impl HttpClient {
                 let (wait, why) = rate_limit_wait(&answer.headers, limited);
                 if limited >= self.options.max_rate_limited {
                     return Err(answer.error(Some(format!(
-                        "still rate limited after {limited} waits; the registry limits API calls (Docker Hub: per account and address): try again later, with a lower -j, or when other jobs sharing the account are done"
+                        "still rate limited after {limited} waits by {} (it limits requests per account or address): try again later, with a lower -j, or when other jobs sharing the account or address are done",
+                        answer.url.origin().ascii_serialization()
                     ))));
                 }
                 if wait > self.options.max_rate_limit_wait {
@@ -296,6 +310,7 @@ impl HttpClient {
                 url: req.url.to_string(),
                 detail: describe_transport_error(&e),
             }
+            .redact(&self.options.redactor)
         };
         let response = builder.send().await.map_err(transport)?;
         let status = response.status();
@@ -322,6 +337,7 @@ impl HttpClient {
             headers,
             body,
             attempts: attempt,
+            redactor: self.options.redactor.clone(),
         })
     }
 
@@ -374,6 +390,38 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (Url::parse(&format!("http://{addr}/v2/x")).unwrap(), seen)
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_that_does_not_end_names_the_server_that_limits() {
+        let app = axum::Router::new().fallback(|| async {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "0")],
+                r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = HttpClient::new(HttpOptions {
+            max_rate_limited: 1,
+            ..HttpOptions::default()
+        })
+        .unwrap();
+        let url = Url::parse(&format!("http://{addr}/v2/kolla/base/tags/list")).unwrap();
+        let e = client.send(&Request::get(url)).await.unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!(
+                "hint: still rate limited after 1 waits by http://{addr} (it limits"
+            )),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Docker Hub"),
+            "an OCI registry is not Docker Hub: {text}"
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,10 @@
 //! (Basic, to get a token), never elsewhere: a realm on plain `http` is only
 //! given credentials when it is on the registry's own loopback host. Tokens
 //! only go to the registry's origin. Both live in [`Secret`]s and travel in
-//! sensitive headers; neither is ever formatted.
+//! sensitive headers; neither is ever formatted. Both are known to the
+//! client's [`crate::secret::Redactor`] (the password from the start, each
+//! token as it is issued), which removes them from every error and note made
+//! of an answer, should the registry or its token server echo them.
 //!
 //! **Sending** goes through the shared [`HttpClient`]: its retries, pacing,
 //! counters, per-attempt timeout and `-v` lines, and it never follows a
@@ -38,7 +41,6 @@ use super::credentials::Source;
 use super::headers::{challenges, Challenge};
 use crate::credentials::Credentials;
 use crate::notes::Notes;
-use crate::registry::error::{error_message, snippet};
 use crate::registry::http::{Answer, Auth, HttpClient, Request};
 use crate::registry::token::renew_at;
 use crate::registry::{RegistryError, Stats};
@@ -93,16 +95,19 @@ pub trait OciAnswer {
 
 impl OciAnswer for Answer {
     fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, RegistryError> {
-        serde_json::from_slice(&self.body).map_err(|e| RegistryError::Decode {
-            method: self.method.to_string(),
-            url: self.url.to_string(),
-            status: self.status.as_u16(),
-            detail: e.to_string(),
-            snippet: snippet(&self.body, 120),
-            hint: Some(
-                "this does not look like an OCI distribution registry answering: check `registry:` in the manifest, or a proxy in between"
-                    .into(),
-            ),
+        serde_json::from_slice(&self.body).map_err(|e| {
+            RegistryError::Decode {
+                method: self.method.to_string(),
+                url: self.url.to_string(),
+                status: self.status.as_u16(),
+                detail: e.to_string(),
+                snippet: self.snippet(120),
+                hint: Some(
+                    "this does not look like an OCI distribution registry answering: check `registry:` in the manifest, or a proxy in between"
+                        .into(),
+                ),
+            }
+            .redact(&self.redactor)
         })
     }
 
@@ -151,6 +156,9 @@ pub struct Client {
     credentials_hint: String,
     /// Whether `-v` was told that digests are computed here.
     said_computed_digest: AtomicBool,
+    /// `GET /v2/` itself asked for Basic credentials: the registry wants
+    /// them for every request.
+    basic_at_root: AtomicBool,
 }
 
 /// Token lifetime when the token server does not say (the spec's default).
@@ -161,6 +169,9 @@ const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(30);
 
 impl Client {
     pub fn new(http: HttpClient, base: Url, credentials: Option<(Credentials, Source)>) -> Self {
+        if let Some((c, _)) = &credentials {
+            http.redactor().add_credentials(&c.username, &c.secret);
+        }
         Client {
             base,
             http,
@@ -170,6 +181,7 @@ impl Client {
             tokens: Mutex::new(HashMap::new()),
             credentials_hint: needs_credentials_hint(),
             said_computed_digest: AtomicBool::new(false),
+            basic_at_root: AtomicBool::new(false),
         }
     }
 
@@ -202,6 +214,13 @@ impl Client {
                 )
             });
         }
+    }
+
+    /// Whether the registry wants Basic credentials for every request (its
+    /// `GET /v2/` answered 401 with a Basic challenge), rather than for
+    /// some repositories only.
+    pub fn basic_everywhere(&self) -> bool {
+        self.basic_at_root.load(Ordering::Relaxed)
     }
 
     pub fn username(&self) -> Option<&str> {
@@ -321,7 +340,19 @@ impl Client {
                         "{} does not answer GET /v2/ like an OCI distribution registry: check `registry:` in the manifest",
                         self.base
                     )))),
-                    _ => Err(reply.error(None)),
+                    status @ 500..=599 => Err(reply.error(Some(format!(
+                        "{} failed ({status}) on GET /v2/, the first request of every run{}: the registry, or a proxy in front of it, is down or overloaded; try again later (and check `registry:` in the manifest if it goes on)",
+                        self.base.as_str().trim_end_matches('/'),
+                        if reply.attempts > 1 {
+                            format!(", {} times in a row", reply.attempts)
+                        } else {
+                            String::new()
+                        }
+                    )))),
+                    status => Err(reply.error(Some(format!(
+                        "{} answers GET /v2/ with {status}, where an OCI distribution registry answers 200 or 401: check `registry:` in the manifest, or a proxy in between",
+                        self.base.as_str().trim_end_matches('/')
+                    )))),
                 }
             })
             .await
@@ -360,6 +391,7 @@ impl Client {
         }
         if found.iter().any(|c| c.scheme == "basic") {
             self.set_scheme(Scheme::Basic);
+            self.basic_at_root.store(true, Ordering::Relaxed);
             let Some((c, source)) = creds else {
                 return Ok(()); // requests will fail with a hint to log in
             };
@@ -380,11 +412,10 @@ impl Client {
                 detail: format!(
                     "{}{}\n  hint: check the username and password ({source})",
                     check.status,
-                    error_message(&check.body)
-                        .map(|m| format!(" {m}"))
-                        .unwrap_or_default()
+                    check.message().map(|m| format!(" {m}")).unwrap_or_default()
                 ),
-            });
+            }
+            .redact(self.http.redactor()));
         }
         Err(reply.error(Some(
             "the registry asks for an authentication scheme tagsweep does not know (only Basic and Bearer)".into(),
@@ -489,6 +520,7 @@ impl Client {
             }
         }
         let creds = self.credentials.as_ref().map(|(c, _)| c);
+        let source = self.credentials.as_ref().map(|(_, s)| s);
         if creds.is_some() && !may_receive_credentials(realm, &self.base) {
             return Err(RegistryError::Refused(format!(
                 "{}: the registry sends us to {} for tokens, over plain http on another host; refusing to send credentials there",
@@ -500,7 +532,7 @@ impl Client {
         let started = Instant::now();
         let reply = self.transmit(&Request::get(url), auth).await?;
         if !reply.status.is_success() {
-            let message = error_message(&reply.body).unwrap_or_default();
+            let message = reply.message().unwrap_or_default();
             return Err(match creds {
                 // Credentials already proven at GET /v2/: this scope is not theirs.
                 Some(c) if scope.is_some() && matches!(reply.status.as_u16(), 401 | 403) => {
@@ -514,10 +546,12 @@ impl Client {
                     url: strip_query(realm),
                     username: c.username.clone(),
                     detail: format!(
-                        "{} {message}\n  hint: the token server refused these credentials; check the username and password",
-                        reply.status
+                        "{} {message}\n  hint: the token server refused these credentials; check the username and password{}",
+                        reply.status,
+                        source.map(|s| format!(" (from {s})")).unwrap_or_default()
                     ),
-                },
+                }
+                .redact(self.http.redactor()),
                 _ => reply.error(Some(if creds.is_none() {
                     self.credentials_hint.clone()
                 } else {
@@ -550,9 +584,11 @@ impl Client {
             .expires_in
             .filter(|s| *s > 0)
             .map_or(DEFAULT_TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
+        let token = Secret::new(token);
+        self.http.redactor().add(&token);
         // Renew a little early: the clock started before the server's did.
         Ok(CachedToken {
-            token: Secret::new(token),
+            token,
             expires: renew_at(started, lifetime, TOKEN_RENEW_MARGIN),
         })
     }

@@ -67,24 +67,63 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
     out
 }
 
-/// The target of the first `rel="next"` link of every `Link` header, as
-/// written (relative or absolute; the caller resolves it).
-pub fn next_link(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(parse_next_link)
+/// What an answer's `Link` headers say of a next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextLink {
+    /// No `Link` header, or none with `rel="next"`: the last page. The
+    /// distribution spec: "If the header is not present, the client can
+    /// assume that all results have been received"
+    /// (opencontainers/distribution-spec PR #496).
+    None,
+    /// The target of the first `rel="next"` link, as written (relative or
+    /// absolute; the caller resolves it).
+    Next(String),
+    /// A `Link` header is there but cannot be read — not `<target>;
+    /// params` (RFC 8288), not text, or a `rel="next"` whose target is
+    /// empty: there may be more pages, but the header does not say where.
+    /// Holds the header as sent (at most 200 characters), for messages.
+    Unreadable(String),
 }
 
-/// `</v2/x/tags/list?last=a&n=3>; rel="next", <…>; rel="prev"` → the next target.
-pub fn parse_next_link(value: &str) -> Option<String> {
+/// The next page of every `Link` header (see [`NextLink`]): the first
+/// readable `rel="next"` link wins; a header that cannot be read makes the
+/// answer [`NextLink::Unreadable`] unless another header names the next page.
+pub fn next_link(headers: &HeaderMap) -> NextLink {
+    let mut unreadable = None;
+    for value in headers.get_all(reqwest::header::LINK) {
+        let parsed = value.to_str().ok().map(|v| (v, parse_next_link(v)));
+        match parsed {
+            Some((_, Ok(Some(target)))) => return NextLink::Next(target),
+            Some((_, Ok(None))) => {}
+            Some((text, Err(()))) => {
+                unreadable
+                    .get_or_insert_with(|| crate::registry::error::snippet(text.as_bytes(), 200));
+            }
+            None => {
+                unreadable.get_or_insert_with(|| "(not text)".to_string());
+            }
+        }
+    }
+    unreadable.map_or(NextLink::None, NextLink::Unreadable)
+}
+
+/// `</v2/x/tags/list?last=a&n=3>; rel="next", <…>; rel="prev"` → the next
+/// target; `Ok(None)` when no link is `rel="next"`; `Err` when the value is
+/// not a list of `<target>; params` links, or its `rel="next"` link has an
+/// empty target.
+pub fn parse_next_link(value: &str) -> Result<Option<String>, ()> {
     let mut rest = value;
     loop {
-        let open = rest.find('<')?;
-        let close = open + rest[open..].find('>')?;
-        let target = rest[open + 1..close].trim();
-        let after = &rest[close + 1..];
+        let start = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+        if start.is_empty() {
+            return Ok(None);
+        }
+        if !start.starts_with('<') {
+            return Err(());
+        }
+        let close = start.find('>').ok_or(())?;
+        let target = start[1..close].trim();
+        let after = &start[close + 1..];
         // Parameters run to the next link (`, <`) or the end.
         let end = after.find('<').unwrap_or(after.len());
         let params = &after[..end];
@@ -95,12 +134,17 @@ pub fn parse_next_link(value: &str) -> Option<String> {
             name.trim().eq_ignore_ascii_case("rel")
                 && value
                     .trim()
+                    .trim_end_matches(',')
                     .trim_matches('"')
                     .split_whitespace()
                     .any(|r| r.eq_ignore_ascii_case("next"))
         });
-        if is_next && !target.is_empty() {
-            return Some(target.to_string());
+        if is_next {
+            return if target.is_empty() {
+                Err(())
+            } else {
+                Ok(Some(target.to_string()))
+            };
         }
         rest = &after[end..];
     }
@@ -229,27 +273,71 @@ mod tests {
 
     #[test]
     fn next_links_relative_absolute_and_opaque() {
+        let next = |v: &str| parse_next_link(v).unwrap();
         assert_eq!(
-            parse_next_link(r#"</v2/_catalog?last=lab%2Fapp-0001&n=3>; rel="next""#).as_deref(),
+            next(r#"</v2/_catalog?last=lab%2Fapp-0001&n=3>; rel="next""#).as_deref(),
             Some("/v2/_catalog?last=lab%2Fapp-0001&n=3")
         );
         assert_eq!(
-            parse_next_link(
-                r#"<https://quay.io/v2/org/app/tags/list?n=50&next_page=gAAAAABk>; rel=next"#
-            )
-            .as_deref(),
+            next(r#"<https://quay.io/v2/org/app/tags/list?n=50&next_page=gAAAAABk>; rel=next"#)
+                .as_deref(),
             Some("https://quay.io/v2/org/app/tags/list?n=50&next_page=gAAAAABk")
         );
         assert_eq!(
-            parse_next_link(r#"</a?p=1>; rel="prev", </a?p=3>; rel="next""#).as_deref(),
+            next(r#"</a?p=1>; rel="prev", </a?p=3>; rel="next""#).as_deref(),
             Some("/a?p=3")
         );
         assert_eq!(
-            parse_next_link(r#"</a?p=3>; title="x"; rel="last next""#).as_deref(),
+            next(r#"</a?p=3>; title="x"; rel="last next""#).as_deref(),
             Some("/a?p=3")
         );
-        assert_eq!(parse_next_link(r#"</a?p=1>; rel="prev""#), None);
-        assert_eq!(parse_next_link("garbage"), None);
-        assert_eq!(parse_next_link("<>; rel=next"), None);
+        assert_eq!(next(r#"</a?p=1>; rel="prev""#), None);
+        assert_eq!(next(r#"</a?p=1>; rel=prev, "#), None);
+        assert_eq!(next("  "), None);
+    }
+
+    #[test]
+    fn a_link_header_that_cannot_be_read_is_not_a_last_page() {
+        for value in [
+            // No angle brackets.
+            r#"/v2/kolla/base/tags/list?last=rocky-2&n=3; rel="next""#,
+            "garbage",
+            // An empty target.
+            "<>; rel=next",
+            r#"< >; rel="next""#,
+            // Not closed.
+            r#"</v2/kolla/base/tags/list?last=a; rel="next""#,
+            // Text before the first link.
+            r#"x </a?p=2>; rel="next""#,
+        ] {
+            assert_eq!(parse_next_link(value), Err(()), "{value}");
+            let mut headers = HeaderMap::new();
+            headers.insert(reqwest::header::LINK, value.parse().unwrap());
+            assert_eq!(
+                next_link(&headers),
+                NextLink::Unreadable(value.trim().to_string()),
+                "{value}"
+            );
+        }
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            next_link(&headers),
+            NextLink::None,
+            "no header: the last page"
+        );
+        headers.insert(
+            reqwest::header::LINK,
+            reqwest::header::HeaderValue::from_bytes(b"<\xff>; rel=next").unwrap(),
+        );
+        assert_eq!(
+            next_link(&headers),
+            NextLink::Unreadable("(not text)".into())
+        );
+        // Another header that names the next page wins.
+        headers.append(
+            reqwest::header::LINK,
+            r#"</a?p=2>; rel="next""#.parse().unwrap(),
+        );
+        assert_eq!(next_link(&headers), NextLink::Next("/a?p=2".into()));
     }
 }

@@ -20,7 +20,9 @@
 //!   absolute or with opaque parameters, as Quay sends them; never to another
 //!   origin, nor off the repository's own path), deduplicated. Where a link
 //!   leaves the path or its page answers 404, the listing goes on with
-//!   `last=` or reads everything without `n`, or fails: see [`tag_pages`].
+//!   `last=` or reads everything without `n`, or fails: see [`tag_pages`];
+//!   so does a `Link` header that is there but cannot be read (only a page
+//!   without one is the last).
 //!   A catalog whose links do the same is not used (as if refused). Distribution 2.8 ignores `n`/`last` and answers
 //!   everything at once, unsorted; `"tags": null` is no tags (see above for
 //!   what that says of existence); 404 (`NAME_UNKNOWN`) is a missing
@@ -68,7 +70,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use self::client::{Access, Client, OciAnswer, Scope};
-use self::headers::challenges;
+use self::headers::{challenges, NextLink};
 use self::image::{ConfigFacts, Descriptor, Parsed};
 use self::tag_pages::TagPages;
 use super::http::{Answer, HttpClient, Request};
@@ -213,9 +215,10 @@ impl OciRegistry {
             repository,
             image,
             user: self.client.username().map(str::to_string),
-            basic: challenges(&reply.headers)
-                .iter()
-                .any(|c| c.scheme == "basic"),
+            basic: self.client.basic_everywhere()
+                && challenges(&reply.headers)
+                    .iter()
+                    .any(|c| c.scheme == "basic"),
         };
         reply.error(hint(reply.status.as_u16(), &reply.method, &asked))
     }
@@ -408,11 +411,26 @@ impl OciRegistry {
             }
             let next = if reply.status.is_success() {
                 let page: TagList = reply.decode()?;
-                let link = match headers::next_link(&reply.headers) {
-                    Some(target) => Some(self.client.same_origin(&target, &reply.url)?),
-                    None => None,
-                };
-                pages.page(&reply.url, page.tags.unwrap_or_default(), link)
+                let tags = page.tags.unwrap_or_default();
+                match headers::next_link(&reply.headers) {
+                    NextLink::None => pages.page(&reply.url, tags, None),
+                    NextLink::Next(target) => match reply.url.join(&target) {
+                        Ok(_) => {
+                            let next = self.client.same_origin(&target, &reply.url)?;
+                            pages.page(&reply.url, tags, Some(next))
+                        }
+                        Err(e) => pages.page_with_unreadable_link(
+                            &reply.url,
+                            tags,
+                            format!("its next-page Link {target:?} is not a URL ({e})"),
+                        ),
+                    },
+                    NextLink::Unreadable(value) => pages.page_with_unreadable_link(
+                        &reply.url,
+                        tags,
+                        format!("its Link header {value:?} cannot be read (not `<target>; rel=\"next\"`, or an empty target)"),
+                    ),
+                }
             } else {
                 match pages.failed(status) {
                     Some(next) => next,
@@ -450,20 +468,22 @@ impl OciRegistry {
         }
     }
 
-    /// The `rel="next"` page of `reply`, checked: same origin, not read
-    /// before, not past [`MAX_PAGES`].
-    fn next_page(&self, reply: &Answer, guard: &PageGuard) -> Result<Option<Url>, RegistryError> {
-        let Some(target) = headers::next_link(&reply.headers) else {
-            return Ok(None);
-        };
-        let next = self.client.same_origin(&target, &reply.url)?;
+    /// The `rel="next"` page `target` of `reply`, checked: same origin, not
+    /// read before, not past [`MAX_PAGES`].
+    fn next_page(
+        &self,
+        reply: &Answer,
+        target: &str,
+        guard: &PageGuard,
+    ) -> Result<Url, RegistryError> {
+        let next = self.client.same_origin(target, &reply.url)?;
         if !guard.may_read(&next) {
             return Err(RegistryError::Refused(format!(
                 "{}: the registry's pages loop (the next page {next} was already read); stopping",
                 reply.url
             )));
         }
-        Ok(Some(next))
+        Ok(next)
     }
 
     /// The catalog's repositories under the namespace (names inside it), or
@@ -537,9 +557,21 @@ impl OciRegistry {
             if sorted && past {
                 return Ok(Some(found));
             }
-            let Some(next) = self.next_page(&reply, &guard)? else {
-                return Ok(Some(found));
+            let target = match headers::next_link(&reply.headers) {
+                NextLink::None => return Ok(Some(found)),
+                NextLink::Next(target) => target,
+                NextLink::Unreadable(value) => {
+                    return Ok(self.catalog_unusable(&format!(
+                        "its Link header {value:?} cannot be read, so there may be more pages"
+                    )))
+                }
             };
+            if let Err(e) = reply.url.join(&target) {
+                return Ok(self.catalog_unusable(&format!(
+                    "its next-page Link {target:?} is not a URL ({e})"
+                )));
+            }
+            let next = self.next_page(&reply, &target, &guard)?;
             if next.path() != first.path() {
                 return Ok(self.catalog_unusable(&format!(
                     "its next-page Link points to {}, outside {}",
@@ -577,8 +609,11 @@ struct Asked {
     image: Option<String>,
     /// Who we are logged in as; `None`: anonymous.
     user: Option<String>,
-    /// The answer challenges for Basic authentication (the registry wants
-    /// credentials for everything).
+    /// The answer challenges for Basic authentication, as `GET /v2/` did:
+    /// the registry wants credentials for everything. (A Basic challenge
+    /// for one repository of a registry that answers `GET /v2/`
+    /// anonymously is a private repository or one that does not exist, as
+    /// any other refused read.)
     basic: bool,
 }
 
@@ -588,8 +623,13 @@ struct Asked {
 ///
 /// A 401 or 403 to a read names both of its causes: some registries answer
 /// 401 for a repository that does not exist rather than 404 (Quay:
-/// giantswarm/retagger PR #353, registry lab notes §7), so it may be a
-/// misspelt image as much as a missing permission. A 401 or 403 to a
+/// giantswarm/retagger PR #353, registry lab notes §7; with a Basic
+/// challenge too, as registries or proxies that protect some repositories
+/// with Basic authentication do — Sonatype Nexus challenges `BASIC
+/// realm="Sonatype Nexus Repository"`, indigo-dc/udocker PR #126), so it
+/// may be a misspelt image as much as a missing permission. Only a registry
+/// that wants Basic credentials for everything (its `GET /v2/` asked for
+/// them) is simply told to log in. A 401 or 403 to a
 /// DELETE is a missing delete permission (the repository was just read).
 fn hint(status: u16, method: &Method, asked: &Asked) -> Option<String> {
     let registry = &asked.registry;

@@ -20,6 +20,13 @@
 //!    registries then answer every tag at once;
 //! 3. otherwise the listing fails. A partial list is never returned as the
 //!    whole one: a build would look broken for a tag on a page not read.
+//!
+//! A `Link` header that is there but cannot be read (no `<…>`, an empty
+//! target, not a URL) is not the last page either: only a page *without*
+//! a `Link` is the last one (opencontainers/distribution-spec PR #496), so
+//! such a page goes on the same way. A page we asked for with `last=` that
+//! comes back empty ends the listing, whatever its `Link` says: nothing
+//! comes after that tag.
 
 use std::collections::HashSet;
 
@@ -108,24 +115,8 @@ impl TagPages {
     /// Takes in a page read at `url` with its `tags` and its `Link` target
     /// (resolved, already checked to stay on the registry's origin).
     pub fn page(&mut self, url: &Url, tags: Vec<String>, link: Option<Url>) -> Next {
-        self.guard.read(url);
-        if let Mode::Resumed(after) = &self.mode {
-            if tags.iter().any(|t| t <= after) {
-                let why = format!("the registry ignored last={after}");
-                self.resume_failed = true;
-                return self.fall_back(why);
-            }
-            self.mode = Mode::Links;
-        }
-        self.pages += 1;
-        for tag in tags {
-            if self.last.as_ref().is_some_and(|last| tag <= *last) {
-                self.sorted = false;
-            }
-            self.last = Some(tag.clone());
-            if self.seen.insert(tag.clone()) {
-                self.names.push(tag);
-            }
+        if let Some(next) = self.take(url, tags) {
+            return next;
         }
         match link {
             None => Next::Done,
@@ -139,6 +130,44 @@ impl TagPages {
             )),
             Some(next) => Next::Read(next),
         }
+    }
+
+    /// Takes in a page read at `url` with its `tags`, whose `Link` header is
+    /// there but unusable (`why`, in words): there may be more pages, so the
+    /// listing goes on without the link (see the module documentation).
+    pub fn page_with_unreadable_link(&mut self, url: &Url, tags: Vec<String>, why: String) -> Next {
+        if let Some(next) = self.take(url, tags) {
+            return next;
+        }
+        self.fall_back(why)
+    }
+
+    /// Counts a page and its tags in; `Some` when that alone decides what
+    /// comes next (a `last` of ours ignored, or answered with no more tags).
+    fn take(&mut self, url: &Url, tags: Vec<String>) -> Option<Next> {
+        self.guard.read(url);
+        if let Mode::Resumed(after) = &self.mode {
+            if tags.is_empty() {
+                return Some(Next::Done);
+            }
+            if tags.iter().any(|t| t <= after) {
+                let why = format!("the registry ignored last={after}");
+                self.resume_failed = true;
+                return Some(self.fall_back(why));
+            }
+            self.mode = Mode::Links;
+        }
+        self.pages += 1;
+        for tag in tags {
+            if self.last.as_ref().is_some_and(|last| tag <= *last) {
+                self.sorted = false;
+            }
+            self.last = Some(tag.clone());
+            if self.seen.insert(tag.clone()) {
+                self.names.push(tag);
+            }
+        }
+        None
     }
 
     /// An error answer (`status`) to a page after the first: `Some` where
@@ -376,6 +405,43 @@ mod tests {
         p.page(&first, tags(&["a"]), Some(link));
         assert_eq!(p.failed(500), None);
         assert_eq!(p.failed(401), None);
+    }
+
+    #[test]
+    fn an_unreadable_link_is_never_the_last_page() {
+        let why = || "its Link header \"x; rel=next\" cannot be read".to_string();
+        let mut p = TagPages::new(u(FIRST), Some(1000), 10);
+        let first = p.start();
+        let resumed = read(p.page_with_unreadable_link(&first, tags(&["a", "b"]), why()));
+        assert_eq!(resumed.as_str(), format!("{FIRST}?last=b&n=1000"));
+        // Every page's header is unreadable: page on with last= …
+        let again = read(p.page_with_unreadable_link(&resumed, tags(&["c", "d"]), why()));
+        assert_eq!(again.as_str(), format!("{FIRST}?last=d&n=1000"));
+        // … until a page after our last= is empty: nothing comes after d.
+        assert_eq!(
+            p.page_with_unreadable_link(&again, vec![], why()),
+            Next::Done
+        );
+        assert!(p.detours().unwrap().starts_with(
+            "its Link header \"x; rel=next\" cannot be read; continued with last=b on the repository's own path"
+        ));
+        assert_eq!(p.into_names(), ["a", "b", "c", "d"]);
+
+        // Unsorted: read again without n; unreadable again there: fail.
+        let mut p = TagPages::new(u(FIRST), Some(1000), 10);
+        let first = p.start();
+        let whole = read(p.page_with_unreadable_link(&first, tags(&["b", "a"]), why()));
+        assert_eq!(whole.as_str(), FIRST);
+        assert!(matches!(
+            p.page_with_unreadable_link(&whole, tags(&["b", "a", "c"]), why()),
+            Next::Fail(why) if why.ends_with("read every tag again, without a page size; its Link header \"x; rel=next\" cannot be read")
+        ));
+        // A page without a Link after the detour ends it.
+        let mut p = TagPages::new(u(FIRST), Some(1000), 10);
+        let first = p.start();
+        let whole = read(p.page_with_unreadable_link(&first, tags(&["b", "a"]), why()));
+        assert_eq!(p.page(&whole, tags(&["b", "a", "c"]), None), Next::Done);
+        assert_eq!(p.into_names(), ["b", "a", "c"]);
     }
 
     #[test]

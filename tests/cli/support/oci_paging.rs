@@ -19,10 +19,12 @@
 //! registries do; manifests without `Docker-Content-Digest`, or with one
 //! naming another manifest; paging links that drop a path prefix, cursors
 //! that answer 404, a `last=` refused; Quay's 401 for a repository that
-//! does not exist; DELETEs refused with 403; a tag delete that untags its
-//! whole manifest; listings that lose a repository after its first;
-//! manifests served converted, without their digest; a digest header
-//! naming another manifest only once a delete was sent.
+//! does not exist (or a Basic 401); a `GET /v2/` that fails; DELETEs
+//! refused with 403; a tag delete that untags its whole manifest; listings
+//! that lose a repository after its first; manifests served converted,
+//! without their digest; a digest header naming another manifest only once
+//! a delete was sent; error answers (the registry's, and its token
+//! server's) that quote the credentials sent.
 
 #![allow(dead_code)]
 
@@ -47,6 +49,12 @@ pub enum LinkStyle {
     /// An absolute link to another origin (`http://localhost:<port>/…`):
     /// a client must refuse to send its credentials there.
     Foreign,
+    /// `/v2/<name>/tags/list?last=<tag>&n=<n>; rel="next"`: the target
+    /// without its angle brackets, which RFC 8288 requires — a header that
+    /// cannot be read, though it says there are more pages.
+    Bare,
+    /// `<>; rel="next"`: more pages, and no target.
+    EmptyTarget,
 }
 
 pub struct PagingProxy {
@@ -91,12 +99,25 @@ pub struct Quirks {
     pub whole_without_n: bool,
     /// `GET /v2/_catalog?last=…` (every page after the first) answers 404.
     pub catalog_pages_not_found: bool,
+    /// The catalog's `Link` header loses its angle brackets (as
+    /// [`LinkStyle::Bare`]): it says there are more pages, but cannot be read.
+    pub catalog_link_unreadable: bool,
     /// A repository that does not exist answers `401 UNAUTHORIZED` with a
     /// Bearer challenge (whose realm, on this proxy, gives anyone a token
     /// that changes nothing), not 404 `NAME_UNKNOWN`: Quay's answer, where a
     /// missing repository and a missing permission look the same
     /// (giantswarm/retagger PR #353, `oci-registry-lab.md` §7).
     pub unknown_repositories_unauthorized: bool,
+    /// The same with a Basic challenge (`WWW-Authenticate: Basic`), while
+    /// `GET /v2/` answers anonymously: a registry, or a proxy in front of
+    /// it, that protects some repositories with Basic authentication (as
+    /// Sonatype Nexus challenges `BASIC realm="Sonatype Nexus Repository"`,
+    /// indigo-dc/udocker PR #126), and cannot tell a missing repository
+    /// from a private one.
+    pub unknown_repositories_basic_unauthorized: bool,
+    /// `GET /v2/` answers this status (500: a registry that is down),
+    /// with an empty body.
+    pub root_status: Option<u16>,
     /// Every `DELETE` answers `403 DENIED` (the distribution spec's code for
     /// an authenticated caller without the permission): an account that may
     /// read but not delete.
@@ -129,6 +150,14 @@ pub struct Quirks {
     /// a cache in front of the registry that starts mixing up its entries'
     /// headers in the middle of a prune.
     pub digest_header_of_after_a_delete: Option<&'static str>,
+    /// Every error answer (4xx, 5xx) to a request that carried an
+    /// `Authorization` quotes it — in its message (`errors[0].message` or
+    /// `details`), with a Basic credential's decoded `user:password`, and in
+    /// an `X-Echo-Authorization` header — as debugging proxies and some
+    /// registries' error pages do. The token realm a challenge names is
+    /// served through the proxy (`/echo-realm`), so that the token server's
+    /// refusals quote the Basic credentials they got too.
+    pub echo_credentials: bool,
 }
 
 /// What [`Quirks::later_listings`] answers.
@@ -157,6 +186,9 @@ struct Shared {
     listed: Arc<Mutex<HashSet<String>>>,
     /// Whether a `DELETE` was seen.
     deleted: Arc<AtomicBool>,
+    /// The token realm the registry's challenges name, when
+    /// `Quirks::echo_credentials` serves it through the proxy.
+    realm: Arc<Mutex<Option<String>>>,
 }
 
 impl PagingProxy {
@@ -227,6 +259,7 @@ impl PagingProxy {
             log: log.clone(),
             listed: Arc::new(Mutex::new(HashSet::new())),
             deleted: Arc::new(AtomicBool::new(false)),
+            realm: Arc::new(Mutex::new(None)),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         PagingProxy {
@@ -261,6 +294,106 @@ async fn handle(
         "{method} {}",
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     ));
+    if !s.quirks.echo_credentials {
+        return answer(&s, method, uri, headers, body).await;
+    }
+    let sent = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let response = if uri.path() == "/echo-realm" {
+        realm(&s, &uri, &headers).await
+    } else {
+        answer(&s, method, uri, headers, body).await
+    };
+    echo(&s, response, sent).await
+}
+
+/// `Quirks::echo_credentials`: a request to the token realm, forwarded to
+/// the realm the registry named.
+async fn realm(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
+    let Some(realm) = s.realm.lock().unwrap().clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut req = s
+        .client
+        .get(format!("{realm}?{}", uri.query().unwrap_or_default()));
+    if let Some(auth) = headers.get("authorization") {
+        req = req.header("authorization", auth);
+    }
+    let resp = req.send().await.expect("GET the token realm");
+    let status = resp.status();
+    let content_type = resp.headers().get("content-type").cloned();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    if let Some(ct) = content_type {
+        response.headers_mut().insert("content-type", ct);
+    }
+    response
+}
+
+/// `Quirks::echo_credentials`: challenges name the proxy's realm; an error
+/// answer to a request that carried `sent` quotes it.
+async fn echo(s: &Shared, response: Response, sent: Option<String>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    if let Some(challenge) = parts
+        .headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .filter(|c| c.to_ascii_lowercase().starts_with("bearer "))
+    {
+        if let Some((before, rest)) = challenge.split_once("realm=\"") {
+            if let Some((realm, after)) = rest.split_once('"') {
+                let ours = format!("http://127.0.0.1:{}/echo-realm", s.port);
+                if realm != ours {
+                    *s.realm.lock().unwrap() = Some(realm.to_string());
+                }
+                let rewritten = format!("{before}realm=\"{ours}\"{after}");
+                parts.headers.insert(
+                    "www-authenticate",
+                    HeaderValue::from_str(&rewritten).unwrap(),
+                );
+            }
+        }
+    }
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let Some(sent) = sent.filter(|_| parts.status.as_u16() >= 400) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let decoded = sent
+        .strip_prefix("Basic ")
+        .and_then(tagsweep::credentials::base64_decode)
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(|pair| format!(", that is {pair}"))
+        .unwrap_or_default();
+    let quote = format!("you sent Authorization: {sent}{decoded}");
+    let mut doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Some(message) = doc.pointer_mut("/errors/0/message") {
+        *message = json!(format!("{}; {quote}", message.as_str().unwrap_or_default()));
+    } else if let Some(details) = doc.get_mut("details") {
+        *details = json!(format!("{}; {quote}", details.as_str().unwrap_or_default()));
+    } else {
+        doc = json!({"errors": [{"code": "UNKNOWN", "message": quote}]});
+    }
+    parts.headers.insert(
+        "x-echo-authorization",
+        HeaderValue::from_str(&sent).unwrap(),
+    );
+    parts.headers.remove("content-length");
+    parts
+        .headers
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(serde_json::to_vec(&doc).unwrap()),
+    )
+}
+
+/// The proxy's answer to one request (see the module documentation).
+async fn answer(s: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     if method == Method::GET && uri.path() == "/v2/_catalog" && s.quirks.no_catalog {
         return (
             StatusCode::NOT_FOUND,
@@ -268,6 +401,9 @@ async fn handle(
             "404 page not found\n",
         )
             .into_response();
+    }
+    if let (Some(status), "/v2/") = (s.quirks.root_status, uri.path()) {
+        return StatusCode::from_u16(status).unwrap().into_response();
     }
     if uri.path() == "/quirk-token" {
         return axum::Json(json!({"token": QUIRK_TOKEN, "expires_in": 300})).into_response();
@@ -304,7 +440,7 @@ async fn handle(
             .into_response();
     }
     if method == Method::GET && uri.path().ends_with("/tags/list") {
-        return tags_page(&s, &uri, headers).await;
+        return tags_page(s, &uri, headers).await;
     }
     if method == Method::DELETE
         && (s.tag_delete_by_digest || s.quirks.tag_delete_takes_sharing_tags)
@@ -312,13 +448,13 @@ async fn handle(
         if let Some((_, reference)) = uri.path().rsplit_once("/manifests/") {
             if !reference.starts_with("sha256:") {
                 if s.quirks.tag_delete_takes_sharing_tags {
-                    return untag_manifest(&s, &uri, headers).await;
+                    return untag_manifest(s, &uri, headers).await;
                 }
-                return delete_by_digest(&s, &uri, headers).await;
+                return delete_by_digest(s, &uri, headers).await;
             }
         }
     }
-    forward(&s, method, &uri, headers, body).await
+    forward(s, method, &uri, headers, body).await
 }
 
 /// Quay's answer for a repository that does not exist (or that the caller
@@ -371,6 +507,12 @@ async fn forward(
         }
     }
     let mut bytes = resp.bytes().await.unwrap_or_default();
+    if s.quirks.catalog_link_unreadable && uri.path() == "/v2/_catalog" {
+        if let Some(link) = out_headers.get("link").and_then(|v| v.to_str().ok()) {
+            let bare = link.replace(['<', '>'], "");
+            out_headers.insert("link", HeaderValue::from_str(&bare).unwrap());
+        }
+    }
     if s.quirks.strip_digest_header {
         out_headers.remove("docker-content-digest");
     }
@@ -455,6 +597,14 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
     };
     if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_unauthorized {
         return unauthorized(s, &path);
+    }
+    if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_basic_unauthorized {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Basic realm=\"quirks\"")],
+            axum::Json(json!({"errors": [{"code": "UNAUTHORIZED", "detail": {}, "message": "authentication required"}]})),
+        )
+            .into_response();
     }
     if resp.status() == StatusCode::NOT_FOUND && s.quirks.unknown_repositories_have_null_tags {
         let name = path
@@ -553,6 +703,8 @@ async fn tags_page(s: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
                 s.port,
                 enc(last)
             ),
+            LinkStyle::Bare => format!("{path}?last={}&n={n}; rel=\"next\"", enc(last)),
+            LinkStyle::EmptyTarget => "<>; rel=\"next\"".to_string(),
         };
         response
             .headers_mut()
