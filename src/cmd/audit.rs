@@ -32,7 +32,19 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
         None if !args.builds.is_empty() => Scope::Builds(args.builds.clone()),
         None => Scope::All,
     };
-    let scanned = list(registry.as_ref(), &manifest, &connection, global, &scope).await?;
+    let scanned = list(
+        registry.as_ref(),
+        &manifest,
+        &connection,
+        global,
+        &scope,
+        true,
+    )
+    .await?;
+    let unchanged = scanned
+        .incremental
+        .as_ref()
+        .map_or(0, |o| o.counts.unchanged);
     let mut inventory = scanned.inventory;
     if args.verify_platforms {
         verify(
@@ -65,6 +77,7 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
     }
     let stats = RunStats {
         requests: registry.stats(),
+        unchanged_repositories: unchanged,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
     if global.verbose {

@@ -20,6 +20,7 @@ pub async fn run(args: SnapshotArgs, global: Global) -> Result<Outcome> {
         &connection,
         global,
         &Scope::All,
+        false,
     )
     .await?
     .inventory;

@@ -6,6 +6,7 @@ mod credentials;
 mod evidence;
 mod fakehub_selftest;
 mod faults;
+mod incremental;
 mod oci;
 mod prune;
 mod retention;

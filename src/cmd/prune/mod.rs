@@ -75,6 +75,7 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         &connection,
         global,
         &Scope::All,
+        true,
     )
     .await?
     .inventory;

@@ -646,6 +646,7 @@ impl super::Registry for OciRegistry {
                     .map(|name| RegistryRepo {
                         name,
                         private: None,
+                        last_updated: None,
                     })
                     .collect(),
                 complete: true,

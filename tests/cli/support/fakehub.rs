@@ -59,7 +59,9 @@
 //!   direction as tags (`last_updated` = newest first), which the notes mark "verify at runtime".
 //!   Default repository order: newest `last_updated` first.
 //! * Tags never pushed (`pushed: None`) sort as the oldest.
-//! * Re-pushing a tag (same name) keeps its id and replaces digest/images/time.
+//! * Re-pushing a tag (same name) keeps its id and replaces digest/images/time; it moves the
+//!   tag's `last_updated` and the repository's. Deleting a tag does not move the repository's
+//!   `last_updated` (docker/hub-feedback #1750: "last pushed" stays after a delete).
 //! * The anonymous offset cap is checked after parameter validation and before the repository
 //!   lookup.
 //! * `/v2/namespaces/...` paths are matched exactly; a trailing slash there is a 404.
@@ -408,6 +410,11 @@ pub struct Repo {
     pub star_count: u64,
     pub date_registered: DateTime<Utc>,
     pub tags: Vec<Tag>,
+    /// The newest push this repository has seen, kept when tags are deleted: a deletion does
+    /// not move a repository's `last_updated` (docker/hub-feedback #1750). Set by
+    /// [`HubState::delete_tag`] (and the DELETE route); a test that edits `tags` directly
+    /// should set it too.
+    pub last_push: Option<DateTime<Utc>>,
 }
 
 impl Repo {
@@ -422,6 +429,7 @@ impl Repo {
             star_count: 0,
             date_registered: at(2020, 1, 1, 0),
             tags: Vec::new(),
+            last_push: None,
         }
     }
 
@@ -433,9 +441,14 @@ impl Repo {
         self.tags.iter_mut().find(|t| t.name == name)
     }
 
-    /// Newest tag push, or `None` if nothing was ever pushed.
+    /// The repository's `last_updated`: its newest push ever — that of its newest tag, or of
+    /// a tag deleted since (docker/hub-feedback #1750) — or `None` if nothing was pushed.
     pub fn last_updated(&self) -> Option<DateTime<Utc>> {
-        self.tags.iter().filter_map(|t| t.pushed).max()
+        self.tags
+            .iter()
+            .filter_map(|t| t.pushed)
+            .max()
+            .max(self.last_push)
     }
 }
 
@@ -889,6 +902,7 @@ impl HubState {
         match self.repo_mut(namespace, repo) {
             Some(r) => {
                 let before = r.tags.len();
+                r.last_push = r.last_updated();
                 r.tags.retain(|t| t.name != tag);
                 r.tags.len() != before
             }
