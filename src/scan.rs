@@ -118,11 +118,12 @@ pub async fn scan(
     candidates.extend(unlisted.iter().cloned());
     let concurrency = concurrency.max(1);
     let live = registry.snapshot_time().is_none();
+    let mut incremental =
+        incremental.filter(|_| live && listing.complete && registry.lists_newest_first());
     let mut outcome = None;
-    let (listed, builds) = match (scope, incremental) {
-        (Scope::All, Some(Incremental { cache, notes }))
-            if live && listing.complete && registry.lists_newest_first() =>
-        {
+    let (listed, builds) = match scope {
+        Scope::All if incremental.is_some() => {
+            let Incremental { cache, notes } = incremental.take().expect("just checked");
             let (listed, done) = crate::incremental::list(
                 registry,
                 manifest,
@@ -138,39 +139,36 @@ pub async fn scan(
             outcome = Some(done);
             (listed, None)
         }
-        (scope, _) => match scope {
-            Scope::Builds(builds)
-                if live
-                    && lookups_are_cheaper(registry, manifest, &candidates, builds.len())
-                        .await? =>
-            {
-                let found = look_up(registry, &candidates, builds, concurrency, progress).await?;
-                (found, Some(builds.clone()))
-            }
-            Scope::Builds(builds) => (
-                list(registry, manifest, &candidates, concurrency, progress, None).await?,
-                Some(builds.clone()),
-            ),
-            Scope::All => (
-                list(registry, manifest, &candidates, concurrency, progress, None).await?,
-                None,
-            ),
-            Scope::Since(since) => {
-                let mut listed = list(
-                    registry,
-                    manifest,
-                    &candidates,
-                    concurrency,
-                    progress,
-                    Some(*since),
-                )
-                .await?;
-                let builds =
-                    complete_recent_builds(registry, manifest, &mut listed, *since, concurrency)
-                        .await?;
-                (listed, Some(builds))
-            }
-        },
+        Scope::Builds(builds)
+            if live
+                && lookups_are_cheaper(registry, manifest, &candidates, builds.len()).await? =>
+        {
+            let found = look_up(registry, &candidates, builds, concurrency, progress).await?;
+            (found, Some(builds.clone()))
+        }
+        Scope::Builds(builds) => (
+            list(registry, manifest, &candidates, concurrency, progress, None).await?,
+            Some(builds.clone()),
+        ),
+        Scope::All => (
+            list(registry, manifest, &candidates, concurrency, progress, None).await?,
+            None,
+        ),
+        Scope::Since(since) => {
+            let mut listed = list(
+                registry,
+                manifest,
+                &candidates,
+                concurrency,
+                progress,
+                Some(*since),
+            )
+            .await?;
+            let builds =
+                complete_recent_builds(registry, manifest, &mut listed, *since, concurrency)
+                    .await?;
+            (listed, Some(builds))
+        }
     };
     for (name, tags) in listed {
         let listed_by_registry = !unlisted.contains(&name);
