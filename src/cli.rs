@@ -232,7 +232,7 @@ pub struct ConnectionArgs {
     pub no_cache: bool,
 
     /// Keep tagsweep's caches in this directory (for CI caches) instead of the user's cache directory
-    #[arg(long, env = "TAGSWEEP_CACHE_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "TAGSWEEP_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }
 

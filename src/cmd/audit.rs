@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{
-    check_build_tags, connect, list, load_manifest, observations, save_observations, verify,
+    check_build_tags, connect, list_cached, load_manifest, observations, save_observations, verify,
     Global, Outcome,
 };
 use crate::cli::{AuditArgs, ReportFormat};
@@ -32,15 +32,7 @@ pub async fn run(args: AuditArgs, global: Global) -> Result<Outcome> {
         None if !args.builds.is_empty() => Scope::Builds(args.builds.clone()),
         None => Scope::All,
     };
-    let scanned = list(
-        registry.as_ref(),
-        &manifest,
-        &connection,
-        global,
-        &scope,
-        true,
-    )
-    .await?;
+    let scanned = list_cached(registry.as_ref(), &manifest, &connection, global, &scope).await?;
     let unchanged = scanned
         .incremental
         .as_ref()

@@ -61,10 +61,32 @@ pub fn connect(args: &ConnectionArgs, global: Global) -> Result<Connection> {
 }
 
 /// Lists what `scope` needs from `registry`, with a progress bar where one
-/// is wanted; an error says which listing failed. With `cached`, a whole
-/// listing of Docker Hub reads only what changed since the inventory cache
-/// was written, and refreshes it (see [`open_inventory_cache`]).
+/// is wanted; an error says which listing failed. Reads everything the
+/// scope needs (see [`list_cached`] for the inventory cache).
 pub async fn list(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    connection: &Connection,
+    global: Global,
+    scope: &Scope,
+) -> Result<Scanned> {
+    list_from(registry, manifest, connection, global, scope, false).await
+}
+
+/// [`list`], but a whole listing of Docker Hub reads only what changed
+/// since the inventory cache was written, and refreshes it (see
+/// [`open_inventory_cache`]): for audit and prune's planning.
+pub async fn list_cached(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    connection: &Connection,
+    global: Global,
+    scope: &Scope,
+) -> Result<Scanned> {
+    list_from(registry, manifest, connection, global, scope, true).await
+}
+
+async fn list_from(
     registry: &dyn Registry,
     manifest: &Manifest,
     connection: &Connection,

@@ -20,7 +20,6 @@ pub async fn run(args: SnapshotArgs, global: Global) -> Result<Outcome> {
         &connection,
         global,
         &Scope::All,
-        false,
     )
     .await?
     .inventory;

@@ -24,7 +24,7 @@ use chrono::Utc;
 
 use self::execute::Execution;
 use super::{
-    check_build_tags, connect, list, load_manifest, observations, open_platform_cache,
+    check_build_tags, connect, list_cached, load_manifest, observations, open_platform_cache,
     save_observations, save_platform_cache, verify, Global, Outcome,
 };
 use crate::cli::{PlanFormat, PruneArgs};
@@ -69,13 +69,12 @@ pub async fn run(args: PruneArgs, global: Global) -> Result<Outcome> {
         }
     }
 
-    let mut inventory = list(
+    let mut inventory = list_cached(
         registry.as_ref(),
         &manifest,
         &connection,
         global,
         &Scope::All,
-        true,
     )
     .await?
     .inventory;
