@@ -4,7 +4,11 @@
 //! so the platforms it lists are the same forever — and some cost something
 //! to ask again (each manifest GET counts against Docker Hub's pull limit).
 //! They live in one per-user directory, which every feature that keeps such
-//! files shares: `--no-cache` turns all of them off.
+//! files shares — the platforms of manifests (`platforms.json`), the
+//! inventory an audit listed (`inventory/`), the observations of incomplete
+//! builds (`observations/`): `--no-cache` turns all of them off, and
+//! `--cache-dir DIR` (`TAGSWEEP_CACHE_DIR`) puts all of them in `DIR`
+//! instead (for CI caches); see `config::Connection::cache_dir`.
 
 use std::path::PathBuf;
 

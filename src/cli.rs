@@ -346,9 +346,13 @@ pub struct ConnectionArgs {
     #[arg(long, global = true, env = "TAGSWEEP_REGISTRY_API_URL", value_name = "URL", default_value = DEFAULT_REGISTRY_API_URL)]
     pub registry_api_url: String,
 
-    /// Neither read nor write tagsweep's cache (platforms of manifests already read): ask the registry again
+    /// Neither read nor write tagsweep's caches (the inventory an earlier audit listed, platforms of manifests already read, observations of incomplete builds): ask the registry again
     #[arg(long, global = true)]
     pub no_cache: bool,
+
+    /// Keep tagsweep's caches in this directory (for CI caches) instead of the user's cache directory
+    #[arg(long, global = true, env = "TAGSWEEP_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 fn parse_window(s: &str) -> Result<std::time::Duration, String> {

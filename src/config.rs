@@ -38,8 +38,12 @@ pub struct Connection {
     /// Docker Hub's registry API, where manifests (platforms) are read
     /// (`--registry-api-url`; default [`DEFAULT_REGISTRY_API_URL`]).
     pub registry_api_url: Url,
-    /// `--no-cache`: tagsweep's cache is neither read nor written.
+    /// `--no-cache`: tagsweep's caches are neither read nor written.
     pub no_cache: bool,
+    /// Where tagsweep's caches are kept: `--cache-dir`, else the user's
+    /// cache directory ([`crate::cache_dir::default_cache_dir`]); `None`
+    /// when the system names none.
+    pub cache_dir: Option<std::path::PathBuf>,
     pub concurrency: usize,
     pub verbose: bool,
     /// `--username`, and the secret `--password-stdin` read.
@@ -72,6 +76,7 @@ impl Connection {
             hub_url,
             registry_api_url: Url::parse(DEFAULT_REGISTRY_API_URL).expect("a valid URL"),
             no_cache: false,
+            cache_dir: crate::cache_dir::default_cache_dir(),
             concurrency,
             verbose,
             inputs,
@@ -110,9 +115,15 @@ impl Connection {
         } else {
             None
         };
+        let cache_dir = args
+            .cache_dir
+            .clone()
+            .filter(|d| !d.as_os_str().is_empty())
+            .or_else(crate::cache_dir::default_cache_dir);
         Ok(Connection {
             registry_api_url,
             no_cache: args.no_cache,
+            cache_dir,
             ..Connection::new(
                 hub_url,
                 usize::from(args.concurrency),
@@ -276,6 +287,7 @@ mod tests {
             password_stdin,
             registry_api_url: "https://registry-1.docker.io".into(),
             no_cache: false,
+            cache_dir: None,
         }
     }
 

@@ -24,6 +24,10 @@
 //!   listing stops at the first tag older than the window; the builds seen
 //!   are then completed by looking up, in every expected image that did not
 //!   show it, the build's tag (pushed before the window, it still counts).
+//!
+//! And less is read when little changed: with an inventory cache
+//! ([`Incremental`]), a whole listing reads only what changed since an
+//! earlier run (see [`crate::incremental`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -31,7 +35,9 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::inventory::{Inventory, Repository, Tag};
+use crate::inventory_cache::InventoryCache;
 use crate::manifest::Manifest;
+use crate::notes::Notes;
 use crate::progress::Progress;
 use crate::registry::{Registry, RegistryError, TagQuery};
 
@@ -53,17 +59,35 @@ pub struct Scanned {
     pub inventory: Inventory,
     /// `None`: every build of the inventory counts; `Some`: only these.
     pub builds: Option<Vec<String>>,
+    /// How the inventory cache served the listing, when it did.
+    pub incremental: Option<crate::incremental::Outcome>,
+}
+
+/// An inventory cache to list from and to refresh, and where to say why
+/// each changed repository is read (see [`crate::incremental`]).
+pub struct Incremental<'a> {
+    pub cache: &'a mut InventoryCache,
+    pub notes: &'a Notes,
 }
 
 /// Lists what an audit of `scope` needs (see the module documentation).
+/// With `incremental`, a whole listing (`Scope::All`) of a registry that
+/// lists newest first reads only what changed since the cache was written.
 pub async fn scan(
     registry: &dyn Registry,
     manifest: &Manifest,
     concurrency: usize,
     progress: &Progress,
     scope: &Scope,
+    incremental: Option<Incremental<'_>>,
 ) -> Result<Scanned, RegistryError> {
+    let listed_at = Utc::now();
     let listing = registry.list_repositories().await?;
+    let last_updated: HashMap<String, Option<DateTime<Utc>>> = listing
+        .repositories
+        .iter()
+        .map(|r| (r.name.clone(), r.last_updated))
+        .collect();
     let mut inventory = Inventory::new(registry.name(), &manifest.namespace);
     inventory.taken_at = Some(registry.snapshot_time().unwrap_or_else(Utc::now));
     let prefix = set_prefix(manifest.images.iter().map(|i| i.name.as_str()));
@@ -94,7 +118,27 @@ pub async fn scan(
     candidates.extend(unlisted.iter().cloned());
     let concurrency = concurrency.max(1);
     let live = registry.snapshot_time().is_none();
+    let mut incremental =
+        incremental.filter(|_| live && listing.complete && registry.lists_newest_first());
+    let mut outcome = None;
     let (listed, builds) = match scope {
+        Scope::All if incremental.is_some() => {
+            let Incremental { cache, notes } = incremental.take().expect("just checked");
+            let (listed, done) = crate::incremental::list(
+                registry,
+                manifest,
+                &candidates,
+                &last_updated,
+                cache,
+                listed_at,
+                concurrency,
+                progress,
+                notes,
+            )
+            .await?;
+            outcome = Some(done);
+            (listed, None)
+        }
         Scope::Builds(builds)
             if live
                 && lookups_are_cheaper(registry, manifest, &candidates, builds.len()).await? =>
@@ -139,7 +183,11 @@ pub async fn scan(
             }
         }
     }
-    Ok(Scanned { inventory, builds })
+    Ok(Scanned {
+        inventory,
+        builds,
+        incremental: outcome,
+    })
 }
 
 /// Whether a repository exists, as far as the registry said.

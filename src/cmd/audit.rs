@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{
-    check_build_tags, connect, list, load_manifest, observations, save_observations, verify,
+    check_build_tags, connect, list_cached, load_manifest, observations, save_observations, verify,
     Global, Outcome,
 };
 use crate::cli::{AuditArgs, ConnectionArgs, ReportFormat};
@@ -37,7 +37,11 @@ pub async fn run(
         None if !args.builds.is_empty() => Scope::Builds(args.builds.clone()),
         None => Scope::All,
     };
-    let scanned = list(registry.as_ref(), &manifest, &connection, global, &scope).await?;
+    let scanned = list_cached(registry.as_ref(), &manifest, &connection, global, &scope).await?;
+    let unchanged = scanned
+        .incremental
+        .as_ref()
+        .map_or(0, |o| o.counts.unchanged);
     let mut inventory = scanned.inventory;
     if args.verify_platforms {
         verify(
@@ -70,6 +74,7 @@ pub async fn run(
     }
     let stats = RunStats {
         requests: registry.stats(),
+        unchanged_repositories: unchanged,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
     if global.verbose {

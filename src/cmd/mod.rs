@@ -16,11 +16,12 @@ use anyhow::{Context, Result};
 use crate::cli::{ConnectionArgs, ObservationArgs};
 use crate::config::{read_stdin_line, Connection};
 use crate::inventory::Inventory;
+use crate::inventory_cache::InventoryCache;
 use crate::manifest::RegistryRef;
 use crate::observations::Observations;
 use crate::platform_cache::{self, PlatformCache};
 use crate::registry::Registry;
-use crate::scan::{scan, Scanned, Scope};
+use crate::scan::{scan, Incremental, Scanned, Scope};
 use crate::verify::verify_platforms;
 
 use crate::manifest::{self, Manifest, ManifestError};
@@ -63,7 +64,8 @@ pub fn connect(args: &ConnectionArgs, global: Global) -> Result<Connection> {
 }
 
 /// Lists what `scope` needs from `registry`, with a progress bar where one
-/// is wanted; an error says which listing failed.
+/// is wanted; an error says which listing failed. Reads everything the
+/// scope needs (see [`list_cached`] for the inventory cache).
 pub async fn list(
     registry: &dyn Registry,
     manifest: &Manifest,
@@ -71,15 +73,105 @@ pub async fn list(
     global: Global,
     scope: &Scope,
 ) -> Result<Scanned> {
-    scan(
+    list_from(registry, manifest, connection, global, scope, false).await
+}
+
+/// [`list`], but a whole listing of Docker Hub reads only what changed
+/// since the inventory cache was written, and refreshes it (see
+/// [`open_inventory_cache`]): for audit and prune's planning.
+pub async fn list_cached(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    connection: &Connection,
+    global: Global,
+    scope: &Scope,
+) -> Result<Scanned> {
+    list_from(registry, manifest, connection, global, scope, true).await
+}
+
+async fn list_from(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    connection: &Connection,
+    global: Global,
+    scope: &Scope,
+    cached: bool,
+) -> Result<Scanned> {
+    let mut cache = if cached && *scope == Scope::All {
+        open_inventory_cache(registry, manifest, connection, global)
+    } else {
+        None
+    };
+    let scanned = scan(
         registry,
         manifest,
         connection.concurrency,
         &global.progress(connection),
         scope,
+        cache.as_mut().map(|cache| Incremental {
+            cache,
+            notes: &connection.notes,
+        }),
     )
     .await
-    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))
+    .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;
+    if let (Some(cache), Some(outcome)) = (&cache, &scanned.incremental) {
+        let counts = outcome.counts;
+        if global.verbose {
+            eprintln!(
+                "tagsweep: inventory cache {}: {} repositories unchanged, {} read newest first, {} listed in full",
+                cache.path().display(),
+                counts.unchanged,
+                counts.newest,
+                counts.full
+            );
+        }
+        if let Err(e) = cache.save(&scanned.inventory, &outcome.read, chrono::Utc::now()) {
+            if !global.quiet {
+                eprintln!(
+                    "tagsweep: could not save the inventory cache {}: {e} (the next audit lists every repository in full)",
+                    cache.path().display()
+                );
+            }
+        }
+    }
+    Ok(scanned)
+}
+
+/// The inventory cache of `manifest`'s namespace on Docker Hub
+/// (`<cache dir>/inventory/…`, see [`crate::inventory_cache`]), when one is
+/// of use: a live registry that lists newest first (not a snapshot, not an
+/// OCI registry, whose tags carry no push times), and neither `--no-cache`
+/// nor a system without a cache directory. A file that cannot be used is a
+/// note on stderr (unless `-q`), never an error.
+pub fn open_inventory_cache(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    connection: &Connection,
+    global: Global,
+) -> Option<InventoryCache> {
+    if connection.no_cache
+        || registry.snapshot_time().is_some()
+        || !registry.lists_newest_first()
+        || manifest.registry != RegistryRef::DockerHub
+    {
+        return None;
+    }
+    let Some(dir) = connection.cache_dir.as_deref() else {
+        if global.verbose {
+            eprintln!("tagsweep: no cache directory (neither XDG_CACHE_HOME nor HOME is set, and no --cache-dir): every repository is listed in full");
+        }
+        return None;
+    };
+    let key = connection.hub_url.as_str();
+    let path = InventoryCache::path_in(dir, key, &manifest.namespace);
+    let (cache, note) = InventoryCache::open(path, key, &manifest.namespace, chrono::Utc::now());
+    if let Some(note) = note {
+        if !global.quiet {
+            eprintln!("tagsweep: {note}");
+        }
+    }
+    Some(cache)
 }
 
 /// The observations of incomplete builds kept for a registry and namespace:
@@ -97,7 +189,7 @@ pub fn observations(
         return Observations::disabled();
     }
     let path = args.state.clone().or_else(|| {
-        crate::cache_dir::default_cache_dir().map(|dir| {
+        connection.cache_dir.as_ref().map(|dir| {
             dir.join("observations")
                 .join(crate::observations::file_name(registry, namespace))
         })
@@ -105,7 +197,7 @@ pub fn observations(
     let Some(path) = path else {
         if !global.quiet {
             eprintln!(
-                "tagsweep: no cache directory (no home directory?): observations of incomplete builds are not kept; give --state FILE to keep them"
+                "tagsweep: no cache directory (no home directory?): observations of incomplete builds are not kept; give --state FILE or --cache-dir DIR to keep them"
             );
         }
         return Observations::disabled();
@@ -141,16 +233,17 @@ pub fn save_observations(observations: &Observations, global: Global) {
     }
 }
 
-/// The platform cache (`<cache dir>/platforms.json`): disabled with
-/// `--no-cache` or when the system names no cache directory. A file that
+/// The platform cache (`<cache dir>/platforms.json`, the cache directory
+/// being `--cache-dir` or the user's): disabled with `--no-cache`, kept in
+/// memory only when the system names no cache directory. A file that
 /// cannot be used is a note on stderr (unless `-q`), never an error.
 pub fn open_platform_cache(connection: &Connection, global: Global) -> PlatformCache {
     if connection.no_cache {
         return PlatformCache::disabled();
     }
-    let Some(dir) = crate::cache_dir::default_cache_dir() else {
+    let Some(dir) = connection.cache_dir.as_deref() else {
         if global.verbose {
-            eprintln!("tagsweep: no cache directory (neither XDG_CACHE_HOME nor HOME is set): platforms read now are not kept");
+            eprintln!("tagsweep: no cache directory (neither XDG_CACHE_HOME nor HOME is set, and no --cache-dir): platforms read now are not kept");
         }
         return PlatformCache::new();
     };

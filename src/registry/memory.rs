@@ -116,6 +116,7 @@ impl Registry for MemoryRegistry {
                 .map(|name| RegistryRepo {
                     name: name.clone(),
                     private: None,
+                    last_updated: None,
                 })
                 .collect(),
             complete: true,

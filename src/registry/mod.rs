@@ -31,6 +31,26 @@ use crate::platform::Platform;
 pub struct RegistryRepo {
     pub name: String,
     pub private: Option<bool>,
+    /// When the registry says the repository was last pushed to (Docker
+    /// Hub's `last_updated`: a push or re-push of a tag moves it, a tag's
+    /// deletion does not, docker/hub-feedback #1750); `None` when it does not
+    /// say (OCI registries).
+    pub last_updated: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a newest-first read of a repository's tags gave
+/// ([`Registry::newest_tags`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewestTags {
+    /// Newest push first (when not `whole`), each name once.
+    pub tags: Vec<Tag>,
+    /// How many tags the repository has, as the first page said; `None`
+    /// when the registry did not say.
+    pub count: Option<u64>,
+    /// `tags` is every tag of the repository: the pages ran out, or the
+    /// backend listed them all (their order was not newest first, or the
+    /// pages shifted under it).
+    pub whole: bool,
 }
 
 /// The repositories a registry listed, and whether that list is the whole
@@ -160,6 +180,36 @@ pub trait Registry: Send + Sync {
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
         let _ = since;
         self.list_tags(repo, query).await
+    }
+
+    /// Whether [`Registry::newest_tags`] reads newest first and can stop
+    /// early: the registry records push times and orders by them (Docker
+    /// Hub). The default: no (OCI registries keep no push times), and an
+    /// inventory cache is of no use.
+    fn lists_newest_first(&self) -> bool {
+        false
+    }
+
+    /// `repo`'s tags, newest push first, `page_size` to a page, stopping
+    /// after the first page that reaches a tag pushed before `until`
+    /// (`None`: after the first page), with the details `query` wants;
+    /// `None` when the registry says the repository does not exist. The
+    /// order is checked as the pages come: where it fails, or the pages
+    /// shift, every tag is listed (`whole`). The default lists every tag.
+    async fn newest_tags(
+        &self,
+        repo: &str,
+        page_size: u32,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        query: &TagQuery<'_>,
+    ) -> Result<Option<NewestTags>, RegistryError> {
+        let _ = (page_size, until);
+        let tags = self.list_tags(repo, query).await?;
+        Ok(tags.map(|tags| NewestTags {
+            count: Some(tags.len() as u64),
+            tags,
+            whole: true,
+        }))
     }
 
     /// How many tags `repo` has, when the registry can say in one request

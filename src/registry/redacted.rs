@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    DeleteOutcome, ManifestBytes, Registry, RegistryError, RepositoryList, Stats, TagQuery,
+    DeleteOutcome, ManifestBytes, NewestTags, Registry, RegistryError, RepositoryList, Stats,
+    TagQuery,
 };
 use crate::inventory::Tag;
 use crate::platform::Platform;
@@ -69,6 +70,20 @@ impl<R: Registry> Registry for Redacted<R> {
         query: &TagQuery<'_>,
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
         self.clean(self.inner.list_tags_since(repo, since, query).await)
+    }
+
+    fn lists_newest_first(&self) -> bool {
+        self.inner.lists_newest_first()
+    }
+
+    async fn newest_tags(
+        &self,
+        repo: &str,
+        page_size: u32,
+        until: Option<DateTime<Utc>>,
+        query: &TagQuery<'_>,
+    ) -> Result<Option<NewestTags>, RegistryError> {
+        self.clean(self.inner.newest_tags(repo, page_size, until, query).await)
     }
 
     async fn tag_count(&self, repo: &str) -> Result<Option<u64>, RegistryError> {

@@ -105,6 +105,7 @@ impl super::Registry for SnapshotRegistry {
                 .map(|(name, repo)| RegistryRepo {
                     name: name.clone(),
                     private: repo.private,
+                    last_updated: None,
                 })
                 .collect(),
             complete: inventory.repositories.values().all(|r| !r.unconfirmed),

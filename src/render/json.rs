@@ -87,6 +87,8 @@ struct JsonStats {
     requests: u64,
     retries: u64,
     rate_limited: u64,
+    /// Repositories whose tags came from the inventory cache after one look.
+    unchanged_repositories: usize,
     elapsed_ms: u64,
 }
 
@@ -154,6 +156,7 @@ pub fn render(report: &Report, stats: &RunStats) -> String {
             requests: stats.requests.requests,
             retries: stats.requests.retries,
             rate_limited: stats.requests.rate_limited,
+            unchanged_repositories: stats.unchanged_repositories,
             elapsed_ms: stats.elapsed_ms,
         },
     };
@@ -175,6 +178,7 @@ mod tests {
                 retries: 1,
                 rate_limited: 0,
             },
+            unchanged_repositories: 0,
             elapsed_ms: 1234,
         };
         insta::assert_snapshot!(render(&fixture::report(), &stats), @r#"
@@ -298,6 +302,7 @@ mod tests {
             "requests": 7,
             "retries": 1,
             "rate_limited": 0,
+            "unchanged_repositories": 0,
             "elapsed_ms": 1234
           }
         }

@@ -21,6 +21,9 @@ use crate::registry::Stats;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub requests: Stats,
+    /// Repositories whose tags came from the inventory cache, confirmed
+    /// unchanged by one look (0 without the cache).
+    pub unchanged_repositories: usize,
     pub elapsed_ms: u64,
 }
 

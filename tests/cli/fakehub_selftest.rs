@@ -663,6 +663,43 @@ fn rate_limit_answers_429_with_retry_after_and_headers() {
 }
 
 #[test]
+fn the_reset_is_written_rounded_up_rounded_down_or_as_seconds_left() {
+    use crate::support::fakehub::ResetStyle;
+    for style in [
+        ResetStyle::UnixCeil,
+        ResetStyle::UnixFloor,
+        ResetStyle::Delta,
+    ] {
+        let hub = FakeHub::builder()
+            .repo("linaro", "pub")
+            .tag("a", at(2026, 1, 1, 0))
+            .done()
+            .rate_limit(3, Duration::from_millis(2500))
+            .reset_style(style)
+            .start();
+        let c = client();
+        let start = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let reset: i64 = run(async {
+            let url = hub.endpoint("/v2/namespaces/linaro/repositories/pub/tags");
+            let r = get(&c, &url, None).await;
+            r.header("x-ratelimit-reset").unwrap().parse().unwrap()
+        });
+        let end = start + 2.5;
+        match style {
+            ResetStyle::UnixCeil => assert!(
+                reset as f64 >= end - 0.1 && (reset as f64) < end + 1.1,
+                "{reset} {end}"
+            ),
+            ResetStyle::UnixFloor => assert!(
+                reset as f64 <= end + 0.1 && reset as f64 > end - 1.1,
+                "{reset} {end}"
+            ),
+            ResetStyle::Delta => assert_eq!(reset, 3, "2.5 s left, rounded up"),
+        }
+    }
+}
+
+#[test]
 fn hooks_faults_and_latency() {
     let hub = FakeHub::builder()
         .account("ci-bot", "dckr_pat_x", true)

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use crate::support::fakehub::{splitmix64, FakeHub, FakeHubBuilder, Fault, Tag};
+use crate::support::fakehub::{splitmix64, FakeHub, FakeHubBuilder, Fault, ResetStyle, Tag};
 use crate::support::{now, run, tagsweep, Run, Workdir, NOW};
 
 use tagsweep::credentials::Credentials;
@@ -222,6 +222,33 @@ fn a_low_limit_per_window_is_paced_without_429() {
     let rows = matrix(
         "low limit, paced",
         |b, seed| b.rate_limit(5 + seed, Duration::from_secs(1)),
+        |_, _| None,
+    );
+    for r in &rows {
+        assert_eq!(
+            r.stats["rate_limited"], 0,
+            "seed {}: the headers allowed pacing without any 429",
+            r.seed
+        );
+    }
+}
+
+#[test]
+fn a_reset_rounded_down_or_given_in_seconds_is_paced_without_429() {
+    // The same low limits, from a server that announces each window's end
+    // up to a second early (a unix time rounded down), or as the seconds
+    // left: the requests after a reset wait for one probe's answer, and the
+    // reserve pays for a probe that comes too early.
+    let rows = matrix(
+        "reset floor / seconds",
+        |b, seed| {
+            b.rate_limit(5 + seed, Duration::from_secs(1))
+                .reset_style(if seed % 2 == 0 {
+                    ResetStyle::Delta
+                } else {
+                    ResetStyle::UnixFloor
+                })
+        },
         |_, _| None,
     );
     for r in &rows {

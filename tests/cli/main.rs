@@ -9,6 +9,7 @@ mod evidence;
 mod fakehub_selftest;
 mod faults;
 mod html;
+mod incremental;
 mod oci;
 mod promote;
 mod prune;

@@ -325,6 +325,11 @@ fn prune_on_a_terminal(hub: &FakeHub, manifest: &std::path::Path, answer: &str) 
         .env("TAGSWEEP_HUB_URL", hub.url())
         .env("DOCKERHUB_USERNAME", "ci-bot")
         .env("DOCKERHUB_TOKEN", "dckr_pat_delete")
+        // Never the user's caches.
+        .env(
+            "XDG_CACHE_HOME",
+            manifest.parent().expect("a directory").join("cache"),
+        )
         .write_stdin(answer.to_string()))
 }
 

@@ -144,7 +144,9 @@ fn progress_on_a_terminal_but_not_in_ci_or_with_quiet() {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TAGSWEEP_HUB_URL", hub.url())
-            .env("TERM", "xterm");
+            .env("TERM", "xterm")
+            // Never the user's caches.
+            .env("XDG_CACHE_HOME", w.path().join("cache"));
         if ci {
             cmd.env("CI", "true");
         }

@@ -322,6 +322,35 @@ fn without_xdg_cache_home_the_cache_is_under_home() {
     assert!(home.join(".cache/tagsweep/platforms.json").is_file());
 }
 
+#[test]
+fn cache_dir_holds_every_cache_instead_of_the_users() {
+    let s = setup();
+    let dir = s.w.path().join("ci-cache");
+    let out = s.verify(&["--cache-dir", dir.to_str().unwrap()]);
+    assert_verified(&out);
+    assert!(dir.join("platforms.json").is_file(), "the platform cache");
+    let inventory: Vec<_> = std::fs::read_dir(dir.join("inventory")).unwrap().collect();
+    assert_eq!(inventory.len(), 1, "the inventory cache");
+    assert!(
+        !s.cache_home().exists(),
+        "nothing in the user's cache directory"
+    );
+    // The environment says the same; a run judged as of now (no --now)
+    // also keeps its observations of incomplete builds there.
+    let env_dir = s.w.path().join("env-cache");
+    let out = run(tagsweep()
+        .args(["audit", "--verify-platforms", "--format", "json", "-m"])
+        .arg(&s.manifest)
+        .env("TAGSWEEP_HUB_URL", s.hub.url())
+        .env("TAGSWEEP_REGISTRY_API_URL", s.reg.url())
+        .env("DOCKERHUB_USERNAME", USER)
+        .env("DOCKERHUB_TOKEN", SECRET)
+        .env("TAGSWEEP_CACHE_DIR", &env_dir));
+    assert_verified(&out);
+    assert!(env_dir.join("platforms.json").is_file());
+    assert!(env_dir.join("observations").is_dir(), "the observations");
+}
+
 /// Every string that must never show: the password, and each token either
 /// server issued — whole, and its claims and signature alone.
 fn secrets(s: &Setup) -> Vec<String> {

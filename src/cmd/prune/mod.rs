@@ -26,7 +26,7 @@ use chrono::Utc;
 
 use self::execute::Execution;
 use super::{
-    check_build_tags, connect, list, load_manifest, observations, open_platform_cache,
+    check_build_tags, connect, list_cached, load_manifest, observations, open_platform_cache,
     save_observations, save_platform_cache, verify, Global, Outcome,
 };
 use crate::cli::{ConnectionArgs, PlanFormat, PruneArgs};
@@ -76,7 +76,7 @@ pub async fn run(
         }
     }
 
-    let mut inventory = list(
+    let mut inventory = list_cached(
         registry.as_ref(),
         &manifest,
         &connection,

@@ -20,7 +20,7 @@ use super::types::{HubTag, Page};
 use super::DockerHub;
 use crate::inventory::Tag;
 use crate::registry::paging::PageGuard;
-use crate::registry::{Registry, RegistryError, TagQuery};
+use crate::registry::{NewestTags, Registry, RegistryError, TagQuery};
 
 /// Largest page Docker Hub serves.
 pub(super) const PAGE_SIZE: u32 = 100;
@@ -316,13 +316,29 @@ impl DockerHub {
         crate::registry::paging::same_origin(&self.base, current, next, "the `next` link")
     }
 
-    pub(super) async fn tags_since(
+    /// Reads `repo` newest first (`ordering=last_updated`), `page_size` a
+    /// page, until a page reaches a tag pushed before `until` (`None`: one
+    /// page). The order is checked as the pages come — a tag without a push
+    /// time, or one newer than the tag before it, means the server does not
+    /// list newest first (or places tags without a time where it likes), and
+    /// every tag is listed instead; so is a listing that shifts under us
+    /// (its `count` changes between pages, or a later page vanishes): the
+    /// full listing checks itself. Either way the result is `whole`.
+    pub(super) async fn tags_newest(
         &self,
         repo: &str,
-        since: DateTime<Utc>,
+        page_size: u32,
+        until: Option<DateTime<Utc>>,
         query: &TagQuery<'_>,
-    ) -> Result<Option<Vec<Tag>>, RegistryError> {
-        let mut url = self.tags_url(repo, PAGE_SIZE);
+    ) -> Result<Option<NewestTags>, RegistryError> {
+        let whole = |tags: Option<Vec<Tag>>| {
+            tags.map(|tags| NewestTags {
+                count: Some(tags.len() as u64),
+                tags,
+                whole: true,
+            })
+        };
+        let mut url = self.tags_url(repo, page_size);
         url.query_pairs_mut()
             .append_pair("ordering", "last_updated");
         let mut tags: Vec<Tag> = Vec::new();
@@ -346,7 +362,7 @@ impl DockerHub {
             }
             if answer.status == StatusCode::NOT_FOUND {
                 let why = format!("page {pages} vanished (404)");
-                return self.list_all_after_shift(repo, &why, query).await;
+                return Ok(whole(self.list_all_after_shift(repo, &why, query).await?));
             }
             if !answer.status.is_success() {
                 return Err(self.explain(&answer));
@@ -356,7 +372,7 @@ impl DockerHub {
                 let first = *first_count.get_or_insert(count);
                 if first != count {
                     let why = format!("the count changed from {first} to {count} between pages");
-                    return self.list_all_after_shift(repo, &why, query).await;
+                    return Ok(whole(self.list_all_after_shift(repo, &why, query).await?));
                 }
             }
             for tag in page.results.unwrap_or_default().into_iter().map(Tag::from) {
@@ -368,23 +384,40 @@ impl DockerHub {
                 if !in_order {
                     self.http.notes().info(|| {
                         format!(
-                            "{}/{repo}: not listed newest first; listing every tag",
+                            "{}/{repo}: not listed newest first (or a tag has no push time); listing every tag",
                             self.namespace
                         )
                     });
-                    return self.list_tags(repo, query).await;
+                    return Ok(whole(self.list_tags(repo, query).await?));
                 }
                 previous = tag.pushed;
                 if seen.insert(tag.name.to_string()) {
                     tags.push(tag);
                 }
             }
-            if previous.is_some_and(|oldest| oldest < since) {
-                return Ok(Some(tags));
+            let next = page.next.filter(|n| !n.is_empty());
+            if let (None, Some(count)) = (&next, first_count) {
+                if count != tags.len() as u64 {
+                    let why = format!(
+                        "Docker Hub counted {count} but the pages held {}",
+                        tags.len()
+                    );
+                    return Ok(whole(self.list_all_after_shift(repo, &why, query).await?));
+                }
             }
-            match page.next.filter(|n| !n.is_empty()) {
-                None => return Ok(Some(tags)),
-                Some(next) => url = self.same_origin(&next, &url)?,
+            let reached = match until {
+                None => true,
+                Some(until) => previous.is_some_and(|oldest| oldest < until),
+            };
+            if next.is_none() || reached {
+                return Ok(Some(NewestTags {
+                    tags,
+                    count: first_count,
+                    whole: next.is_none(),
+                }));
+            }
+            if let Some(next) = next {
+                url = self.same_origin(&next, &url)?;
             }
         }
     }

@@ -64,7 +64,8 @@ use self::types::{HubRepository, HubTag, Page};
 use super::http::{Answer, HttpClient};
 use super::oci::client::Client as RegistryApiClient;
 use super::{
-    DeleteOutcome, ManifestBytes, RegistryError, RegistryRepo, RepositoryList, Stats, TagQuery,
+    DeleteOutcome, ManifestBytes, NewestTags, RegistryError, RegistryRepo, RepositoryList, Stats,
+    TagQuery,
 };
 use crate::credentials::{Credentials, Source};
 use crate::inventory::Tag;
@@ -294,6 +295,7 @@ impl super::Registry for DockerHub {
             repositories: repos
                 .into_iter()
                 .map(|r| RegistryRepo {
+                    last_updated: r.last_updated.as_deref().and_then(types::parse_time),
                     name: r.name,
                     private: r.is_private,
                 })
@@ -329,7 +331,29 @@ impl super::Registry for DockerHub {
         since: DateTime<Utc>,
         query: &TagQuery<'_>,
     ) -> Result<Option<Vec<Tag>>, RegistryError> {
-        self.tags_since(repo, since, query).await
+        let newest = self
+            .tags_newest(repo, PAGE_SIZE, Some(since), query)
+            .await?;
+        Ok(newest.map(|n| n.tags))
+    }
+
+    /// Tags carry their push times, and `ordering=last_updated` lists them
+    /// newest first.
+    fn lists_newest_first(&self) -> bool {
+        true
+    }
+
+    /// `ordering=last_updated`, `page_size` a page, the order checked as
+    /// the pages come (see [`DockerHub::tags_newest`]).
+    async fn newest_tags(
+        &self,
+        repo: &str,
+        page_size: u32,
+        until: Option<DateTime<Utc>>,
+        query: &TagQuery<'_>,
+    ) -> Result<Option<NewestTags>, RegistryError> {
+        self.tags_newest(repo, page_size.clamp(1, PAGE_SIZE), until, query)
+            .await
     }
 
     /// One request: `page_size=1` and read `count`.

@@ -24,6 +24,10 @@ pub(super) struct HubRepository {
     pub(super) name: String,
     #[serde(default)]
     pub(super) is_private: Option<bool>,
+    /// The last push to the repository (a tag's deletion does not move it,
+    /// docker/hub-feedback #1750); null for one never pushed to.
+    #[serde(default)]
+    pub(super) last_updated: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use super::pacing::{Pacer, Turn};
 use super::request::{Body, Request};
@@ -77,22 +77,31 @@ pub struct HttpClient {
     permits: Semaphore,
     counters: Counters,
     pacer: Mutex<Pacer>,
+    /// Woken whenever an answer comes (a request waiting on the pacing may go).
+    answered: Notify,
     options: HttpOptions,
     /// Waits between attempts.
     backoff: Backoff,
 }
 
 /// A request sent: marks it answered (or abandoned) even when its future is
-/// dropped. `done_before`: requests answered when it was sent.
+/// dropped, and wakes the requests waiting for their turn. `number`: its
+/// place among the requests sent; `done_before`: requests answered when it
+/// was sent.
 struct InFlight<'a> {
     pacer: &'a Mutex<Pacer>,
+    answered: &'a Notify,
+    number: u64,
     done_before: u64,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut pacer = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-        pacer.answered();
+        {
+            let mut pacer = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+            pacer.answered(self.number);
+        }
+        self.answered.notify_waiters();
     }
 }
 
@@ -111,6 +120,7 @@ impl HttpClient {
             permits: Semaphore::new(options.concurrency.max(1)),
             counters: Counters::default(),
             pacer: Mutex::new(Pacer::default()),
+            answered: Notify::new(),
             backoff: Backoff::new(options.backoff_base, options.backoff_max),
             options,
         })
@@ -158,8 +168,12 @@ impl HttpClient {
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
                 let outcome = self.send_once(req, attempts).await;
                 if let Ok(answer) = &outcome {
-                    self.pacer()
-                        .observe(&answer.headers, Instant::now(), in_flight.done_before);
+                    self.pacer().observe(
+                        &answer.headers,
+                        Instant::now(),
+                        in_flight.number,
+                        in_flight.done_before,
+                    );
                 }
                 drop(in_flight);
                 outcome
@@ -250,14 +264,27 @@ impl HttpClient {
         }
     }
 
-    /// Waits until the pacing lets one more request start, and counts it in flight.
+    /// Waits until the pacing lets one more request start, and counts it in
+    /// flight. A waiting request looks again when its time comes or when an
+    /// answer arrives (the probe's answer after a window ended lets the
+    /// others go at once).
     async fn wait_turn(&self) -> InFlight<'_> {
         loop {
+            let answer = self.answered.notified();
+            tokio::pin!(answer);
+            // Registered before the turn is asked: an answer between the two
+            // still wakes us.
+            answer.as_mut().enable();
             let turn = self.pacer().turn(Instant::now(), &self.options.notes);
             match turn {
-                Turn::Go(done_before) => {
+                Turn::Go {
+                    number,
+                    done_before,
+                } => {
                     return InFlight {
                         pacer: &self.pacer,
+                        answered: &self.answered,
+                        number,
                         done_before,
                     }
                 }
@@ -265,7 +292,10 @@ impl HttpClient {
                     if let Some((level, text)) = note {
                         self.options.notes.say(level, || text);
                     }
-                    tokio::time::sleep_until(until.into()).await;
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until.into()) => {}
+                        () = &mut answer => {}
+                    }
                 }
             }
         }

@@ -20,7 +20,13 @@
 //! truly left. While more than half the limit is left, requests go out at
 //! once (a small audit is not slowed down); below that, what is left is
 //! spread evenly over the time to the reset, across all concurrent requests;
-//! with nothing left, every request waits for the reset. A 429 still happens
+//! with nothing left, every request waits for the reset. Then one request
+//! goes alone and the others wait for its answer, which tells the new
+//! window's budget: a reset written to the second may be a second early (a
+//! server that rounds down), and until a window is seen to end where it was
+//! announced, one request per window is kept back to pay for a probe that
+//! comes too early (see `pacing.rs`). The reset may be a unix time or, below
+//! 10⁹, the seconds left. A 429 still happens
 //! when another client shares the budget: then every request waits
 //! `Retry-After` (seconds) or `X-Retry-After` (a unix time), at least a
 //! second, and at most [`HttpOptions::max_rate_limited`] times per request.

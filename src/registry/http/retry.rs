@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
-use super::pacing::{header_u64, unix_now_f64, MAX_RESET_WAIT};
+use super::pacing::{header_u64, unix_now_f64, Announced};
 
 /// Exponential backoff with jitter, shared by every request of a client.
 #[derive(Debug)]
@@ -66,14 +66,8 @@ pub(super) fn is_retryable(status: StatusCode) -> bool {
 pub(super) fn rate_limit_wait(headers: &HeaderMap, n: u32) -> (Duration, &'static str) {
     let (wait, why) = if let Some(wait) = announced_wait(headers) {
         (wait, "as the server asks")
-    } else if let (Some(0), Some(reset)) = (
-        header_u64(headers, "x-ratelimit-remaining"),
-        header_u64(headers, "x-ratelimit-reset"),
-    ) {
-        (
-            Duration::from_secs_f64((reset as f64 - unix_now_f64()).max(0.0)).min(MAX_RESET_WAIT),
-            "until the limit resets",
-        )
+    } else if let Some(announced) = Announced::read(headers).filter(|a| a.remaining == 0) {
+        (announced.until_reset(), "until the limit resets")
     } else {
         (
             Duration::from_secs(1u64 << n.saturating_sub(1).min(6)).min(Duration::from_secs(60)),

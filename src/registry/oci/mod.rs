@@ -933,6 +933,7 @@ impl super::Registry for OciRegistry {
                     .map(|name| RegistryRepo {
                         name,
                         private: None,
+                        last_updated: None,
                     })
                     .collect(),
                 complete: true,

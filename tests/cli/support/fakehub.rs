@@ -34,7 +34,7 @@
 //! | Django backend: any `/v2/repositories/...` path without a trailing slash → `301` to the slash form, HTML body | notes §5, §7 (docker/docs #3832) |
 //! | `DELETE /v2/repositories/{ns}/{repo}/tags/{tag}/` → 204 empty; missing → 404; no/bad token → 401; account without delete permission → 403 body `DELETE_repositories_tags_tag.403.pat-2020.json`; `DELETE` on `/v2/namespaces/...` → 405 (no such route) | notes §5, §1 (PAT needs Delete scope) |
 //! | Anonymous paged request with offset `(page-1)*page_size >= 1000` (after the 100 cap) → 403 body `GET_tags.403.anonymous-offset.json` | notes §3 "Deep paging limits" |
-//! | Every response has `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (unix s); past the per-client-IP limit in a fixed window → 429 + `Retry-After` (seconds) + body `ANY.429.json` | notes §6, spec tag `rate-limiting` |
+//! | Every response has `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (unix s; rounded up, or down, or seconds left: [`ResetStyle`]); past the per-client-IP limit in a fixed window → 429 + `Retry-After` (seconds) + body `ANY.429.json` | notes §6, spec tag `rate-limiting` |
 //!
 //! Test-only additions: fixed response latency ([`HubConfig::latency`]), hooks that mutate the
 //! state when a matching request arrives ([`FakeHub::on`], [`FakeHub::once`]), fault injection
@@ -59,7 +59,9 @@
 //!   direction as tags (`last_updated` = newest first), which the notes mark "verify at runtime".
 //!   Default repository order: newest `last_updated` first.
 //! * Tags never pushed (`pushed: None`) sort as the oldest.
-//! * Re-pushing a tag (same name) keeps its id and replaces digest/images/time.
+//! * Re-pushing a tag (same name) keeps its id and replaces digest/images/time; it moves the
+//!   tag's `last_updated` and the repository's. Deleting a tag does not move the repository's
+//!   `last_updated` (docker/hub-feedback #1750: "last pushed" stays after a delete).
 //! * The anonymous offset cap is checked after parameter validation and before the repository
 //!   lookup.
 //! * `/v2/namespaces/...` paths are matched exactly; a trailing slash there is a 404.
@@ -408,6 +410,11 @@ pub struct Repo {
     pub star_count: u64,
     pub date_registered: DateTime<Utc>,
     pub tags: Vec<Tag>,
+    /// The newest push this repository has seen, kept when tags are deleted: a deletion does
+    /// not move a repository's `last_updated` (docker/hub-feedback #1750). Set by
+    /// [`HubState::delete_tag`] (and the DELETE route); a test that edits `tags` directly
+    /// should set it too.
+    pub last_push: Option<DateTime<Utc>>,
 }
 
 impl Repo {
@@ -422,6 +429,7 @@ impl Repo {
             star_count: 0,
             date_registered: at(2020, 1, 1, 0),
             tags: Vec::new(),
+            last_push: None,
         }
     }
 
@@ -433,9 +441,14 @@ impl Repo {
         self.tags.iter_mut().find(|t| t.name == name)
     }
 
-    /// Newest tag push, or `None` if nothing was ever pushed.
+    /// The repository's `last_updated`: its newest push ever — that of its newest tag, or of
+    /// a tag deleted since (docker/hub-feedback #1750) — or `None` if nothing was pushed.
     pub fn last_updated(&self) -> Option<DateTime<Utc>> {
-        self.tags.iter().filter_map(|t| t.pushed).max()
+        self.tags
+            .iter()
+            .filter_map(|t| t.pushed)
+            .max()
+            .max(self.last_push)
     }
 }
 
@@ -455,6 +468,8 @@ pub struct HubConfig {
     pub rate_limit: u64,
     /// Length of the fixed rate-limit window (real Hub: one minute).
     pub rate_window: Duration,
+    /// How `X-RateLimit-Reset` states the window's end (see [`ResetStyle`]).
+    pub reset_style: ResetStyle,
     /// Added to every response.
     pub latency: Duration,
     /// Anonymous paged requests with `offset >= cap` get 403 (notes §3). `None` disables.
@@ -472,6 +487,7 @@ impl Default for HubConfig {
             auth_token_endpoint: true,
             rate_limit: 1_000_000,
             rate_window: Duration::from_secs(60),
+            reset_style: ResetStyle::UnixCeil,
             latency: Duration::ZERO,
             anonymous_offset_cap: Some(1000),
             default_page_size: 10,
@@ -479,6 +495,20 @@ impl Default for HubConfig {
             link_origin: None,
         }
     }
+}
+
+/// How the fake writes `X-RateLimit-Reset`. Docker Hub documents a unix timestamp (notes §6)
+/// and does not say how it rounds the window's end to a whole second; other servers (and the
+/// IETF `RateLimit` header draft) send the seconds left instead. A client must not send early
+/// under any of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetStyle {
+    /// The window's end as a unix time, rounded up (never before the real end). The default.
+    UnixCeil,
+    /// The window's end as a unix time, rounded down: up to a second *before* the real end.
+    UnixFloor,
+    /// The seconds left until the window ends, rounded up.
+    Delta,
 }
 
 /// A JWT the server issued and will accept until `expires_at`.
@@ -872,6 +902,7 @@ impl HubState {
         match self.repo_mut(namespace, repo) {
             Some(r) => {
                 let before = r.tags.len();
+                r.last_push = r.last_updated();
                 r.tags.retain(|t| t.name != tag);
                 r.tags.len() != before
             }
@@ -1005,8 +1036,16 @@ impl HubState {
         }
         w.count += 1;
         let end_wall = w.start_wall + TimeDelta::from_std(window).unwrap_or(TimeDelta::seconds(60));
-        let reset = end_wall.timestamp() + i64::from(end_wall.timestamp_subsec_nanos() > 0);
         let left = window.saturating_sub(now.duration_since(w.start));
+        let reset = match self.config.reset_style {
+            ResetStyle::UnixCeil => {
+                end_wall.timestamp() + i64::from(end_wall.timestamp_subsec_nanos() > 0)
+            }
+            ResetStyle::UnixFloor => end_wall.timestamp(),
+            ResetStyle::Delta => {
+                i64::try_from(left.as_secs() + u64::from(left.subsec_nanos() > 0)).unwrap_or(0)
+            }
+        };
         let retry_after = if w.count > self.config.rate_limit {
             Some((left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1))
         } else {
@@ -1090,6 +1129,11 @@ impl FakeHubBuilder {
             c.rate_limit = limit;
             c.rate_window = window;
         })
+    }
+
+    /// How `X-RateLimit-Reset` is written (default [`ResetStyle::UnixCeil`]).
+    pub fn reset_style(self, style: ResetStyle) -> Self {
+        self.config(|c| c.reset_style = style)
     }
 
     pub fn latency(self, latency: Duration) -> Self {
