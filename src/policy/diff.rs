@@ -340,17 +340,65 @@ impl PruneChange {
         !self.added.is_empty() || self.refuses_now()
     }
 
-    /// NEW's prune refuses, and OLD's did not (or for another reason).
+    /// NEW's prune refuses, and OLD's did not, or for something OLD's did
+    /// not refuse for (another kind of refusal, or an image or build OLD's
+    /// refusal did not name). Refusals are compared by what refuses, never
+    /// by their words: a manifest that merely reorders two missing images
+    /// refuses for the same thing.
     pub fn refuses_now(&self) -> bool {
-        self.new_refusal.is_some() && self.new_refusal != self.old_refusal
+        match (&self.new_refusal, &self.old_refusal) {
+            (Some(new), Some(old)) => !covered_by(new, old),
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// Both prunes refuse, NEW's for nothing OLD's did not refuse for (the
+    /// same images, or fewer of them): no finding.
+    pub fn still_refuses(&self) -> bool {
+        self.new_refusal.is_some() && self.old_refusal.is_some() && !self.refuses_now()
+    }
+
+    /// Both refuse for the same thing, or neither refuses.
+    pub fn refuses_alike(&self) -> bool {
+        match (&self.new_refusal, &self.old_refusal) {
+            (Some(new), Some(old)) => covered_by(new, old) && covered_by(old, new),
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     /// Nothing differs.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
             && self.removed.is_empty()
-            && self.old_refusal == self.new_refusal
+            && self.refuses_alike()
             && self.skipped.is_empty()
+    }
+}
+
+/// What a refusal refuses for: its kind, and the set of images (or builds)
+/// it names; `None` for a refusal that names no set (compared whole).
+fn refused_for(refusal: &Refusal) -> Option<(u8, BTreeSet<&str>)> {
+    fn set(list: &[String]) -> BTreeSet<&str> {
+        list.iter().map(String::as_str).collect()
+    }
+    match refusal {
+        Refusal::MissingRepositories(list) => Some((0, set(list))),
+        Refusal::UnverifiedRepositories(list) => Some((1, set(list))),
+        Refusal::NamedKeptBuild(build) => Some((2, BTreeSet::from([build.as_str()]))),
+        Refusal::TooManyBuilds { .. } | Refusal::NothingAsked | Refusal::NoRetention(_) => None,
+    }
+}
+
+/// Whether `new` refuses for nothing `old` does not: the same kind, naming
+/// no image or build `old` does not name.
+fn covered_by(new: &Refusal, old: &Refusal) -> bool {
+    match (refused_for(new), refused_for(old)) {
+        (Some((kind_new, new)), Some((kind_old, old))) => {
+            kind_new == kind_old && new.is_subset(&old)
+        }
+        _ => new == old,
     }
 }
 
@@ -1058,6 +1106,39 @@ mod tests {
             d.prune_broken.new_refusal,
             Some(Refusal::MissingRepositories(vec!["typo".into()]))
         );
+        assert!(d.has_findings());
+    }
+
+    /// Refusals are compared by what refuses, not by their words: two
+    /// missing images reordered refuse alike; one of them removed still
+    /// refuses (for less); one more added refuses now. For `--expired` too.
+    #[test]
+    fn refusals_are_compared_by_the_images_they_name() {
+        let retention = "retention: {keep: 2}\n";
+        let m = |images: &str| manifest(retention, images);
+        let d = diff(
+            &m("base, nova, typoa, typob"),
+            &m("base, nova, typob, typoa"),
+        );
+        for change in [&d.prune_broken, d.prune_expired.as_ref().unwrap()] {
+            assert_ne!(change.old_refusal, change.new_refusal, "the words differ");
+            assert!(change.refuses_alike() && change.still_refuses());
+            assert!(!change.refuses_now() && !change.has_findings() && change.is_empty());
+        }
+        assert!(d.is_empty() && !d.has_findings(), "{d:#?}");
+
+        let d = diff(&m("base, nova, typoa, typob"), &m("base, nova, typoa"));
+        for change in [&d.prune_broken, d.prune_expired.as_ref().unwrap()] {
+            assert!(change.still_refuses() && !change.refuses_alike());
+            assert!(!change.refuses_now() && !change.has_findings());
+        }
+        assert_eq!(d.repositories.no_longer_missing, ["typob"]);
+        assert!(!d.has_findings(), "{d:#?}");
+
+        let d = diff(&m("base, nova, typoa"), &m("base, nova, typob, typoa"));
+        for change in [&d.prune_broken, d.prune_expired.as_ref().unwrap()] {
+            assert!(change.refuses_now() && !change.still_refuses());
+        }
         assert!(d.has_findings());
     }
 

@@ -327,6 +327,80 @@ fn an_image_without_a_repository_is_a_finding() {
     }
 }
 
+/// Prune refusing under OLD already is no finding when NEW's refuses for
+/// the same images, however they are ordered, or for fewer of them: a
+/// refusal is compared by what refuses, not by its words. For --broken and
+/// --expired alike (a manifest with retention).
+#[test]
+fn a_refusal_under_both_is_no_finding() {
+    let w = Workdir::new();
+    let sample = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    for retention in ["", "retention: {keep: 2}\n"] {
+        let write = |name: &str, typos: &[&str]| {
+            let mut text = format!("{retention}{sample}");
+            for typo in typos {
+                text.push_str(&format!("  - debian-source-{typo}\n"));
+            }
+            path(w.write(name, &text))
+        };
+        let ab = write("ab.yaml", &["typoa", "typob"]);
+        let ba = write("ba.yaml", &["typob", "typoa"]);
+        let a = write("a.yaml", &["typoa"]);
+        let (kinds, still) = if retention.is_empty() {
+            ("--broken refuses", "--broken still refuses")
+        } else {
+            (
+                "--broken and --expired refuse",
+                "--broken and --expired still refuse",
+            )
+        };
+
+        let out = diff(&ab, &ba, &[]);
+        assert_eq!(out.code, 0, "reordered: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout
+                .contains("No build changes status; prune still refuses."),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(
+            out.stdout.matches("refuse").count(),
+            2,
+            "one line, and the headline: {}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(&format!(
+                "prune {kinds} under both: expected repositories missing: debian-source-typob, debian-source-typoa\n"
+            )),
+            "{}",
+            out.stdout
+        );
+
+        let out = diff(&ab, &a, &[]);
+        assert_eq!(out.code, 0, "one removed: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains(&format!(
+                "prune {still} under NEW: expected repository missing: debian-source-typoa (under OLD: expected repositories missing: debian-source-typoa, debian-source-typob)\n"
+            )),
+            "{}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("not under NEW"), "{}", out.stdout);
+
+        let doc = json_of(&diff(&ab, &ba, &["--format", "json"]));
+        assert_eq!(doc["findings"], false);
+        assert_eq!(doc["prune"]["broken"]["refuses_now"], false);
+
+        // One more missing image refuses now.
+        let out = diff(&a, &ab, &[]);
+        assert_eq!(out.code, 1, "one added: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("prune refuses now."), "{}", out.stdout);
+        let doc = json_of(&diff(&a, &ab, &["--format", "json"]));
+        assert_eq!(doc["prune"]["broken"]["refuses_now"], true);
+    }
+}
+
 /// Both manifests are validated first, every problem as FILE:LINE:COL (as
 /// `::error` annotations too with --format github): exit 2, and nothing
 /// is read.

@@ -112,6 +112,9 @@ struct JsonPruneChange<'a> {
     unchanged: &'a [String],
     old_refusal: Option<String>,
     new_refusal: Option<String>,
+    /// NEW's prune refuses, and OLD's did not or for less (refusals are
+    /// compared by the images they name, not by their words).
+    refuses_now: bool,
     skipped: Vec<JsonSkipped<'a>>,
 }
 
@@ -175,6 +178,7 @@ fn prune(change: &PruneChange) -> JsonPruneChange<'_> {
         unchanged: &change.unchanged,
         old_refusal: change.old_refusal.as_ref().map(ToString::to_string),
         new_refusal: change.new_refusal.as_ref().map(ToString::to_string),
+        refuses_now: change.refuses_now(),
         skipped: change
             .skipped
             .iter()
@@ -398,6 +402,7 @@ mod tests {
               "unchanged": [],
               "old_refusal": "refusing to prune broken or expired builds: 1 expected repository is missing (typo). A typo in the manifest, or private repositories seen without credentials, make builds look broken, or complete; fix the manifest or log in, then run again",
               "new_refusal": null,
+              "refuses_now": false,
               "skipped": [
                 {
                   "tag": "rocky-3",
@@ -456,6 +461,7 @@ mod tests {
               "unchanged": [],
               "old_refusal": "refusing to prune broken or expired builds: 1 expected repository is missing (typo). A typo in the manifest, or private repositories seen without credentials, make builds look broken, or complete; fix the manifest or log in, then run again",
               "new_refusal": null,
+              "refuses_now": false,
               "skipped": []
             }
           },

@@ -178,8 +178,14 @@ pub fn headline(diff: &Diff) -> String {
             .prune_expired
             .as_ref()
             .is_some_and(PruneChange::refuses_now);
+    let still_refuses = diff.prune_broken.still_refuses()
+        || diff
+            .prune_expired
+            .as_ref()
+            .is_some_and(PruneChange::still_refuses);
     let prune = match deletions_added(diff) {
         _ if refuses => "prune refuses now".to_string(),
+        0 if still_refuses => "prune still refuses".to_string(),
         0 => "prune deletes nothing more".to_string(),
         n => format!(
             "prune deletes {n} more {}",
@@ -330,39 +336,48 @@ pub fn refusal_words(refusal: &Refusal) -> String {
     }
 }
 
-/// Where prunes refuse, the kinds that refuse alike in one line: `prune
+/// Where prunes refuse, one line for the kinds that refuse alike: `prune
 /// --broken and --expired refuse under OLD, not under NEW: expected
-/// repository missing: typo`.
+/// repository missing: typo`. A prune refusing under both is one line:
+/// `refuses under both` (for the same thing), `still refuses under NEW`
+/// (for less than under OLD: not a finding), or `refuses under NEW` (for
+/// something OLD's did not refuse for) — refusals compared by what refuses,
+/// never by their words.
 fn refusal_lines(kinds: &[(&str, &PruneChange)]) -> Vec<String> {
-    let mut found: Vec<(&'static str, String, Vec<&str>)> = Vec::new();
+    let mut found: Vec<(String, Vec<&str>)> = Vec::new();
     for &(kind, change) in kinds {
-        let mut add = |when: &'static str, refusal: &Refusal| {
-            let words = refusal_words(refusal);
-            match found.iter_mut().find(|(w, r, _)| *w == when && *r == words) {
-                Some((_, _, kinds)) => kinds.push(kind),
-                None => found.push((when, words, vec![kind])),
+        let (when, words) = match (&change.old_refusal, &change.new_refusal) {
+            (None, None) => continue,
+            (Some(o), None) => ("refuses under OLD, not under NEW", refusal_words(o)),
+            (None, Some(n)) => ("refuses under NEW", refusal_words(n)),
+            (Some(_), Some(n)) if change.refuses_alike() => {
+                ("refuses under both", refusal_words(n))
             }
+            (Some(o), Some(n)) => (
+                if change.still_refuses() {
+                    "still refuses under NEW"
+                } else {
+                    "refuses under NEW"
+                },
+                format!("{} (under OLD: {})", refusal_words(n), refusal_words(o)),
+            ),
         };
-        match (&change.old_refusal, &change.new_refusal) {
-            (Some(o), Some(n)) if o == n => add("under both", n),
-            (o, n) => {
-                if let Some(n) = n {
-                    add("under NEW", n);
-                }
-                if let Some(o) = o {
-                    add("under OLD, not under NEW", o);
-                }
-            }
+        let line = format!("{when}: {words}");
+        match found.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, kinds)) => kinds.push(kind),
+            None => found.push((line, vec![kind])),
         }
     }
     found
         .into_iter()
-        .map(|(when, words, kinds)| {
-            let (kinds, verb) = match kinds.as_slice() {
-                [one] => (one.to_string(), "refuses"),
-                many => (many.join(" and "), "refuse"),
-            };
-            format!("prune {kinds} {verb} {when}: {words}")
+        .map(|(line, kinds)| match kinds.as_slice() {
+            [one] => format!("prune {one} {line}"),
+            // `refuses` → `refuse`, for two kinds.
+            many => format!(
+                "prune {} {}",
+                many.join(" and "),
+                line.replacen("refuses", "refuse", 1)
+            ),
         })
         .collect()
 }
