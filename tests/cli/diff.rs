@@ -516,7 +516,7 @@ fn markdown_for_a_pull_request() {
 
     | Manifest | OLD | NEW |
     |---|---|---|
-    | images added |  | `debian-source-horizon` |
+    | images added (1) |  | `debian-source-horizon` |
 
     | Builds | Status | Why |
     |---|---|---|
@@ -638,7 +638,7 @@ fn markdown_for_adding_an_image_to_the_kolla_set() {
 
     | Manifest | OLD | NEW |
     |---|---|---|
-    | images added |  | `debian-source-placement-api` |
+    | images added (1) |  | `debian-source-placement-api` |
 
     | Builds | Status | Why |
     |---|---|---|
@@ -717,4 +717,98 @@ fn a_live_diff_says_what_one_from_a_snapshot_says() {
         .arg(&snap));
     assert_eq!(offline.code, live.code, "{}", offline.stderr);
     assert_eq!(offline.json(), live.json());
+}
+
+/// The Markdown of a huge change fits one GitHub comment (65,536
+/// characters), every list in it cut: 3,000 builds with long tags, changing
+/// in ten ways; 310 images added, 300 of them without a repository (prune
+/// refuses, naming them); and a retention change that retires 2,999 builds
+/// while prune --broken skips 2,997. `--format json` still lists every one.
+#[test]
+fn the_markdown_of_a_huge_change_fits_a_github_comment() {
+    const BUILDS: usize = 3000;
+    let tag = |n: usize| {
+        format!("release-candidate-build-of-the-whole-openstack-kolla-set-for-aarch64-{n:05}")
+    };
+    let mut repositories = serde_json::Map::new();
+    let mut image = |name: &str, carries: &dyn Fn(usize) -> bool| {
+        let tags: Vec<Value> = (1..=BUILDS)
+            .filter(|&n| carries(n))
+            .map(|n| {
+                json!({
+                    "name": tag(n),
+                    "digest": format!("sha256:{name}-{n}"),
+                    "pushed": now() - TimeDelta::minutes(10 * (BUILDS - n) as i64 + 600),
+                    "platforms": ["linux/arm64"],
+                })
+            })
+            .collect();
+        repositories.insert(name.to_string(), json!({"private": false, "tags": tags}));
+    };
+    image("app-a", &|_| true);
+    image("app-b", &|n| n > BUILDS - 3);
+    for k in 0..10 {
+        image(&format!("img-{k}"), &|n| n % 10 != k);
+    }
+    let snapshot = json!({
+        "format": 2, "registry": "docker.io", "namespace": "linaro", "taken_at": NOW,
+        "repositories": repositories,
+    });
+    let w = Workdir::new();
+    w.write("inventory.json", &snapshot.to_string());
+    let head = "namespace: linaro\nbuilds:\n  pattern: '^release-candidate-build-.*$'\n";
+    let images =
+        |names: &[String]| -> String { names.iter().map(|n| format!("  - {n}\n")).collect() };
+    let mut added: Vec<String> = vec!["app-a".into(), "app-b".into()];
+    added.extend((0..10).map(|k| format!("img-{k}")));
+    added.extend((0..300).map(|k| format!("typo-{k:03}")));
+    w.write("old.yaml", &format!("{head}images:\n  - app-a\n"));
+    w.write("new.yaml", &format!("{head}images:\n{}", images(&added)));
+    w.write(
+        "old-r.yaml",
+        &format!("{head}retention: {{keep: {BUILDS}}}\nimages:\n  - app-a\n"),
+    );
+    w.write(
+        "new-r.yaml",
+        &format!("{head}retention: {{keep: 1}}\nimages:\n  - app-a\n  - app-b\n"),
+    );
+    for (old, new) in [("old.yaml", "new.yaml"), ("old-r.yaml", "new-r.yaml")] {
+        let out = diff_in(
+            w.path(),
+            old,
+            new,
+            "inventory.json",
+            &["--format", "markdown"],
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let chars = out.stdout.chars().count();
+        assert!(
+            chars < 65_536,
+            "{old} → {new}: {chars} characters:\n{}",
+            &out.stdout[..4000]
+        );
+        assert!(out.stdout.contains("--format json"), "{}", out.stdout);
+        assert!(out.stdout.ends_with("</details>\n"), "{}", out.stdout);
+    }
+    // The details name the first 200 of the 300 missing repositories.
+    let out = diff_in(
+        w.path(),
+        "old.yaml",
+        "new.yaml",
+        "inventory.json",
+        &["--format", "markdown"],
+    );
+    assert!(out.stdout.contains("typo-199, +100 more"), "{}", out.stdout);
+    let doc = json_of(&diff_in(
+        w.path(),
+        "old.yaml",
+        "new.yaml",
+        "inventory.json",
+        &["--format", "json"],
+    ));
+    assert_eq!(doc["builds"].as_array().unwrap().len(), BUILDS);
+    assert_eq!(
+        doc["missing_repositories"]["now"].as_array().unwrap().len(),
+        300
+    );
 }

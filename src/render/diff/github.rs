@@ -5,7 +5,7 @@
 //! and `retention`, what they change. One annotation on the whole file sums
 //! the diff up and says what no line explains.
 
-use super::{all_prune_lines, groups, headline, notes, plain, status_word, tag_list};
+use super::{all_prune_lines, groups, headline, notes, plain, status_word, tag_list, Detail};
 use crate::manifest::{Location, Manifest};
 use crate::policy::diff::{BuildChange, Diff, Setting};
 use crate::policy::Status;
@@ -167,7 +167,7 @@ pub fn render(diff: &Diff, new: &Manifest) -> String {
             ),
             Setting::Retention => {
                 if let Some(expired) = &diff.prune_expired {
-                    let lines = super::prune_lines("--expired", expired, false, &plain);
+                    let lines = super::prune_lines("--expired", expired, Detail::SHORT, &plain);
                     notes_out.push(Note {
                         level: if expired.has_findings() {
                             Level::Warning
@@ -217,9 +217,9 @@ pub fn render(diff: &Diff, new: &Manifest) -> String {
     if !unexplained.is_empty() {
         lines.extend(change_lines(&unexplained, diff));
     }
-    lines.extend(all_prune_lines(diff, false, &plain));
+    lines.extend(all_prune_lines(diff, Detail::SHORT, &plain));
     lines.extend(
-        notes(diff)
+        notes(diff, Detail::SHORT.names)
             .into_iter()
             .filter(|(kind, _)| *kind != super::NoteKind::Fix)
             .map(|(_, note)| note),

@@ -160,6 +160,43 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// How much the lines say: how many names a list holds before `+N more`,
+/// and whether a skip gives its whole reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detail {
+    /// At most this many names in a list, then `+N more`.
+    pub names: usize,
+    /// The whole reason for each skip, not a few words.
+    pub reasons: bool,
+}
+
+impl Detail {
+    /// The short form: a few names, a few words.
+    pub const SHORT: Detail = Detail {
+        names: MAX_NAMES,
+        reasons: false,
+    };
+    /// `-v`: every name, every reason.
+    pub const FULL: Detail = Detail {
+        names: usize::MAX,
+        reasons: true,
+    };
+
+    /// [`Detail::FULL`] with `-v`, else [`Detail::SHORT`].
+    pub fn for_verbosity(verbose: bool) -> Detail {
+        if verbose {
+            Detail::FULL
+        } else {
+            Detail::SHORT
+        }
+    }
+
+    /// `names` shortened to this many, then `+N more`.
+    pub fn list(self, names: &[String]) -> String {
+        shorten(names, self.names)
+    }
+}
+
 /// How many builds NEW's prunes delete that OLD's do not.
 fn deletions_added(diff: &Diff) -> usize {
     diff.prune_broken.added.len() + diff.prune_expired.as_ref().map_or(0, |p| p.added.len())
@@ -196,9 +233,13 @@ pub fn headline(diff: &Diff) -> String {
 }
 
 /// What one kind of prune (`--broken`, `--expired`) does differently, one
-/// sentence a line. `verbose`: every build, and the full reason for each
-/// skip.
-pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'_>) -> Vec<String> {
+/// sentence a line, its lists of builds as long as `detail` says.
+pub fn prune_lines(
+    kind: &str,
+    change: &PruneChange,
+    detail: Detail,
+    name: Name<'_>,
+) -> Vec<String> {
     let mut lines = Vec::new();
     let deletion_list = |deletions: &[crate::policy::diff::Deletion]| -> String {
         let items: Vec<String> = deletions
@@ -211,11 +252,10 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
                 item
             })
             .collect();
-        if verbose {
-            items.join(", ")
-        } else {
-            shorten(&items, MAX_NAMES)
-        }
+        detail.list(&items)
+    };
+    let tag_list = |tags: &[&str]| -> String {
+        detail.list(&tags.iter().map(|t| name(t)).collect::<Vec<_>>())
     };
     let tags = |deletions: &[crate::policy::diff::Deletion]| -> usize {
         deletions.iter().map(|d| d.repositories.len()).sum()
@@ -239,11 +279,7 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
             }
         }
         for (reason, tags) in reasons {
-            let tags = if verbose {
-                tags.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
-            } else {
-                tag_list(&tags, name)
-            };
+            let tags = tag_list(&tags);
             lines.push(format!("prune {kind} under NEW: {tags} expired, {reason}"));
         }
     }
@@ -262,17 +298,13 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
             n => format!(
                 "prune {kind}: no change (deletes the same {} under both: {})",
                 plural(n, "build", "builds"),
-                if verbose {
-                    tags.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
-                } else {
-                    tag_list(&tags, name)
-                }
+                tag_list(&tags)
             ),
         });
     }
     let mut skips: Vec<(String, Vec<&str>)> = Vec::new();
     for skipped in &change.skipped {
-        let reason = if verbose {
+        let reason = if detail.reasons {
             skipped.reason.to_string()
         } else {
             skip_label(&skipped.reason).to_string()
@@ -286,11 +318,7 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
         lines.push(format!(
             "prune {kind} under NEW skips {} ({}): {reason}",
             plural(tags.len(), "build", "builds"),
-            if verbose {
-                tags.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
-            } else {
-                tag_list(&tags, name)
-            }
+            tag_list(&tags)
         ));
     }
     lines
@@ -311,8 +339,9 @@ fn skip_label(reason: &SkipReason) -> &'static str {
     }
 }
 
-/// Why a prune refuses, in a few words: `expected repository missing: typo`.
-pub fn refusal_words(refusal: &Refusal) -> String {
+/// Why a prune refuses, in a few words: `expected repository missing:
+/// typo`, naming at most `max` repositories.
+pub fn refusal_words(refusal: &Refusal, max: usize) -> String {
     let repositories = |list: &[String]| {
         format!(
             "expected {}",
@@ -325,12 +354,12 @@ pub fn refusal_words(refusal: &Refusal) -> String {
     };
     match refusal {
         Refusal::MissingRepositories(list) => {
-            format!("{} missing: {}", repositories(list), list.join(", "))
+            format!("{} missing: {}", repositories(list), shorten(list, max))
         }
         Refusal::UnverifiedRepositories(list) => format!(
             "{} neither listed nor denied by the registry: {}",
             repositories(list),
-            list.join(", ")
+            shorten(list, max)
         ),
         other => other.to_string(),
     }
@@ -343,7 +372,8 @@ pub fn refusal_words(refusal: &Refusal) -> String {
 /// (for less than under OLD: not a finding), or `refuses under NEW` (for
 /// something OLD's did not refuse for) — refusals compared by what refuses,
 /// never by their words.
-fn refusal_lines(kinds: &[(&str, &PruneChange)]) -> Vec<String> {
+fn refusal_lines(kinds: &[(&str, &PruneChange)], max: usize) -> Vec<String> {
+    let refusal_words = |refusal: &Refusal| refusal_words(refusal, max);
     let mut found: Vec<(String, Vec<&str>)> = Vec::new();
     for &(kind, change) in kinds {
         let (when, words) = match (&change.old_refusal, &change.new_refusal) {
@@ -383,14 +413,14 @@ fn refusal_lines(kinds: &[(&str, &PruneChange)]) -> Vec<String> {
 }
 
 /// Every prune line: refusals, then `--broken`, then `--expired`.
-pub fn all_prune_lines(diff: &Diff, verbose: bool, name: Name<'_>) -> Vec<String> {
+pub fn all_prune_lines(diff: &Diff, detail: Detail, name: Name<'_>) -> Vec<String> {
     let mut kinds = vec![("--broken", &diff.prune_broken)];
     if let Some(expired) = &diff.prune_expired {
         kinds.push(("--expired", expired));
     }
-    let mut lines = refusal_lines(&kinds);
+    let mut lines = refusal_lines(&kinds, detail.names);
     for (kind, change) in kinds {
-        lines.extend(prune_lines(kind, change, verbose, name));
+        lines.extend(prune_lines(kind, change, detail, name));
     }
     lines
 }
@@ -467,17 +497,28 @@ pub enum NoteKind {
 
 /// What a reviewer must read besides the changes: the fixes the audit
 /// under NEW suggests, repositories NEW lacks, platforms nobody stated.
-pub fn notes(diff: &Diff) -> Vec<(NoteKind, String)> {
-    let mut notes: Vec<(NoteKind, String)> = diff
+/// At most `max` fixes, and `max` names a list.
+pub fn notes(diff: &Diff, max: usize) -> Vec<(NoteKind, String)> {
+    let fixes: Vec<String> = diff
         .late_images
         .iter()
-        .map(|l| (NoteKind::Fix, late_image_note(l)))
+        .map(late_image_note)
+        .chain(diff.retired_images.iter().map(retired_image_note))
         .collect();
-    notes.extend(
-        diff.retired_images
-            .iter()
-            .map(|r| (NoteKind::Fix, retired_image_note(r))),
-    );
+    let mut notes: Vec<(NoteKind, String)> = fixes
+        .iter()
+        .take(max)
+        .map(|fix| (NoteKind::Fix, fix.clone()))
+        .collect();
+    if fixes.len() > max {
+        notes.push((
+            NoteKind::Fix,
+            format!(
+                "+{} more images need `from:` or `until:` like these (`-v` or `--format json` lists them: late_images, retired_images).",
+                fixes.len() - max
+            ),
+        ));
+    }
     let repositories = &diff.repositories;
     if !repositories.now_missing.is_empty() {
         let n = repositories.now_missing.len();
@@ -486,14 +527,14 @@ pub fn notes(diff: &Diff) -> Vec<(NoteKind, String)> {
             plural(n, "image", "images"),
             if n == 1 { "has" } else { "have" },
             diff.namespace,
-            repositories.now_missing.join(", ")
+            shorten(&repositories.now_missing, max)
         )));
     }
     if !repositories.now_unverified.is_empty() {
         notes.push((NoteKind::Warning, format!(
             "The registry neither lists nor denies {} of NEW: {}. prune --broken and --expired refuse until their existence is known.",
             plural(repositories.now_unverified.len(), "image", "images"),
-            repositories.now_unverified.join(", ")
+            shorten(&repositories.now_unverified, max)
         )));
     }
     let platforms_changed = diff
