@@ -812,3 +812,78 @@ fn the_markdown_of_a_huge_change_fits_a_github_comment() {
         300
     );
 }
+
+/// The README's GitLab CI recipes run as written: each is YAML; every
+/// job's stage is declared (or one of GitLab's defaults); a job in the
+/// image of the shipped Dockerfile overrides its entrypoint (tagsweep, not
+/// a shell) and puts the cache where its user, who has no home, can write;
+/// a job that runs git or curl runs in an image other than that one.
+#[test]
+fn the_readme_gitlab_recipes_run_as_written() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo_file("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/tagsweep\"]"));
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .filter(|b| b.contains("stage:"))
+        .collect();
+    assert_eq!(blocks.len(), 3, "the HTML, merge request and CI recipes");
+    for block in blocks {
+        let doc: serde_yaml::Mapping =
+            serde_yaml::from_str(block).unwrap_or_else(|e| panic!("{e}:\n{block}"));
+        let declared: Vec<String> = match doc.get("stages") {
+            Some(stages) => serde_yaml::from_value(stages.clone()).unwrap(),
+            None => ["build", "test", "deploy"].map(String::from).to_vec(),
+        };
+        let jobs: Vec<(String, serde_yaml::Mapping)> = doc
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_mapping()?.clone())))
+            .collect();
+        let hidden = |job: &serde_yaml::Mapping| -> Option<serde_yaml::Mapping> {
+            let parent = job.get("extends")?.as_str()?;
+            jobs.iter()
+                .find(|(n, _)| n == parent)
+                .map(|(_, j)| j.clone())
+        };
+        for (name, job) in &jobs {
+            if name.starts_with('.') || name == "stages" {
+                continue;
+            }
+            let get = |key: &str| {
+                job.get(key)
+                    .cloned()
+                    .or_else(|| hidden(job).and_then(|h| h.get(key).cloned()))
+            };
+            let stage = get("stage").and_then(|s| s.as_str().map(String::from));
+            let stage = stage.unwrap_or_else(|| panic!("{name}: no stage"));
+            assert!(
+                declared.contains(&stage),
+                "{name}: stage {stage} undeclared"
+            );
+            let image = get("image").unwrap_or_else(|| panic!("{name}: no image"));
+            let script = serde_yaml::to_string(&get("script").unwrap()).unwrap();
+            let shipped = serde_yaml::to_string(&image)
+                .unwrap()
+                .contains("$CI_REGISTRY_IMAGE/tagsweep");
+            if shipped {
+                assert_eq!(
+                    image["entrypoint"],
+                    serde_yaml::from_str::<serde_yaml::Value>("['']").unwrap(),
+                    "{name}"
+                );
+                let variables = get("variables").unwrap();
+                assert!(
+                    variables["XDG_CACHE_HOME"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("$CI_PROJECT_DIR")),
+                    "{name}"
+                );
+                for tool in ["git ", "curl "] {
+                    assert!(!script.contains(tool), "{name} runs {tool}without it");
+                }
+            }
+        }
+    }
+}
