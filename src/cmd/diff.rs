@@ -80,7 +80,7 @@ pub async fn run(
             render::diff::table::render(&diff, global.verbose, width)
         }
         DiffFormat::Markdown => render::diff::markdown::render(&diff),
-        DiffFormat::Github => render::diff::github::render(&diff, &new),
+        DiffFormat::Github => render::diff::github::render(&diff, &old, &new),
         DiffFormat::Json => render::diff::json::render(&diff),
     };
     output::print(text)?;
@@ -92,26 +92,38 @@ pub async fn run(
 }
 
 /// Loads both manifests, reporting every problem of both (as `::error`
-/// annotations too with `--format github`) before giving up; prints their
-/// warnings on stderr.
+/// annotations too with `--format github`) before giving up. Prints their
+/// warnings on stderr; with `--format github`, as `::warning` annotations
+/// on stdout, as `validate --format github` does (the diff's renderer
+/// places them after its verdict, see `render::diff::github`).
 fn load_both(old: &Path, new: &Path, format: DiffFormat) -> Result<(Manifest, Manifest)> {
     let loaded = [manifest::load(old), manifest::load(new)];
+    let github = format == DiffFormat::Github;
     let mut problems = Vec::new();
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     for result in &loaded {
         match result {
-            Ok(m) => {
-                for warning in &m.warnings {
-                    eprintln!("tagsweep: {}", warning.as_warning());
-                }
-            }
+            Ok(m) => warnings.extend(&m.warnings),
             Err(ManifestError::Invalid { problems: found }) => problems.extend(found),
             Err(other) => errors.push(other.to_string()),
         }
     }
-    if format == DiffFormat::Github {
+    if github {
         for p in &problems {
             output::println(super::validate::github_problem(p, github::Level::Error))?;
+        }
+    }
+    let failed = !problems.is_empty() || !errors.is_empty();
+    for warning in warnings {
+        match github {
+            false => eprintln!("tagsweep: {}", warning.as_warning()),
+            // With a diff to render, the renderer prints them.
+            true if failed => output::println(super::validate::github_problem(
+                warning,
+                github::Level::Warning,
+            ))?,
+            true => {}
         }
     }
     if !problems.is_empty() {

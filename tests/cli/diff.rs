@@ -550,17 +550,99 @@ fn github_annotations_for_a_pull_request() {
         .position(|l| l == "  - debian-source-horizon")
         .unwrap()
         + 1;
+    // The verdict first, on the file; then the line.
     assert!(
         out.stdout.starts_with(&format!(
+            "::warning file={ADDS_HORIZON},title=tagsweep diff::1 build changes status"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.lines().nth(1).unwrap().starts_with(&format!(
             "::warning file={ADDS_HORIZON},line={line},col=5,title=tagsweep diff::Adding debian-source-horizon"
         )),
         "{}",
         out.stdout
     );
     insta::assert_snapshot!(out.stdout, @"
-    ::warning file=manifests/linaro-sample.adds-horizon.yaml,line=26,col=5,title=tagsweep diff::Adding debian-source-horizon changes 1 build:%0Arocky-37: complete → broken, missing debian-source-horizon%0Adebian-source-horizon is in no build before rocky-40: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-40` to it in the manifest.
     ::warning file=manifests/linaro-sample.adds-horizon.yaml,title=tagsweep diff::1 build changes status; prune deletes nothing more.%0Aprune --broken: no change (deletes the same 2 builds under both: rocky-39, rocky-38)%0Aprune --broken under NEW skips 1 build (rocky-37): only images that joined or left the set are missing: a manifest change, see the fix
+    ::warning file=manifests/linaro-sample.adds-horizon.yaml,line=26,col=5,title=tagsweep diff::Adding debian-source-horizon changes 1 build:%0Arocky-37: complete → broken, missing debian-source-horizon%0Adebian-source-horizon is in no build before rocky-40: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-40` to it in the manifest.
     ");
+}
+
+/// GitHub shows 10 annotations of each level a step, in the order printed:
+/// the verdict comes first, at most 9 more warnings follow, and the verdict
+/// says where the rest are (printed as plain lines, for the log).
+#[test]
+fn github_annotations_put_the_verdict_first_within_what_github_shows() {
+    let w = Workdir::new();
+    let typos: String = (1..=12)
+        .map(|i| format!("  - debian-source-typo-{i:02}\n"))
+        .collect();
+    let sample = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    let new = path(w.write("new.yaml", &format!("{sample}{typos}")));
+    let out = diff(SAMPLE, &new, &["--format", "github"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "::warning file={new},title=tagsweep diff::No build changes status; prune refuses now."
+        )),
+        "{}",
+        out.stdout
+    );
+    let warnings = lines.iter().filter(|l| l.starts_with("::warning ")).count();
+    assert_eq!(warnings, 10, "{}", out.stdout);
+    assert!(
+        lines[0].ends_with(
+            "…and 3 more annotations (line 31, line 32, line 33): GitHub shows 10 of each level a step; the job's log has them all."
+        ),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[10..],
+        (10..=12)
+            .map(|i| format!(
+                "{new}:{}:5: warning: debian-source-typo-{i} has no repository in linaro: a typo, or a private repository seen without credentials? prune refuses while it is missing.",
+                i + 21
+            ))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The manifests' warnings are annotations on their lines, as `validate
+/// --format github` prints them, after the verdict; not stderr text.
+#[test]
+fn github_annotations_carry_the_manifests_warnings() {
+    let w = Workdir::new();
+    let sample = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    let unanchored = sample
+        .replace(r"pattern: '^rocky-\d+$'", r"pattern: 'rocky-\d+'  ")
+        .replace("platforms:", "retention: {keep: 3}\nplatforms:");
+    let new = path(w.write("new.yaml", &unanchored));
+    let out = diff(SAMPLE, &new, &["--format", "github"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("::notice file="), "{}", out.stdout);
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "::warning file={new},line=9,col=12::'builds.pattern' 'rocky-\\d+' is not anchored"
+        ))),
+        "{}",
+        out.stdout
+    );
+    // The table says it on stderr, as before.
+    let out = diff(SAMPLE, &new, &[]);
+    assert!(
+        out.stderr.contains(&format!(
+            "tagsweep: {new}:9:12: warning: 'builds.pattern' 'rocky-\\d+' is not anchored"
+        )),
+        "{}",
+        out.stderr
+    );
 }
 
 /// A snapshot of Linaro's 250 Kolla images with builds rocky-36 to rocky-40,
