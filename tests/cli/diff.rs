@@ -571,6 +571,52 @@ fn github_annotations_for_a_pull_request() {
     ");
 }
 
+/// Narrowing builds.pattern to rocky-39 and later makes nova-api (not in
+/// rocky-39) look like an image that joined the set in rocky-40: prune
+/// skips rocky-39 as a manifest change. No fix is printed for it (it
+/// explains no changed build), so the skip names the fix instead of
+/// pointing at one; where the fix is printed (adding horizon), it points.
+#[test]
+fn a_skip_names_the_fix_where_none_is_printed() {
+    let w = Workdir::new();
+    let new = edited(
+        &w,
+        "new.yaml",
+        r"pattern: '^rocky-\d+$'",
+        r"pattern: '^rocky-(39|4\d)$'",
+    );
+    let named = "skips 1 build (rocky-39): only images that joined or left the set are missing: a manifest change; the fix: `from: rocky-40` on debian-source-nova-api";
+    for format in ["table", "github", "markdown"] {
+        let out = diff(SAMPLE, &new, &["--format", format]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            !out.stdout.contains("see the fix"),
+            "{format}: {}",
+            out.stdout
+        );
+        let expected = match format {
+            "markdown" => named
+                .replace("(rocky-39)", "(`rocky-39`)")
+                .replace("on debian-source-nova-api", "on `debian-source-nova-api`"),
+            _ => named.to_string(),
+        };
+        assert!(out.stdout.contains(&expected), "{format}: {}", out.stdout);
+    }
+    for format in ["table", "github"] {
+        let out = diff(SAMPLE, ADDS_HORIZON, &["--format", format]);
+        assert!(
+            out.stdout.contains("a manifest change, see the fix"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("Add `from: rocky-40` to it"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
 /// GitHub shows 10 annotations of each level a step, in the order printed:
 /// the verdict comes first, at most 9 more warnings follow, and the verdict
 /// says where the rest are (printed as plain lines, for the log).

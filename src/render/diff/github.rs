@@ -76,6 +76,8 @@ struct Note {
 pub fn render(diff: &Diff, old: &Manifest, new: &Manifest) -> String {
     let mut notes_out: Vec<Note> = Vec::new();
     let mut explained: Vec<&str> = Vec::new();
+    // Images whose fix (`from:`, `until:`) an annotation on their line says.
+    let mut fixed: Vec<&str> = Vec::new();
     let by_image = |image: &str| -> Vec<&BuildChange> {
         diff.builds
             .iter()
@@ -106,6 +108,7 @@ pub fn render(diff: &Diff, old: &Manifest, new: &Manifest) -> String {
             ));
         }
         lines.extend(fixes(diff, image));
+        fixed.push(image);
         explained.extend(changes.iter().map(|c| c.tag.as_str()));
         notes_out.push(Note {
             level,
@@ -129,6 +132,7 @@ pub fn render(diff: &Diff, old: &Manifest, new: &Manifest) -> String {
         )];
         lines.extend(change_lines(&changes, diff));
         lines.extend(fixes(diff, &change.image));
+        fixed.push(&change.image);
         explained.extend(changes.iter().map(|c| c.tag.as_str()));
         notes_out.push(Note {
             level: level(&changes),
@@ -185,7 +189,8 @@ pub fn render(diff: &Diff, old: &Manifest, new: &Manifest) -> String {
             ),
             Setting::Retention => {
                 if let Some(expired) = &diff.prune_expired {
-                    let lines = super::prune_lines("--expired", expired, Detail::SHORT, &plain);
+                    let lines =
+                        super::prune_lines("--expired", expired, diff, Detail::SHORT, &plain);
                     notes_out.push(Note {
                         level: if expired.has_findings() {
                             Level::Warning
@@ -240,6 +245,20 @@ pub fn render(diff: &Diff, old: &Manifest, new: &Manifest) -> String {
         lines.extend(change_lines(&unexplained, diff));
     }
     lines.extend(all_prune_lines(diff, Detail::SHORT, &plain));
+    // The fixes no line says (an image a changed pattern or platforms
+    // show late, say), so that `see the fix` points at one.
+    lines.extend(
+        diff.late_images
+            .iter()
+            .filter(|l| !fixed.contains(&l.image.as_str()))
+            .map(late_image_note)
+            .chain(
+                diff.retired_images
+                    .iter()
+                    .filter(|r| !fixed.contains(&r.image.as_str()))
+                    .map(retired_image_note),
+            ),
+    );
     lines.extend(
         notes(diff, Detail::SHORT.names)
             .into_iter()
@@ -378,6 +397,53 @@ mod tests {
         ::warning file=manifests/kolla.yaml,title=tagsweep diff::1 build changes status; prune deletes 1 more build.%0Aprune --broken under NEW also deletes 1 build (2 tags): rocky-5%0Aprune --expired: no change (deletes the same 3 builds under both: rocky-3, rocky-2, rocky-1)
         ::warning file=manifests/kolla.yaml,line=4,col=10,title=tagsweep diff::builds.grace: 2h → 30m changes 1 build:%0Arocky-5: in progress → broken, builds.grace 2h → 30m
         ");
+    }
+
+    /// A wider pattern makes rocky-1 to rocky-3 builds, which lack zun
+    /// (first in rocky-4): the fix is on no image's line (zun is neither
+    /// added nor changed), so the verdict says it, and the skip points at it.
+    #[test]
+    fn a_fix_no_line_says_is_in_the_verdict() {
+        use crate::manifest::parse_str;
+        use crate::policy::diff::{compare, judge, Side};
+        let manifest = |pattern: &str| {
+            parse_str(
+                "m.yaml",
+                &format!(
+                    "namespace: linaro\nbuilds:\n  pattern: '{pattern}'\nimages: [base, zun]\n"
+                ),
+            )
+            .unwrap()
+        };
+        let (old, new) = (manifest("^rocky-[4-9]$"), manifest("^rocky-\\d$"));
+        let inv = fixture::inventory();
+        let now = crate::render::fixture::now();
+        let (o, n) = (
+            judge(&old, &inv, now, |_| None),
+            judge(&new, &inv, now, |_| None),
+        );
+        let diff = compare(
+            Side {
+                manifest: &old,
+                judgement: &o,
+            },
+            Side {
+                manifest: &new,
+                judgement: &n,
+            },
+        );
+        assert!(diff.images.is_empty());
+        let out = render(&diff, &old, &new);
+        let verdict = out.lines().next().unwrap();
+        assert!(
+            verdict.starts_with("::warning file=m.yaml,title=tagsweep diff::"),
+            "{out}"
+        );
+        assert!(verdict.contains("a manifest change, see the fix"), "{out}");
+        assert!(
+            verdict.contains("Add `from: rocky-4` to it in the manifest."),
+            "{out}"
+        );
     }
 
     #[test]

@@ -237,6 +237,7 @@ pub fn headline(diff: &Diff) -> String {
 pub fn prune_lines(
     kind: &str,
     change: &PruneChange,
+    diff: &Diff,
     detail: Detail,
     name: Name<'_>,
 ) -> Vec<String> {
@@ -307,7 +308,7 @@ pub fn prune_lines(
         let reason = if detail.reasons {
             skipped.reason.to_string()
         } else {
-            skip_label(&skipped.reason).to_string()
+            skip_label(&skipped.reason, diff, name)
         };
         match skips.iter_mut().find(|(r, _)| *r == reason) {
             Some((_, tags)) => tags.push(&skipped.tag),
@@ -325,17 +326,38 @@ pub fn prune_lines(
 }
 
 /// Why prune skips a build, in a few words (`-v` gives the whole reason).
-fn skip_label(reason: &SkipReason) -> &'static str {
+/// A skip for a manifest change says `see the fix` only where the diff
+/// prints the audit's fix for each image it names (`late_images`,
+/// `retired_images`); else it names the fix itself.
+fn skip_label(reason: &SkipReason, diff: &Diff, name: Name<'_>) -> String {
     match reason {
-        SkipReason::OnlyManifestChanges { .. } => {
-            "only images that joined or left the set are missing: a manifest change, see the fix"
+        SkipReason::OnlyManifestChanges { joined, left } => {
+            let what = "only images that joined or left the set are missing: a manifest change";
+            let shown = joined.iter().all(|j| diff.late_images.contains(j))
+                && left.iter().all(|l| diff.retired_images.contains(l));
+            if shown {
+                return format!("{what}, see the fix");
+            }
+            let fixes: Vec<String> = joined
+                .iter()
+                .map(|j| match &j.first_build {
+                    Some(first) => format!("`from: {first}` on {}", name(&j.image)),
+                    None => format!("`from:` its first build on {}", name(&j.image)),
+                })
+                .chain(
+                    left.iter()
+                        .map(|l| format!("`until: {}` on {}", l.last_build, name(&l.image))),
+                )
+                .collect();
+            format!("{what}; the fix: {}", shorten(&fixes, MAX_NAMES))
         }
         SkipReason::AgeUnproven { .. } => {
             "nothing proves nobody is still pushing them yet (-v says when they become eligible)"
+                .to_string()
         }
-        SkipReason::InProgress => "in progress",
-        SkipReason::Protected => "protected by builds.protect",
-        SkipReason::NotCarried => "no repository of the set carries the tag",
+        SkipReason::InProgress => "in progress".to_string(),
+        SkipReason::Protected => "protected by builds.protect".to_string(),
+        SkipReason::NotCarried => "no repository of the set carries the tag".to_string(),
     }
 }
 
@@ -420,7 +442,7 @@ pub fn all_prune_lines(diff: &Diff, detail: Detail, name: Name<'_>) -> Vec<Strin
     }
     let mut lines = refusal_lines(&kinds, detail.names);
     for (kind, change) in kinds {
-        lines.extend(prune_lines(kind, change, detail, name));
+        lines.extend(prune_lines(kind, change, diff, detail, name));
     }
     lines
 }
