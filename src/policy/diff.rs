@@ -270,6 +270,11 @@ pub struct Cause {
     pub now_missing_platforms: BTreeMap<String, Vec<Platform>>,
     /// Platforms known missing under OLD and not under NEW: image → platforms.
     pub no_longer_missing_platforms: BTreeMap<String, Vec<Platform>>,
+    /// The images of `no_longer_missing_platforms` that NEW does not expect
+    /// in the build at all (removed from the manifest, or left out by their
+    /// `builds`, `from` or `until`): not a platform NEW no longer requires,
+    /// an image it no longer expects. Sorted.
+    pub no_longer_expected: Vec<String>,
     /// For a build under one manifest only: when the pattern decides it.
     pub pattern: Option<Pattern>,
 }
@@ -686,13 +691,25 @@ fn build_changes(old: Side<'_>, new: Side<'_>) -> Vec<BuildChange> {
                 }
                 _ => None,
             };
+            let no_longer_missing_platforms = platforms_minus(platforms(o), &platforms(n));
+            // Whether NEW expects `image` in this build (it is a build under
+            // NEW, the image is in NEW, and its entry does not leave it out).
+            let expected_by_new = |image: &str| {
+                new.manifest.image(image).is_some()
+                    && n.is_some_and(|n| !n.not_expected.iter().any(|i| i == image))
+            };
             Some(BuildChange {
                 tag: tag.to_string(),
                 cause: Cause {
                     now_missing: minus(missing(n), missing(o)),
                     no_longer_missing: minus(missing(o), missing(n)),
                     now_missing_platforms: platforms_minus(platforms(n), &platforms(o)),
-                    no_longer_missing_platforms: platforms_minus(platforms(o), &platforms(n)),
+                    no_longer_expected: no_longer_missing_platforms
+                        .keys()
+                        .filter(|image| n.is_some() && !expected_by_new(image))
+                        .cloned()
+                        .collect(),
+                    no_longer_missing_platforms,
                     pattern,
                 },
                 old: o.cloned(),
@@ -1049,6 +1066,64 @@ mod tests {
             (vec![], vec!["rocky-2", "rocky-1"])
         );
         assert!(!d.prune_broken.has_findings());
+    }
+
+    /// Removing an image that was only short of a platform makes its builds
+    /// complete: the cause is the removal, not a platform NEW no longer
+    /// requires. The same for an image `until:` leaves out of them.
+    #[test]
+    fn removing_an_image_short_of_a_platform_is_no_platforms_change() {
+        // base carries both platforms in every build; nova lacks arm64
+        // before rocky-3.
+        let mut inv = inventory();
+        let base = inv.repositories.get_mut("base").unwrap();
+        for tag in base.tags.as_mut().unwrap() {
+            tag.platforms = Some(intern_platforms(vec![
+                "linux/amd64".parse().unwrap(),
+                "linux/arm64".parse().unwrap(),
+            ]));
+        }
+        let diff = |old: &Manifest, new: &Manifest| {
+            let (o, n) = (
+                judge(old, &inv, now(), |_| None),
+                judge(new, &inv, now(), |_| None),
+            );
+            compare(
+                Side {
+                    manifest: old,
+                    judgement: &o,
+                },
+                Side {
+                    manifest: new,
+                    judgement: &n,
+                },
+            )
+        };
+        let platforms = "platforms: [linux/amd64, linux/arm64]\n";
+        let old = manifest(platforms, "base, nova");
+        let d = diff(&old, &manifest(platforms, "base"));
+        assert_eq!(d.builds.len(), 2, "{:#?}", statuses(&d));
+        for b in &d.builds {
+            assert_eq!(b.cause.no_longer_expected, ["nova"]);
+            assert!(b.cause.no_longer_missing_platforms.contains_key("nova"));
+        }
+        let until = parse_str(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nplatforms: [linux/amd64, linux/arm64]\nimages: [base, {name: nova, from: rocky-3}]\n",
+        )
+        .unwrap();
+        let d = diff(&old, &until);
+        assert!(d
+            .builds
+            .iter()
+            .all(|b| b.cause.no_longer_expected == ["nova"]));
+        // A platform no longer required is no removal.
+        let d = diff(&old, &manifest("platforms: [linux/amd64]\n", "base, nova"));
+        assert_eq!(d.builds.len(), 2);
+        assert!(d
+            .builds
+            .iter()
+            .all(|b| b.cause.no_longer_expected.is_empty()));
     }
 
     /// keep 4 → keep 2: two more builds expire; no status changes, but

@@ -156,6 +156,45 @@ fn a_removed_image_makes_its_builds_complete() {
     assert_eq!(doc["summary"]["deletions_removed"], 2);
 }
 
+/// Removing keystone, whose rocky-38 is amd64 only, makes rocky-38
+/// complete: the diff names the removal (not a platform NEW no longer
+/// requires), and --format github says it on the file, by the image's name
+/// (NEW has no line for it).
+#[test]
+fn removing_an_image_short_of_a_platform_names_the_removal() {
+    let w = Workdir::new();
+    let new = edited(&w, "new.yaml", "  - debian-source-keystone\n", "");
+    let out = diff(SAMPLE, &new, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "│ rocky-38 ┆ BROKEN → complete ┆ no longer expects debian-source-keystone (short of linux/arm64) │"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("no longer requires"), "{}", out.stdout);
+
+    let out = diff(SAMPLE, &new, &["--format", "github"]);
+    assert!(
+        out.stdout.contains(&format!(
+            "::notice file={new},title=tagsweep diff::Removing debian-source-keystone changes 1 build:%0Arocky-38: broken → complete, no longer expects debian-source-keystone (short of linux/arm64)\n"
+        )),
+        "{}",
+        out.stdout
+    );
+
+    let doc = json_of(&diff(SAMPLE, &new, &["--format", "json"]));
+    assert_eq!(
+        doc["builds"][0]["no_longer_expected"],
+        json!(["debian-source-keystone"])
+    );
+    assert_eq!(
+        doc["builds"][0]["no_longer_missing_platforms"],
+        json!({"debian-source-keystone": ["linux/arm64"]})
+    );
+}
+
 /// A narrower pattern drops rocky-37 and rocky-38, a wider one adds
 /// `latest`: builds appear and disappear, and prune no longer deletes the
 /// broken rocky-38.

@@ -84,6 +84,7 @@ pub fn render(diff: &Diff, old: &Manifest, new: &Manifest) -> String {
             .filter(|b| {
                 b.cause.now_missing.iter().any(|m| m == image)
                     || b.cause.no_longer_missing.iter().any(|m| m == image)
+                    || b.cause.no_longer_expected.iter().any(|m| m == image)
             })
             .collect()
     };
@@ -153,10 +154,11 @@ pub fn render(diff: &Diff, old: &Manifest, new: &Manifest) -> String {
         )];
         lines.extend(change_lines(&changes, diff));
         explained.extend(changes.iter().map(|c| c.tag.as_str()));
+        // NEW has no line for it: on the file, by name.
         notes_out.push(Note {
             level: level(&changes),
             file: None,
-            at: new.locations.images,
+            at: None,
             title: true,
             lines,
         });

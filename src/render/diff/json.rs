@@ -93,6 +93,9 @@ struct JsonBuild<'a> {
     no_longer_missing: &'a [String],
     now_missing_platforms: BTreeMap<&'a str, Vec<String>>,
     no_longer_missing_platforms: BTreeMap<&'a str, Vec<String>>,
+    /// The images of `no_longer_missing_platforms` NEW does not expect in
+    /// the build at all (removed, or left out by `builds`/`from`/`until`).
+    no_longer_expected: &'a [String],
     /// `matches_now`, `no_longer_matches` (builds.pattern decides), or `null`.
     pattern: Option<&'static str>,
     why: String,
@@ -242,6 +245,7 @@ pub fn render(diff: &Diff) -> String {
                 no_longer_missing: &b.cause.no_longer_missing,
                 now_missing_platforms: platforms(&b.cause.now_missing_platforms),
                 no_longer_missing_platforms: platforms(&b.cause.no_longer_missing_platforms),
+                no_longer_expected: &b.cause.no_longer_expected,
                 pattern: b.cause.pattern.map(|p| match p {
                     Pattern::MatchesNow => "matches_now",
                     Pattern::NoLongerMatches => "no_longer_matches",
@@ -352,6 +356,7 @@ mod tests {
               "no_longer_missing": [],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": "matches_now",
               "why": "matches builds.pattern now"
             },
@@ -365,6 +370,7 @@ mod tests {
               ],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": null,
               "why": "no longer expects old-svc"
             },
@@ -378,6 +384,7 @@ mod tests {
               "no_longer_missing": [],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": null,
               "why": "missing zun"
             },
@@ -391,6 +398,7 @@ mod tests {
               "no_longer_missing": [],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": null,
               "why": "missing zun"
             }

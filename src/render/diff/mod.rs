@@ -85,16 +85,39 @@ pub fn why(change: &BuildChange, diff: &Diff, name: Name<'_>) -> String {
         }
     }
     if change.old.is_some() && change.new.is_some() {
-        if !cause.no_longer_missing.is_empty() {
+        // Images NEW no longer expects: missing ones, and ones short of a
+        // platform (a removal, not a platforms change).
+        let no_longer_expected: Vec<String> = cause
+            .no_longer_missing
+            .iter()
+            .map(|image| name(image))
+            .chain(cause.no_longer_expected.iter().map(|image| {
+                let short: Vec<String> = cause
+                    .no_longer_missing_platforms
+                    .get(image)
+                    .into_iter()
+                    .flatten()
+                    .map(ToString::to_string)
+                    .collect();
+                format!("{} (short of {})", name(image), short.join(", "))
+            }))
+            .collect();
+        if !no_longer_expected.is_empty() {
             parts.push(format!(
                 "no longer expects {}",
-                names(&cause.no_longer_missing, name)
+                shorten(&no_longer_expected, MAX_NAMES)
             ));
         }
-        if !cause.no_longer_missing_platforms.is_empty() {
+        let no_longer_required: std::collections::BTreeMap<String, Vec<Platform>> = cause
+            .no_longer_missing_platforms
+            .iter()
+            .filter(|(image, _)| !cause.no_longer_expected.contains(image))
+            .map(|(image, platforms)| (image.clone(), platforms.clone()))
+            .collect();
+        if !no_longer_required.is_empty() {
             parts.push(format!(
                 "no longer requires: {}",
-                platform_list(&cause.no_longer_missing_platforms, name)
+                platform_list(&no_longer_required, name)
             ));
         }
     }
