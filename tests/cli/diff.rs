@@ -195,6 +195,52 @@ fn removing_an_image_short_of_a_platform_names_the_removal() {
     );
 }
 
+/// Adding an image (glance) that carries every build adds its tag of the
+/// broken rocky-39 and rocky-38, which prune deletes anyway: no build more,
+/// two tags more — said so, not "2 more builds". Still a finding: prune
+/// deletes more.
+#[test]
+fn an_image_added_to_builds_deleted_anyway_adds_tags_not_builds() {
+    let w = Workdir::new();
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_file(SNAPSHOT)).unwrap()).unwrap();
+    let base = snapshot["repositories"]["debian-source-base"].clone();
+    let mut glance = base.clone();
+    for tag in glance["tags"].as_array_mut().unwrap() {
+        let digest = tag["digest"]
+            .as_str()
+            .unwrap()
+            .replace("sha256:", "sha256:0");
+        tag["digest"] = json!(digest[..71]);
+    }
+    snapshot["repositories"]["debian-source-glance"] = glance;
+    let snapshot = path(w.write("inventory.json", &snapshot.to_string()));
+    let new = edited(
+        &w,
+        "new.yaml",
+        "  - debian-source-base\n",
+        "  - debian-source-base\n  - debian-source-glance\n",
+    );
+    let out = diff_in(&repo_file(""), SAMPLE, &new, &snapshot, &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    for expected in [
+        "No build changes status; prune deletes no more builds, but 2 more tags of 2 builds it deletes anyway.",
+        "prune --broken under NEW also deletes 2 more tags of 2 builds it deletes under OLD too: rocky-39 (in debian-source-glance), rocky-38 (in debian-source-glance)",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected:?} in:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("more builds."), "{}", out.stdout);
+    let doc = json_of(&diff_in(
+        &repo_file(""),
+        SAMPLE,
+        &new,
+        &snapshot,
+        &["--format", "json"],
+    ));
+    assert_eq!(doc["summary"]["deletions_added"], 2);
+    assert_eq!(doc["summary"]["deleted_builds_added"], 0);
+}
+
 /// A narrower pattern drops rocky-37 and rocky-38, a wider one adds
 /// `latest`: builds appear and disappear, and prune no longer deletes the
 /// broken rocky-38.

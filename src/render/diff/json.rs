@@ -81,6 +81,9 @@ struct JsonSummary {
     /// Builds NEW's prunes delete (in some repository) that OLD's do not.
     deletions_added: usize,
     deletions_removed: usize,
+    /// Of `deletions_added`, the builds OLD's prunes do not delete in any
+    /// repository (the others: OLD's delete them too, in fewer).
+    deleted_builds_added: usize,
 }
 
 #[derive(Serialize)]
@@ -233,6 +236,13 @@ pub fn render(diff: &Diff) -> String {
                 + diff.prune_expired.as_ref().map_or(0, |p| p.added.len()),
             deletions_removed: diff.prune_broken.removed.len()
                 + diff.prune_expired.as_ref().map_or(0, |p| p.removed.len()),
+            deleted_builds_added: diff
+                .prune_broken
+                .added
+                .iter()
+                .chain(diff.prune_expired.iter().flat_map(|p| &p.added))
+                .filter(|d| !d.partial)
+                .count(),
         },
         builds: diff
             .builds
@@ -345,7 +355,8 @@ mod tests {
             },
             "status_changes": 4,
             "deletions_added": 3,
-            "deletions_removed": 0
+            "deletions_removed": 0,
+            "deleted_builds_added": 3
           },
           "builds": [
             {

@@ -13,7 +13,7 @@ pub mod table;
 
 use super::{late_image_note, retired_image_note, shorten, MAX_NAMES};
 use crate::platform::Platform;
-use crate::policy::diff::{BuildChange, Diff, Pattern, PruneChange, Setting};
+use crate::policy::diff::{BuildChange, Deletion, Diff, Pattern, PruneChange, Setting};
 use crate::policy::prune::{Refusal, SkipReason};
 use crate::policy::Status;
 
@@ -220,13 +220,29 @@ impl Detail {
     }
 }
 
-/// How many builds NEW's prunes delete that OLD's do not.
-fn deletions_added(diff: &Diff) -> usize {
-    diff.prune_broken.added.len() + diff.prune_expired.as_ref().map_or(0, |p| p.added.len())
+/// What NEW's prunes delete that OLD's do not: builds OLD's do not delete
+/// at all, and, of builds both delete, how many and how many more tags.
+fn deletions_added(diff: &Diff) -> (usize, usize, usize) {
+    let added = diff
+        .prune_broken
+        .added
+        .iter()
+        .chain(diff.prune_expired.iter().flat_map(|p| &p.added));
+    let (mut whole, mut partly, mut tags) = (0, 0, 0);
+    for d in added {
+        if d.partial {
+            partly += 1;
+            tags += d.repositories.len();
+        } else {
+            whole += 1;
+        }
+    }
+    (whole, partly, tags)
 }
 
 /// The verdict in one sentence: `1 build changes status; prune deletes
-/// nothing more.`
+/// nothing more.` Builds prune deletes anyway, with one more tag each (an
+/// image added to the set carries them), are no builds more.
 pub fn headline(diff: &Diff) -> String {
     let builds = match diff.builds.len() {
         0 => "No build changes status".to_string(),
@@ -243,13 +259,29 @@ pub fn headline(diff: &Diff) -> String {
             .prune_expired
             .as_ref()
             .is_some_and(PruneChange::still_refuses);
+    let more_tags = |tags: usize, builds: usize| {
+        format!(
+            "{} of {} it deletes anyway",
+            plural(tags, "more tag", "more tags"),
+            plural(builds, "build", "builds")
+        )
+    };
     let prune = match deletions_added(diff) {
         _ if refuses => "prune refuses now".to_string(),
-        0 if still_refuses => "prune still refuses".to_string(),
-        0 => "prune deletes nothing more".to_string(),
-        n => format!(
-            "prune deletes {n} more {}",
-            if n == 1 { "build" } else { "builds" }
+        (0, 0, _) if still_refuses => "prune still refuses".to_string(),
+        (0, 0, _) => "prune deletes nothing more".to_string(),
+        (0, partly, tags) => format!(
+            "prune deletes no more builds, but {}",
+            more_tags(tags, partly)
+        ),
+        (whole, 0, _) => format!(
+            "prune deletes {}",
+            plural(whole, "more build", "more builds")
+        ),
+        (whole, partly, tags) => format!(
+            "prune deletes {}, and {}",
+            plural(whole, "more build", "more builds"),
+            more_tags(tags, partly)
         ),
     };
     format!("{builds}; {prune}.")
@@ -265,35 +297,38 @@ pub fn prune_lines(
     name: Name<'_>,
 ) -> Vec<String> {
     let mut lines = Vec::new();
-    let deletion_list = |deletions: &[crate::policy::diff::Deletion]| -> String {
-        let items: Vec<String> = deletions
-            .iter()
-            .map(|d| {
-                let mut item = name(&d.tag);
-                if d.partial {
-                    item.push_str(&format!(" (only in {})", names(&d.repositories, name)));
-                }
-                item
-            })
-            .collect();
-        detail.list(&items)
-    };
     let tag_list = |tags: &[&str]| -> String {
         detail.list(&tags.iter().map(|t| name(t)).collect::<Vec<_>>())
     };
-    let tags = |deletions: &[crate::policy::diff::Deletion]| -> usize {
-        deletions.iter().map(|d| d.repositories.len()).sum()
+    let tags =
+        |deletions: &[&Deletion]| -> usize { deletions.iter().map(|d| d.repositories.len()).sum() };
+    // Whole builds, then the tags added to (or taken from) builds both
+    // prunes delete: an image added to the set adds its tag of every
+    // broken build, which is no build more.
+    fn split(deletions: &[Deletion]) -> (Vec<&Deletion>, Vec<&Deletion>) {
+        deletions.iter().partition(|d| !d.partial)
+    }
+    let whole_list = |deletions: &[&Deletion]| -> String {
+        tag_list(&deletions.iter().map(|d| d.tag.as_str()).collect::<Vec<_>>())
     };
-    if !change.added.is_empty() {
+    let partial_list = |deletions: &[&Deletion]| -> String {
+        let items: Vec<String> = deletions
+            .iter()
+            .map(|d| format!("{} (in {})", name(&d.tag), names(&d.repositories, name)))
+            .collect();
+        detail.list(&items)
+    };
+    let (added, added_partly) = split(&change.added);
+    if !added.is_empty() {
         lines.push(format!(
             "prune {kind} under NEW also deletes {} ({}): {}",
-            plural(change.added.len(), "build", "builds"),
-            plural(tags(&change.added), "tag", "tags"),
-            deletion_list(&change.added)
+            plural(added.len(), "build", "builds"),
+            plural(tags(&added), "tag", "tags"),
+            whole_list(&added)
         ));
         // Why retention retires them, one line per reason.
         let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
-        for d in &change.added {
+        for d in &added {
             let Some(reason) = d.retention.as_deref() else {
                 continue;
             };
@@ -307,12 +342,29 @@ pub fn prune_lines(
             lines.push(format!("prune {kind} under NEW: {tags} expired, {reason}"));
         }
     }
-    if !change.removed.is_empty() {
+    if !added_partly.is_empty() {
+        lines.push(format!(
+            "prune {kind} under NEW also deletes {} of {} it deletes under OLD too: {}",
+            plural(tags(&added_partly), "more tag", "more tags"),
+            plural(added_partly.len(), "build", "builds"),
+            partial_list(&added_partly)
+        ));
+    }
+    let (removed, removed_partly) = split(&change.removed);
+    if !removed.is_empty() {
         lines.push(format!(
             "prune {kind} under NEW no longer deletes {} ({}): {}",
-            plural(change.removed.len(), "build", "builds"),
-            plural(tags(&change.removed), "tag", "tags"),
-            deletion_list(&change.removed)
+            plural(removed.len(), "build", "builds"),
+            plural(tags(&removed), "tag", "tags"),
+            whole_list(&removed)
+        ));
+    }
+    if !removed_partly.is_empty() {
+        lines.push(format!(
+            "prune {kind} under NEW no longer deletes {} of {} it still deletes: {}",
+            plural(tags(&removed_partly), "tag", "tags"),
+            plural(removed_partly.len(), "build", "builds"),
+            partial_list(&removed_partly)
         ));
     }
     if change.added.is_empty() && change.removed.is_empty() {
