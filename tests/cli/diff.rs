@@ -932,6 +932,44 @@ fn a_live_diff_says_what_one_from_a_snapshot_says() {
     assert_eq!(offline.json(), live.json());
 }
 
+/// An added image outside the set's name prefix makes the diff read every
+/// repository of the namespace, which a snapshot taken with OLD did not
+/// record: the error names the added image (not the first unrecorded
+/// repository), says which manifest the snapshot fits, and what to do.
+#[test]
+fn an_image_outside_the_snapshots_prefix_is_named() {
+    let w = Workdir::new();
+    let new = edited(
+        &w,
+        "new.yaml",
+        "  - debian-source-base\n",
+        "  - debian-source-base\n  - zzz-other\n",
+    );
+    let out = diff(SAMPLE, &new, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "tagsweep: error: {SNAPSHOT}: NEW ({new}) adds zzz-other, outside the prefix debian-source- \
+             that OLD's images share: a diff of both then reads every repository of linaro, and this \
+             snapshot, taken with OLD (or a manifest like it), did not record them all. Take a new \
+             snapshot with NEW (tagsweep snapshot -m {new} -o FILE), or with a manifest of both's \
+             images, and diff from it\n"
+        )
+    );
+    // The other way round: OLD has it, NEW removes it.
+    let out = diff(&new, SAMPLE, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "OLD ({new}) has zzz-other, which NEW removes, outside the prefix debian-source- that NEW's images share"
+        )) && out.stderr.contains("Take a new snapshot with OLD"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ubuntu-binary-base"), "{}", out.stderr);
+}
+
 /// The Markdown of a huge change fits one GitHub comment (65,536
 /// characters), every list in it cut: 3,000 builds with long tags, changing
 /// in ten ways; 310 images added, 300 of them without a repository (prune
