@@ -351,9 +351,13 @@ pub fn render(report: &Report) -> String {
             escape(image),
             if failed == 0 {
                 format!(
-                    "never missing ({} finished build{} expect it)",
+                    "never missing ({} finished build{} it)",
                     stats.builds_expected,
-                    if stats.builds_expected == 1 { "" } else { "s" }
+                    if stats.builds_expected == 1 {
+                        " expects"
+                    } else {
+                        "s expect"
+                    }
                 )
             } else {
                 escape(&failure_counts(report, stats))
@@ -674,6 +678,23 @@ mod tests {
         let html = render(&r);
         assert!(
             html.contains("<tr data-image=\"zun\"><th scope=\"row\" title=\"zun: never missing (2 finished builds expect it)\">zun</th><td data-state=\"present\">✓</td><td data-state=\"present\">✓</td><td data-state=\"present\">✓</td><td data-state=\"not-expected\">·</td><td data-state=\"not-expected\">·</td></tr>"),
+            "{html}"
+        );
+        // One build: its verb agrees.
+        let m = crate::manifest::parse_str(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nimages: [base, nova, {name: zun, from: rocky-4}]\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let r = crate::policy::evaluate(
+            &m,
+            &fixture::inventory(),
+            fixture::now(),
+            &crate::policy::BuildSelection::All,
+        );
+        let html = render(&r);
+        assert!(
+            html.contains("title=\"zun: never missing (1 finished build expects it)\""),
             "{html}"
         );
     }
