@@ -18,7 +18,7 @@ use crate::manifest::{self, Manifest, ManifestError, RegistryRef};
 use crate::output;
 use crate::policy::diff::{compare, judge, reading_both, Side};
 use crate::render::{self, github};
-use crate::scan::Scope;
+use crate::scan::{set_prefix, Scope};
 
 pub async fn run(
     args: DiffArgs,
@@ -35,9 +35,14 @@ pub async fn run(
     let connection = connect(connection_args, global)?;
     let both = reading_both(&old, &new);
     let registry = open_registry(&both, &connection, args.from.as_deref())?;
-    let mut inventory = list(registry.as_ref(), &both, &connection, global, &Scope::All)
-        .await?
-        .inventory;
+    let mut inventory = match list(registry.as_ref(), &both, &connection, global, &Scope::All).await
+    {
+        Ok(scanned) => scanned.inventory,
+        Err(e) => match (&args.from, outside_the_prefix(&old, &new)) {
+            (Some(snapshot), Some(outside)) => bail!("{}: {outside}", snapshot.display()),
+            _ => return Err(e),
+        },
+    };
     let now = now.or(registry.snapshot_time()).unwrap_or_else(Utc::now);
     if args.verify_platforms {
         verify(
@@ -80,7 +85,7 @@ pub async fn run(
             render::diff::table::render(&diff, global.verbose, width)
         }
         DiffFormat::Markdown => render::diff::markdown::render(&diff),
-        DiffFormat::Github => render::diff::github::render(&diff, &new),
+        DiffFormat::Github => render::diff::github::render(&diff, &old, &new),
         DiffFormat::Json => render::diff::json::render(&diff),
     };
     output::print(text)?;
@@ -92,26 +97,38 @@ pub async fn run(
 }
 
 /// Loads both manifests, reporting every problem of both (as `::error`
-/// annotations too with `--format github`) before giving up; prints their
-/// warnings on stderr.
+/// annotations too with `--format github`) before giving up. Prints their
+/// warnings on stderr; with `--format github`, as `::warning` annotations
+/// on stdout, as `validate --format github` does (the diff's renderer
+/// places them after its verdict, see `render::diff::github`).
 fn load_both(old: &Path, new: &Path, format: DiffFormat) -> Result<(Manifest, Manifest)> {
     let loaded = [manifest::load(old), manifest::load(new)];
+    let github = format == DiffFormat::Github;
     let mut problems = Vec::new();
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     for result in &loaded {
         match result {
-            Ok(m) => {
-                for warning in &m.warnings {
-                    eprintln!("tagsweep: {}", warning.as_warning());
-                }
-            }
+            Ok(m) => warnings.extend(&m.warnings),
             Err(ManifestError::Invalid { problems: found }) => problems.extend(found),
             Err(other) => errors.push(other.to_string()),
         }
     }
-    if format == DiffFormat::Github {
+    if github {
         for p in &problems {
             output::println(super::validate::github_problem(p, github::Level::Error))?;
+        }
+    }
+    let failed = !problems.is_empty() || !errors.is_empty();
+    for warning in warnings {
+        match github {
+            false => eprintln!("tagsweep: {}", warning.as_warning()),
+            // With a diff to render, the renderer prints them.
+            true if failed => output::println(super::validate::github_problem(
+                warning,
+                github::Level::Warning,
+            ))?,
+            true => {}
         }
     }
     if !problems.is_empty() {
@@ -155,4 +172,61 @@ fn same_place(old: &Manifest, new: &Manifest) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Why a snapshot cannot serve this diff, when an image of one manifest
+/// lies outside the name prefix the other's images share (`zzz-other`
+/// added to a `debian-source-` set): the diff then reads every repository
+/// of the namespace (see `scan`), as a snapshot taken with the other
+/// manifest did not record them. `None` when the prefixes agree.
+fn outside_the_prefix(old: &Manifest, new: &Manifest) -> Option<String> {
+    let prefix = |m: &Manifest| set_prefix(m.images.iter().map(|i| i.name.as_str()));
+    let (old_prefix, new_prefix) = (prefix(old), prefix(new));
+    let both = set_prefix(
+        old.images
+            .iter()
+            .chain(&new.images)
+            .map(|i| i.name.as_str()),
+    );
+    // The manifest the snapshot was taken with (its images share the
+    // longer prefix), and the other one, with images outside it.
+    let old_is_taken = old_prefix.len() >= new_prefix.len();
+    let (taken, taken_prefix, other) = if old_is_taken {
+        (old, old_prefix, new)
+    } else {
+        (new, new_prefix, old)
+    };
+    if both.len() >= taken_prefix.len() {
+        return None;
+    }
+    let outside: Vec<String> = other
+        .images
+        .iter()
+        .filter(|i| !i.name.starts_with(&taken_prefix) && taken.image(&i.name).is_none())
+        .map(|i| i.name.clone())
+        .collect();
+    let outside = crate::render::shorten(&outside, crate::render::MAX_NAMES);
+    let (taken_word, other_word) = if old_is_taken {
+        ("OLD", "NEW")
+    } else {
+        ("NEW", "OLD")
+    };
+    let what = if old_is_taken {
+        format!("NEW ({}) adds {outside},", new.source)
+    } else {
+        format!("OLD ({}) has {outside}, which NEW removes,", old.source)
+    };
+    Some(format!(
+        "{what} outside the prefix {taken_prefix} that {taken_word}'s images share: a diff of both then \
+         reads every repository of {}{}, and this snapshot, taken with {taken_word} (or a manifest like \
+         it), did not record them all. Take a new snapshot with {other_word} (tagsweep snapshot -m {} -o \
+         FILE), or with a manifest of both's images, and diff from it",
+        new.namespace,
+        if both.is_empty() {
+            String::new()
+        } else {
+            format!(" whose name starts with {both}")
+        },
+        other.source,
+    ))
 }

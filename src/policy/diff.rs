@@ -270,6 +270,11 @@ pub struct Cause {
     pub now_missing_platforms: BTreeMap<String, Vec<Platform>>,
     /// Platforms known missing under OLD and not under NEW: image → platforms.
     pub no_longer_missing_platforms: BTreeMap<String, Vec<Platform>>,
+    /// The images of `no_longer_missing_platforms` that NEW does not expect
+    /// in the build at all (removed from the manifest, or left out by their
+    /// `builds`, `from` or `until`): not a platform NEW no longer requires,
+    /// an image it no longer expects. Sorted.
+    pub no_longer_expected: Vec<String>,
     /// For a build under one manifest only: when the pattern decides it.
     pub pattern: Option<Pattern>,
 }
@@ -340,17 +345,65 @@ impl PruneChange {
         !self.added.is_empty() || self.refuses_now()
     }
 
-    /// NEW's prune refuses, and OLD's did not (or for another reason).
+    /// NEW's prune refuses, and OLD's did not, or for something OLD's did
+    /// not refuse for (another kind of refusal, or an image or build OLD's
+    /// refusal did not name). Refusals are compared by what refuses, never
+    /// by their words: a manifest that merely reorders two missing images
+    /// refuses for the same thing.
     pub fn refuses_now(&self) -> bool {
-        self.new_refusal.is_some() && self.new_refusal != self.old_refusal
+        match (&self.new_refusal, &self.old_refusal) {
+            (Some(new), Some(old)) => !covered_by(new, old),
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// Both prunes refuse, NEW's for nothing OLD's did not refuse for (the
+    /// same images, or fewer of them): no finding.
+    pub fn still_refuses(&self) -> bool {
+        self.new_refusal.is_some() && self.old_refusal.is_some() && !self.refuses_now()
+    }
+
+    /// Both refuse for the same thing, or neither refuses.
+    pub fn refuses_alike(&self) -> bool {
+        match (&self.new_refusal, &self.old_refusal) {
+            (Some(new), Some(old)) => covered_by(new, old) && covered_by(old, new),
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     /// Nothing differs.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
             && self.removed.is_empty()
-            && self.old_refusal == self.new_refusal
+            && self.refuses_alike()
             && self.skipped.is_empty()
+    }
+}
+
+/// What a refusal refuses for: its kind, and the set of images (or builds)
+/// it names; `None` for a refusal that names no set (compared whole).
+fn refused_for(refusal: &Refusal) -> Option<(u8, BTreeSet<&str>)> {
+    fn set(list: &[String]) -> BTreeSet<&str> {
+        list.iter().map(String::as_str).collect()
+    }
+    match refusal {
+        Refusal::MissingRepositories(list) => Some((0, set(list))),
+        Refusal::UnverifiedRepositories(list) => Some((1, set(list))),
+        Refusal::NamedKeptBuild(build) => Some((2, BTreeSet::from([build.as_str()]))),
+        Refusal::TooManyBuilds { .. } | Refusal::NothingAsked | Refusal::NoRetention(_) => None,
+    }
+}
+
+/// Whether `new` refuses for nothing `old` does not: the same kind, naming
+/// no image or build `old` does not name.
+fn covered_by(new: &Refusal, old: &Refusal) -> bool {
+    match (refused_for(new), refused_for(old)) {
+        (Some((kind_new, new)), Some((kind_old, old))) => {
+            kind_new == kind_old && new.is_subset(&old)
+        }
+        _ => new == old,
     }
 }
 
@@ -638,13 +691,25 @@ fn build_changes(old: Side<'_>, new: Side<'_>) -> Vec<BuildChange> {
                 }
                 _ => None,
             };
+            let no_longer_missing_platforms = platforms_minus(platforms(o), &platforms(n));
+            // Whether NEW expects `image` in this build (it is a build under
+            // NEW, the image is in NEW, and its entry does not leave it out).
+            let expected_by_new = |image: &str| {
+                new.manifest.image(image).is_some()
+                    && n.is_some_and(|n| !n.not_expected.iter().any(|i| i == image))
+            };
             Some(BuildChange {
                 tag: tag.to_string(),
                 cause: Cause {
                     now_missing: minus(missing(n), missing(o)),
                     no_longer_missing: minus(missing(o), missing(n)),
                     now_missing_platforms: platforms_minus(platforms(n), &platforms(o)),
-                    no_longer_missing_platforms: platforms_minus(platforms(o), &platforms(n)),
+                    no_longer_expected: no_longer_missing_platforms
+                        .keys()
+                        .filter(|image| n.is_some() && !expected_by_new(image))
+                        .cloned()
+                        .collect(),
+                    no_longer_missing_platforms,
                     pattern,
                 },
                 old: o.cloned(),
@@ -1003,6 +1068,64 @@ mod tests {
         assert!(!d.prune_broken.has_findings());
     }
 
+    /// Removing an image that was only short of a platform makes its builds
+    /// complete: the cause is the removal, not a platform NEW no longer
+    /// requires. The same for an image `until:` leaves out of them.
+    #[test]
+    fn removing_an_image_short_of_a_platform_is_no_platforms_change() {
+        // base carries both platforms in every build; nova lacks arm64
+        // before rocky-3.
+        let mut inv = inventory();
+        let base = inv.repositories.get_mut("base").unwrap();
+        for tag in base.tags.as_mut().unwrap() {
+            tag.platforms = Some(intern_platforms(vec![
+                "linux/amd64".parse().unwrap(),
+                "linux/arm64".parse().unwrap(),
+            ]));
+        }
+        let diff = |old: &Manifest, new: &Manifest| {
+            let (o, n) = (
+                judge(old, &inv, now(), |_| None),
+                judge(new, &inv, now(), |_| None),
+            );
+            compare(
+                Side {
+                    manifest: old,
+                    judgement: &o,
+                },
+                Side {
+                    manifest: new,
+                    judgement: &n,
+                },
+            )
+        };
+        let platforms = "platforms: [linux/amd64, linux/arm64]\n";
+        let old = manifest(platforms, "base, nova");
+        let d = diff(&old, &manifest(platforms, "base"));
+        assert_eq!(d.builds.len(), 2, "{:#?}", statuses(&d));
+        for b in &d.builds {
+            assert_eq!(b.cause.no_longer_expected, ["nova"]);
+            assert!(b.cause.no_longer_missing_platforms.contains_key("nova"));
+        }
+        let until = parse_str(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nplatforms: [linux/amd64, linux/arm64]\nimages: [base, {name: nova, from: rocky-3}]\n",
+        )
+        .unwrap();
+        let d = diff(&old, &until);
+        assert!(d
+            .builds
+            .iter()
+            .all(|b| b.cause.no_longer_expected == ["nova"]));
+        // A platform no longer required is no removal.
+        let d = diff(&old, &manifest("platforms: [linux/amd64]\n", "base, nova"));
+        assert_eq!(d.builds.len(), 2);
+        assert!(d
+            .builds
+            .iter()
+            .all(|b| b.cause.no_longer_expected.is_empty()));
+    }
+
     /// keep 4 → keep 2: two more builds expire; no status changes, but
     /// prune --expired deletes more: a finding.
     #[test]
@@ -1058,6 +1181,39 @@ mod tests {
             d.prune_broken.new_refusal,
             Some(Refusal::MissingRepositories(vec!["typo".into()]))
         );
+        assert!(d.has_findings());
+    }
+
+    /// Refusals are compared by what refuses, not by their words: two
+    /// missing images reordered refuse alike; one of them removed still
+    /// refuses (for less); one more added refuses now. For `--expired` too.
+    #[test]
+    fn refusals_are_compared_by_the_images_they_name() {
+        let retention = "retention: {keep: 2}\n";
+        let m = |images: &str| manifest(retention, images);
+        let d = diff(
+            &m("base, nova, typoa, typob"),
+            &m("base, nova, typob, typoa"),
+        );
+        for change in [&d.prune_broken, d.prune_expired.as_ref().unwrap()] {
+            assert_ne!(change.old_refusal, change.new_refusal, "the words differ");
+            assert!(change.refuses_alike() && change.still_refuses());
+            assert!(!change.refuses_now() && !change.has_findings() && change.is_empty());
+        }
+        assert!(d.is_empty() && !d.has_findings(), "{d:#?}");
+
+        let d = diff(&m("base, nova, typoa, typob"), &m("base, nova, typoa"));
+        for change in [&d.prune_broken, d.prune_expired.as_ref().unwrap()] {
+            assert!(change.still_refuses() && !change.refuses_alike());
+            assert!(!change.refuses_now() && !change.has_findings());
+        }
+        assert_eq!(d.repositories.no_longer_missing, ["typob"]);
+        assert!(!d.has_findings(), "{d:#?}");
+
+        let d = diff(&m("base, nova, typoa"), &m("base, nova, typob, typoa"));
+        for change in [&d.prune_broken, d.prune_expired.as_ref().unwrap()] {
+            assert!(change.refuses_now() && !change.still_refuses());
+        }
         assert!(d.has_findings());
     }
 

@@ -195,6 +195,9 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .
 .alert { border-left: 4px solid #b3261e; background: #fdecea; padding: .4rem .7rem; margin: .6rem 0; }
 .note { border-left: 4px solid #8a8a8a; background: #f6f6f6; padding: .4rem .7rem; margin: .5rem 0; }
 .top { margin: 0; padding-left: 1.6rem; }
+details.more { display: inline; }
+details.more[open] { display: block; margin-top: .3rem; }
+details.more summary { display: inline; cursor: pointer; text-decoration: underline dotted; }
 .legend { list-style: none; padding: 0; margin: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(22rem, 1fr)); gap: .3rem .8rem; }
 .legend .cell { display: inline-block; width: 1.6em; text-align: center; border: 1px solid var(--line); margin-right: .4rem; }
 .scroll { overflow: auto; max-height: 85vh; width: fit-content; max-width: 100%; border: 1px solid var(--line); }
@@ -286,18 +289,20 @@ pub fn render(report: &Report) -> String {
         let n = report.missing_repositories.len();
         let _ = writeln!(
             out,
-            "<p class=\"alert\" id=\"missing-repositories\"><b>{n} image{} of the manifest {} no repository in <code>{}</code>:</b> {}. A typo in the manifest, or a private repository seen without credentials; left out of the matrix and the counts.</p>",
+            "<div class=\"alert\" id=\"missing-repositories\"><b>{n} image{} of the manifest {} no repository in <code>{}</code></b> (a typo in the manifest, or a private repository seen without credentials; left out of the matrix and the counts): {}</div>",
             if n == 1 { "" } else { "s" },
             if n == 1 { "has" } else { "have" },
             escape(&report.namespace),
-            code_list(&report.missing_repositories),
+            short_code_list(&report.missing_repositories),
         );
     }
     if !report.unexpected_repositories.is_empty() {
+        let n = report.unexpected_repositories.len();
         let _ = writeln!(
             out,
-            "<p class=\"note\" id=\"unexpected-repositories\">Not in the manifest, but carrying build tags: {}.</p>",
-            code_list(&report.unexpected_repositories),
+            "<div class=\"note\" id=\"unexpected-repositories\">Not in the manifest, but carrying build tags ({n} repositor{}): {}</div>",
+            if n == 1 { "y" } else { "ies" },
+            short_code_list(&report.unexpected_repositories),
         );
     }
 
@@ -346,9 +351,13 @@ pub fn render(report: &Report) -> String {
             escape(image),
             if failed == 0 {
                 format!(
-                    "never missing ({} finished build{} expect it)",
+                    "never missing ({} finished build{} it)",
                     stats.builds_expected,
-                    if stats.builds_expected == 1 { "" } else { "s" }
+                    if stats.builds_expected == 1 {
+                        " expects"
+                    } else {
+                        "s expect"
+                    }
                 )
             } else {
                 escape(&failure_counts(report, stats))
@@ -503,6 +512,24 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// At most this many names in a list above the matrix; the rest behind
+/// `+N more`, so that 300 unexpected repositories leave the matrix in view.
+pub const MAX_LISTED: usize = 10;
+
+/// [`code_list`] of the first [`MAX_LISTED`] names, then `+N more`, a
+/// `<details>` whose summary it is and that holds the whole list.
+fn short_code_list(names: &[String]) -> String {
+    if names.len() <= MAX_LISTED {
+        return code_list(names);
+    }
+    format!(
+        "{}, <details class=\"more\"><summary>+{} more</summary>{}</details>",
+        code_list(&names[..MAX_LISTED]),
+        names.len() - MAX_LISTED,
+        code_list(names)
+    )
+}
+
 /// `<code>a</code>, <code>b</code>`, escaped.
 fn code_list(names: &[String]) -> String {
     names
@@ -546,8 +573,8 @@ mod tests {
         <li data-count="images"><b>3</b> images</li>
         </ul>
         </header>
-        <p class="alert" id="missing-repositories"><b>1 image of the manifest has no repository in <code>linaro</code>:</b> <code>typo</code>. A typo in the manifest, or a private repository seen without credentials; left out of the matrix and the counts.</p>
-        <p class="note" id="unexpected-repositories">Not in the manifest, but carrying build tags: <code>extra</code>.</p>
+        <div class="alert" id="missing-repositories"><b>1 image of the manifest has no repository in <code>linaro</code></b> (a typo in the manifest, or a private repository seen without credentials; left out of the matrix and the counts): <code>typo</code></div>
+        <div class="note" id="unexpected-repositories">Not in the manifest, but carrying build tags (1 repository): <code>extra</code></div>
         <section id="most-often">
         <h2>Missing most often</h2>
         <p>In the finished builds that expect each image (builds in progress are left out: what they lack is mostly what CI pushes last).</p>
@@ -651,6 +678,23 @@ mod tests {
         let html = render(&r);
         assert!(
             html.contains("<tr data-image=\"zun\"><th scope=\"row\" title=\"zun: never missing (2 finished builds expect it)\">zun</th><td data-state=\"present\">✓</td><td data-state=\"present\">✓</td><td data-state=\"present\">✓</td><td data-state=\"not-expected\">·</td><td data-state=\"not-expected\">·</td></tr>"),
+            "{html}"
+        );
+        // One build: its verb agrees.
+        let m = crate::manifest::parse_str(
+            "m.yaml",
+            "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+$'\nimages: [base, nova, {name: zun, from: rocky-4}]\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let r = crate::policy::evaluate(
+            &m,
+            &fixture::inventory(),
+            fixture::now(),
+            &crate::policy::BuildSelection::All,
+        );
+        let html = render(&r);
+        assert!(
+            html.contains("title=\"zun: never missing (1 finished build expects it)\""),
             "{html}"
         );
     }

@@ -156,6 +156,91 @@ fn a_removed_image_makes_its_builds_complete() {
     assert_eq!(doc["summary"]["deletions_removed"], 2);
 }
 
+/// Removing keystone, whose rocky-38 is amd64 only, makes rocky-38
+/// complete: the diff names the removal (not a platform NEW no longer
+/// requires), and --format github says it on the file, by the image's name
+/// (NEW has no line for it).
+#[test]
+fn removing_an_image_short_of_a_platform_names_the_removal() {
+    let w = Workdir::new();
+    let new = edited(&w, "new.yaml", "  - debian-source-keystone\n", "");
+    let out = diff(SAMPLE, &new, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "│ rocky-38 ┆ BROKEN → complete ┆ no longer expects debian-source-keystone (short of linux/arm64) │"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("no longer requires"), "{}", out.stdout);
+
+    let out = diff(SAMPLE, &new, &["--format", "github"]);
+    assert!(
+        out.stdout.contains(&format!(
+            "::notice file={new},title=tagsweep diff::Removing debian-source-keystone changes 1 build:%0Arocky-38: broken → complete, no longer expects debian-source-keystone (short of linux/arm64)\n"
+        )),
+        "{}",
+        out.stdout
+    );
+
+    let doc = json_of(&diff(SAMPLE, &new, &["--format", "json"]));
+    assert_eq!(
+        doc["builds"][0]["no_longer_expected"],
+        json!(["debian-source-keystone"])
+    );
+    assert_eq!(
+        doc["builds"][0]["no_longer_missing_platforms"],
+        json!({"debian-source-keystone": ["linux/arm64"]})
+    );
+}
+
+/// Adding an image (glance) that carries every build adds its tag of the
+/// broken rocky-39 and rocky-38, which prune deletes anyway: no build more,
+/// two tags more — said so, not "2 more builds". Still a finding: prune
+/// deletes more.
+#[test]
+fn an_image_added_to_builds_deleted_anyway_adds_tags_not_builds() {
+    let w = Workdir::new();
+    let mut snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_file(SNAPSHOT)).unwrap()).unwrap();
+    let base = snapshot["repositories"]["debian-source-base"].clone();
+    let mut glance = base.clone();
+    for tag in glance["tags"].as_array_mut().unwrap() {
+        let digest = tag["digest"]
+            .as_str()
+            .unwrap()
+            .replace("sha256:", "sha256:0");
+        tag["digest"] = json!(digest[..71]);
+    }
+    snapshot["repositories"]["debian-source-glance"] = glance;
+    let snapshot = path(w.write("inventory.json", &snapshot.to_string()));
+    let new = edited(
+        &w,
+        "new.yaml",
+        "  - debian-source-base\n",
+        "  - debian-source-base\n  - debian-source-glance\n",
+    );
+    let out = diff_in(&repo_file(""), SAMPLE, &new, &snapshot, &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    for expected in [
+        "No build changes status; prune deletes no more builds, but 2 more tags of 2 builds it deletes anyway.",
+        "prune --broken under NEW also deletes 2 more tags of 2 builds it deletes under OLD too: rocky-39 (in debian-source-glance), rocky-38 (in debian-source-glance)",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected:?} in:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("more builds."), "{}", out.stdout);
+    let doc = json_of(&diff_in(
+        &repo_file(""),
+        SAMPLE,
+        &new,
+        &snapshot,
+        &["--format", "json"],
+    ));
+    assert_eq!(doc["summary"]["deletions_added"], 2);
+    assert_eq!(doc["summary"]["deleted_builds_added"], 0);
+}
+
 /// A narrower pattern drops rocky-37 and rocky-38, a wider one adds
 /// `latest`: builds appear and disappear, and prune no longer deletes the
 /// broken rocky-38.
@@ -327,6 +412,80 @@ fn an_image_without_a_repository_is_a_finding() {
     }
 }
 
+/// Prune refusing under OLD already is no finding when NEW's refuses for
+/// the same images, however they are ordered, or for fewer of them: a
+/// refusal is compared by what refuses, not by its words. For --broken and
+/// --expired alike (a manifest with retention).
+#[test]
+fn a_refusal_under_both_is_no_finding() {
+    let w = Workdir::new();
+    let sample = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    for retention in ["", "retention: {keep: 2}\n"] {
+        let write = |name: &str, typos: &[&str]| {
+            let mut text = format!("{retention}{sample}");
+            for typo in typos {
+                text.push_str(&format!("  - debian-source-{typo}\n"));
+            }
+            path(w.write(name, &text))
+        };
+        let ab = write("ab.yaml", &["typoa", "typob"]);
+        let ba = write("ba.yaml", &["typob", "typoa"]);
+        let a = write("a.yaml", &["typoa"]);
+        let (kinds, still) = if retention.is_empty() {
+            ("--broken refuses", "--broken still refuses")
+        } else {
+            (
+                "--broken and --expired refuse",
+                "--broken and --expired still refuse",
+            )
+        };
+
+        let out = diff(&ab, &ba, &[]);
+        assert_eq!(out.code, 0, "reordered: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout
+                .contains("No build changes status; prune still refuses."),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(
+            out.stdout.matches("refuse").count(),
+            2,
+            "one line, and the headline: {}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(&format!(
+                "prune {kinds} under both: expected repositories missing: debian-source-typob, debian-source-typoa\n"
+            )),
+            "{}",
+            out.stdout
+        );
+
+        let out = diff(&ab, &a, &[]);
+        assert_eq!(out.code, 0, "one removed: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains(&format!(
+                "prune {still} under NEW: expected repository missing: debian-source-typoa (under OLD: expected repositories missing: debian-source-typoa, debian-source-typob)\n"
+            )),
+            "{}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("not under NEW"), "{}", out.stdout);
+
+        let doc = json_of(&diff(&ab, &ba, &["--format", "json"]));
+        assert_eq!(doc["findings"], false);
+        assert_eq!(doc["prune"]["broken"]["refuses_now"], false);
+
+        // One more missing image refuses now.
+        let out = diff(&a, &ab, &[]);
+        assert_eq!(out.code, 1, "one added: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("prune refuses now."), "{}", out.stdout);
+        let doc = json_of(&diff(&a, &ab, &["--format", "json"]));
+        assert_eq!(doc["prune"]["broken"]["refuses_now"], true);
+    }
+}
+
 /// Both manifests are validated first, every problem as FILE:LINE:COL (as
 /// `::error` annotations too with --format github): exit 2, and nothing
 /// is read.
@@ -442,7 +601,7 @@ fn markdown_for_a_pull_request() {
 
     | Manifest | OLD | NEW |
     |---|---|---|
-    | images added |  | `debian-source-horizon` |
+    | images added (1) |  | `debian-source-horizon` |
 
     | Builds | Status | Why |
     |---|---|---|
@@ -476,17 +635,145 @@ fn github_annotations_for_a_pull_request() {
         .position(|l| l == "  - debian-source-horizon")
         .unwrap()
         + 1;
+    // The verdict first, on the file; then the line.
     assert!(
         out.stdout.starts_with(&format!(
+            "::warning file={ADDS_HORIZON},title=tagsweep diff::1 build changes status"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.lines().nth(1).unwrap().starts_with(&format!(
             "::warning file={ADDS_HORIZON},line={line},col=5,title=tagsweep diff::Adding debian-source-horizon"
         )),
         "{}",
         out.stdout
     );
     insta::assert_snapshot!(out.stdout, @"
-    ::warning file=manifests/linaro-sample.adds-horizon.yaml,line=26,col=5,title=tagsweep diff::Adding debian-source-horizon changes 1 build:%0Arocky-37: complete → broken, missing debian-source-horizon%0Adebian-source-horizon is in no build before rocky-40: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-40` to it in the manifest.
     ::warning file=manifests/linaro-sample.adds-horizon.yaml,title=tagsweep diff::1 build changes status; prune deletes nothing more.%0Aprune --broken: no change (deletes the same 2 builds under both: rocky-39, rocky-38)%0Aprune --broken under NEW skips 1 build (rocky-37): only images that joined or left the set are missing: a manifest change, see the fix
+    ::warning file=manifests/linaro-sample.adds-horizon.yaml,line=26,col=5,title=tagsweep diff::Adding debian-source-horizon changes 1 build:%0Arocky-37: complete → broken, missing debian-source-horizon%0Adebian-source-horizon is in no build before rocky-40: it joined the set then, so older builds lack it because of the manifest, not a failed push. Add `from: rocky-40` to it in the manifest.
     ");
+}
+
+/// Narrowing builds.pattern to rocky-39 and later makes nova-api (not in
+/// rocky-39) look like an image that joined the set in rocky-40: prune
+/// skips rocky-39 as a manifest change. No fix is printed for it (it
+/// explains no changed build), so the skip names the fix instead of
+/// pointing at one; where the fix is printed (adding horizon), it points.
+#[test]
+fn a_skip_names_the_fix_where_none_is_printed() {
+    let w = Workdir::new();
+    let new = edited(
+        &w,
+        "new.yaml",
+        r"pattern: '^rocky-\d+$'",
+        r"pattern: '^rocky-(39|4\d)$'",
+    );
+    let named = "skips 1 build (rocky-39): only images that joined or left the set are missing: a manifest change; the fix: `from: rocky-40` on debian-source-nova-api";
+    for format in ["table", "github", "markdown"] {
+        let out = diff(SAMPLE, &new, &["--format", format]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            !out.stdout.contains("see the fix"),
+            "{format}: {}",
+            out.stdout
+        );
+        let expected = match format {
+            "markdown" => named
+                .replace("(rocky-39)", "(`rocky-39`)")
+                .replace("on debian-source-nova-api", "on `debian-source-nova-api`"),
+            _ => named.to_string(),
+        };
+        assert!(out.stdout.contains(&expected), "{format}: {}", out.stdout);
+    }
+    for format in ["table", "github"] {
+        let out = diff(SAMPLE, ADDS_HORIZON, &["--format", format]);
+        assert!(
+            out.stdout.contains("a manifest change, see the fix"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("Add `from: rocky-40` to it"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+/// GitHub shows 10 annotations of each level a step, in the order printed:
+/// the verdict comes first, at most 9 more warnings follow, and the verdict
+/// says where the rest are (printed as plain lines, for the log).
+#[test]
+fn github_annotations_put_the_verdict_first_within_what_github_shows() {
+    let w = Workdir::new();
+    let typos: String = (1..=12)
+        .map(|i| format!("  - debian-source-typo-{i:02}\n"))
+        .collect();
+    let sample = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    let new = path(w.write("new.yaml", &format!("{sample}{typos}")));
+    let out = diff(SAMPLE, &new, &["--format", "github"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "::warning file={new},title=tagsweep diff::No build changes status; prune refuses now."
+        )),
+        "{}",
+        out.stdout
+    );
+    let warnings = lines.iter().filter(|l| l.starts_with("::warning ")).count();
+    assert_eq!(warnings, 10, "{}", out.stdout);
+    assert!(
+        lines[0].ends_with(
+            "…and 3 more annotations (line 31, line 32, line 33): GitHub shows 10 of each level a step; the job's log has them all."
+        ),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[10..],
+        (10..=12)
+            .map(|i| format!(
+                "{new}:{}:5: warning: debian-source-typo-{i} has no repository in linaro: a typo, or a private repository seen without credentials? prune refuses while it is missing.",
+                i + 21
+            ))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The manifests' warnings are annotations on their lines, as `validate
+/// --format github` prints them, after the verdict; not stderr text.
+#[test]
+fn github_annotations_carry_the_manifests_warnings() {
+    let w = Workdir::new();
+    let sample = std::fs::read_to_string(repo_file(SAMPLE)).unwrap();
+    let unanchored = sample
+        .replace(r"pattern: '^rocky-\d+$'", r"pattern: 'rocky-\d+'  ")
+        .replace("platforms:", "retention: {keep: 3}\nplatforms:");
+    let new = path(w.write("new.yaml", &unanchored));
+    let out = diff(SAMPLE, &new, &["--format", "github"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("::notice file="), "{}", out.stdout);
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "::warning file={new},line=9,col=12::'builds.pattern' 'rocky-\\d+' is not anchored"
+        ))),
+        "{}",
+        out.stdout
+    );
+    // The table says it on stderr, as before.
+    let out = diff(SAMPLE, &new, &[]);
+    assert!(
+        out.stderr.contains(&format!(
+            "tagsweep: {new}:9:12: warning: 'builds.pattern' 'rocky-\\d+' is not anchored"
+        )),
+        "{}",
+        out.stderr
+    );
 }
 
 /// A snapshot of Linaro's 250 Kolla images with builds rocky-36 to rocky-40,
@@ -564,7 +851,7 @@ fn markdown_for_adding_an_image_to_the_kolla_set() {
 
     | Manifest | OLD | NEW |
     |---|---|---|
-    | images added |  | `debian-source-placement-api` |
+    | images added (1) |  | `debian-source-placement-api` |
 
     | Builds | Status | Why |
     |---|---|---|
@@ -643,4 +930,211 @@ fn a_live_diff_says_what_one_from_a_snapshot_says() {
         .arg(&snap));
     assert_eq!(offline.code, live.code, "{}", offline.stderr);
     assert_eq!(offline.json(), live.json());
+}
+
+/// An added image outside the set's name prefix makes the diff read every
+/// repository of the namespace, which a snapshot taken with OLD did not
+/// record: the error names the added image (not the first unrecorded
+/// repository), says which manifest the snapshot fits, and what to do.
+#[test]
+fn an_image_outside_the_snapshots_prefix_is_named() {
+    let w = Workdir::new();
+    let new = edited(
+        &w,
+        "new.yaml",
+        "  - debian-source-base\n",
+        "  - debian-source-base\n  - zzz-other\n",
+    );
+    let out = diff(SAMPLE, &new, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "tagsweep: error: {SNAPSHOT}: NEW ({new}) adds zzz-other, outside the prefix debian-source- \
+             that OLD's images share: a diff of both then reads every repository of linaro, and this \
+             snapshot, taken with OLD (or a manifest like it), did not record them all. Take a new \
+             snapshot with NEW (tagsweep snapshot -m {new} -o FILE), or with a manifest of both's \
+             images, and diff from it\n"
+        )
+    );
+    // The other way round: OLD has it, NEW removes it.
+    let out = diff(&new, SAMPLE, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "OLD ({new}) has zzz-other, which NEW removes, outside the prefix debian-source- that NEW's images share"
+        )) && out.stderr.contains("Take a new snapshot with OLD"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ubuntu-binary-base"), "{}", out.stderr);
+}
+
+/// The Markdown of a huge change fits one GitHub comment (65,536
+/// characters), every list in it cut: 3,000 builds with long tags, changing
+/// in ten ways; 310 images added, 300 of them without a repository (prune
+/// refuses, naming them); and a retention change that retires 2,999 builds
+/// while prune --broken skips 2,997. `--format json` still lists every one.
+#[test]
+fn the_markdown_of_a_huge_change_fits_a_github_comment() {
+    const BUILDS: usize = 3000;
+    let tag = |n: usize| {
+        format!("release-candidate-build-of-the-whole-openstack-kolla-set-for-aarch64-{n:05}")
+    };
+    let mut repositories = serde_json::Map::new();
+    let mut image = |name: &str, carries: &dyn Fn(usize) -> bool| {
+        let tags: Vec<Value> = (1..=BUILDS)
+            .filter(|&n| carries(n))
+            .map(|n| {
+                json!({
+                    "name": tag(n),
+                    "digest": format!("sha256:{name}-{n}"),
+                    "pushed": now() - TimeDelta::minutes(10 * (BUILDS - n) as i64 + 600),
+                    "platforms": ["linux/arm64"],
+                })
+            })
+            .collect();
+        repositories.insert(name.to_string(), json!({"private": false, "tags": tags}));
+    };
+    image("app-a", &|_| true);
+    image("app-b", &|n| n > BUILDS - 3);
+    for k in 0..10 {
+        image(&format!("img-{k}"), &|n| n % 10 != k);
+    }
+    let snapshot = json!({
+        "format": 2, "registry": "docker.io", "namespace": "linaro", "taken_at": NOW,
+        "repositories": repositories,
+    });
+    let w = Workdir::new();
+    w.write("inventory.json", &snapshot.to_string());
+    let head = "namespace: linaro\nbuilds:\n  pattern: '^release-candidate-build-.*$'\n";
+    let images =
+        |names: &[String]| -> String { names.iter().map(|n| format!("  - {n}\n")).collect() };
+    let mut added: Vec<String> = vec!["app-a".into(), "app-b".into()];
+    added.extend((0..10).map(|k| format!("img-{k}")));
+    added.extend((0..300).map(|k| format!("typo-{k:03}")));
+    w.write("old.yaml", &format!("{head}images:\n  - app-a\n"));
+    w.write("new.yaml", &format!("{head}images:\n{}", images(&added)));
+    w.write(
+        "old-r.yaml",
+        &format!("{head}retention: {{keep: {BUILDS}}}\nimages:\n  - app-a\n"),
+    );
+    w.write(
+        "new-r.yaml",
+        &format!("{head}retention: {{keep: 1}}\nimages:\n  - app-a\n  - app-b\n"),
+    );
+    for (old, new) in [("old.yaml", "new.yaml"), ("old-r.yaml", "new-r.yaml")] {
+        let out = diff_in(
+            w.path(),
+            old,
+            new,
+            "inventory.json",
+            &["--format", "markdown"],
+        );
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let chars = out.stdout.chars().count();
+        assert!(
+            chars < 65_536,
+            "{old} → {new}: {chars} characters:\n{}",
+            &out.stdout[..4000]
+        );
+        assert!(out.stdout.contains("--format json"), "{}", out.stdout);
+        assert!(out.stdout.ends_with("</details>\n"), "{}", out.stdout);
+    }
+    // The details name the first 200 of the 300 missing repositories.
+    let out = diff_in(
+        w.path(),
+        "old.yaml",
+        "new.yaml",
+        "inventory.json",
+        &["--format", "markdown"],
+    );
+    assert!(out.stdout.contains("typo-199, +100 more"), "{}", out.stdout);
+    let doc = json_of(&diff_in(
+        w.path(),
+        "old.yaml",
+        "new.yaml",
+        "inventory.json",
+        &["--format", "json"],
+    ));
+    assert_eq!(doc["builds"].as_array().unwrap().len(), BUILDS);
+    assert_eq!(
+        doc["missing_repositories"]["now"].as_array().unwrap().len(),
+        300
+    );
+}
+
+/// The README's GitLab CI recipes run as written: each is YAML; every
+/// job's stage is declared (or one of GitLab's defaults); a job in the
+/// image of the shipped Dockerfile overrides its entrypoint (tagsweep, not
+/// a shell) and puts the cache where its user, who has no home, can write;
+/// a job that runs git or curl runs in an image other than that one.
+#[test]
+fn the_readme_gitlab_recipes_run_as_written() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo_file("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/tagsweep\"]"));
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .filter(|b| b.contains("stage:"))
+        .collect();
+    assert_eq!(blocks.len(), 3, "the HTML, merge request and CI recipes");
+    for block in blocks {
+        let doc: serde_yaml::Mapping =
+            serde_yaml::from_str(block).unwrap_or_else(|e| panic!("{e}:\n{block}"));
+        let declared: Vec<String> = match doc.get("stages") {
+            Some(stages) => serde_yaml::from_value(stages.clone()).unwrap(),
+            None => ["build", "test", "deploy"].map(String::from).to_vec(),
+        };
+        let jobs: Vec<(String, serde_yaml::Mapping)> = doc
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_mapping()?.clone())))
+            .collect();
+        let hidden = |job: &serde_yaml::Mapping| -> Option<serde_yaml::Mapping> {
+            let parent = job.get("extends")?.as_str()?;
+            jobs.iter()
+                .find(|(n, _)| n == parent)
+                .map(|(_, j)| j.clone())
+        };
+        for (name, job) in &jobs {
+            if name.starts_with('.') || name == "stages" {
+                continue;
+            }
+            let get = |key: &str| {
+                job.get(key)
+                    .cloned()
+                    .or_else(|| hidden(job).and_then(|h| h.get(key).cloned()))
+            };
+            let stage = get("stage").and_then(|s| s.as_str().map(String::from));
+            let stage = stage.unwrap_or_else(|| panic!("{name}: no stage"));
+            assert!(
+                declared.contains(&stage),
+                "{name}: stage {stage} undeclared"
+            );
+            let image = get("image").unwrap_or_else(|| panic!("{name}: no image"));
+            let script = serde_yaml::to_string(&get("script").unwrap()).unwrap();
+            let shipped = serde_yaml::to_string(&image)
+                .unwrap()
+                .contains("$CI_REGISTRY_IMAGE/tagsweep");
+            if shipped {
+                assert_eq!(
+                    image["entrypoint"],
+                    serde_yaml::from_str::<serde_yaml::Value>("['']").unwrap(),
+                    "{name}"
+                );
+                let variables = get("variables").unwrap();
+                assert!(
+                    variables["XDG_CACHE_HOME"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("$CI_PROJECT_DIR")),
+                    "{name}"
+                );
+                for tool in ["git ", "curl "] {
+                    assert!(!script.contains(tool), "{name} runs {tool}without it");
+                }
+            }
+        }
+    }
 }

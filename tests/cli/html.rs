@@ -551,3 +551,120 @@ fn a_250_by_60_matrix_keeps_its_headers_in_view_and_prints() {
     eprintln!("printed: {} bytes, {pages} pages", bytes.len());
     assert!((2..=10).contains(&pages), "{pages} pages");
 }
+
+/// Reads `script`'s answer (a JSON string it puts in `<pre id="probe">`)
+/// from the page as the browser laid it out.
+fn probe_with(html: &str, dir: &Path, name: &str, window: (u32, u32), script: &str) -> Value {
+    let page = dir.join(name);
+    let script = format!(
+        "<script id=\"probe-script\">(function () {{ const out = ({script})(); \
+         const pre = document.createElement('pre'); pre.id = 'probe'; \
+         pre.textContent = JSON.stringify(out); document.body.appendChild(pre); }})();</script>"
+    );
+    std::fs::write(&page, html.replace("</body>", &format!("{script}</body>"))).unwrap();
+    let dom = browse(&page, window, &["--dump-dom".to_string()]);
+    let start = dom
+        .find("<pre id=\"probe\">")
+        .unwrap_or_else(|| panic!("the probe did not run; the DOM:\n{dom}"))
+        + "<pre id=\"probe\">".len();
+    let end = start + dom[start..].find("</pre>").expect("end of the probe");
+    serde_json::from_str(&dom[start..end]).expect("the probe's JSON")
+}
+
+/// 300 repositories outside the manifest carrying build tags, and 300
+/// images without a repository: each list names 10, then `+290 more`, a
+/// `<details>` holding all 300, and the matrix still starts on the first
+/// screen; opened, the details show every name.
+#[test]
+fn long_repository_lists_leave_the_matrix_in_view() {
+    let w = Workdir::new();
+    let tag = |n: u32| {
+        serde_json::json!({
+            "name": format!("rocky-{n}"),
+            "digest": format!("sha256:{n:064x}"),
+            "pushed": format!("2026-11-{:02}T10:00:00Z", 10 + n),
+            "platforms": ["linux/amd64"],
+        })
+    };
+    let mut repositories = serde_json::Map::new();
+    for image in ["base", "nova", "glance"] {
+        repositories.insert(
+            format!("debian-source-{image}"),
+            serde_json::json!({"private": false, "tags": (1..=3).map(tag).collect::<Vec<_>>()}),
+        );
+    }
+    for i in 0..300 {
+        repositories.insert(
+            format!("debian-source-extra-{i:03}"),
+            serde_json::json!({"private": false, "tags": [tag(1)]}),
+        );
+    }
+    let snapshot = serde_json::json!({
+        "format": 2, "registry": "docker.io", "namespace": "linaro",
+        "taken_at": "2026-11-20T12:00:00Z", "repositories": repositories,
+    });
+    w.write("inventory.json", &snapshot.to_string());
+    let typos: String = (0..300)
+        .map(|i| format!("  - debian-source-typo-{i:03}\n"))
+        .collect();
+    w.write(
+        "m.yaml",
+        &format!(
+            "namespace: linaro\nbuilds: {{pattern: '^rocky-\\d+$'}}\nimages:\n  - debian-source-base\n  - debian-source-nova\n  - debian-source-glance\n{typos}"
+        ),
+    );
+    let out = run(tagsweep().current_dir(w.path()).args([
+        "audit",
+        "-m",
+        "m.yaml",
+        "--from",
+        "inventory.json",
+        "--format",
+        "html",
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let html = out.stdout;
+    for (id, what) in [
+        ("unexpected-repositories", "extra"),
+        ("missing-repositories", "typo"),
+    ] {
+        let start = html.find(&format!("id=\"{id}\"")).unwrap();
+        let block = &html[start..start + html[start..].find("</div>").unwrap()];
+        let (shown, details) = block.split_once("<details").expect(id);
+        assert_eq!(shown.matches("<code>debian-source-").count(), 10, "{block}");
+        assert!(details.contains("<summary>+290 more</summary>"), "{block}");
+        assert_eq!(
+            details
+                .matches(&format!("<code>debian-source-{what}-"))
+                .count(),
+            300
+        );
+    }
+
+    let dir = artifacts();
+    let page = dir.join("long-lists.html");
+    std::fs::write(&page, &html).unwrap();
+    screenshot(&page, &dir.join("long-lists.png"), (1280, 900));
+    let script = "() => {
+      const shown = id => Array.from(document.querySelectorAll('#' + id + ' code'))
+        .filter(c => c.textContent.startsWith('debian-source-') && c.checkVisibility()).length;
+      const read = () => ({
+        matrix_top: document.querySelector('.scroll').getBoundingClientRect().top,
+        unexpected: shown('unexpected-repositories'),
+        missing: shown('missing-repositories'),
+      });
+      const closed = read();
+      document.querySelectorAll('details').forEach(d => d.open = true);
+      return {closed: closed, open: read()};
+    }";
+    let dom = probe_with(&html, w.path(), "probe.html", (1280, 900), script);
+    let closed = &dom["closed"];
+    assert_eq!(closed["unexpected"], 10, "{dom}");
+    assert_eq!(closed["missing"], 10, "{dom}");
+    assert!(
+        closed["matrix_top"].as_f64().unwrap() < 900.0,
+        "the matrix starts on the first screen: {dom}"
+    );
+    assert_eq!(dom["open"]["unexpected"], 310, "{dom}");
+    assert_eq!(dom["open"]["missing"], 310, "{dom}");
+}

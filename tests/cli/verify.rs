@@ -633,7 +633,7 @@ fn a_platforms_change_shows_in_a_diff_once_platforms_are_read() {
             "tag": "rocky-1", "old": "complete", "new": "broken",
             "now_missing": [], "no_longer_missing": [],
             "now_missing_platforms": {"nova": ["linux/arm64"]},
-            "no_longer_missing_platforms": {},
+            "no_longer_missing_platforms": {}, "no_longer_expected": [],
             "pattern": null,
             "why": "platforms missing: nova (linux/arm64)"
         }]),

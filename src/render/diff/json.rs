@@ -81,6 +81,9 @@ struct JsonSummary {
     /// Builds NEW's prunes delete (in some repository) that OLD's do not.
     deletions_added: usize,
     deletions_removed: usize,
+    /// Of `deletions_added`, the builds OLD's prunes do not delete in any
+    /// repository (the others: OLD's delete them too, in fewer).
+    deleted_builds_added: usize,
 }
 
 #[derive(Serialize)]
@@ -93,6 +96,9 @@ struct JsonBuild<'a> {
     no_longer_missing: &'a [String],
     now_missing_platforms: BTreeMap<&'a str, Vec<String>>,
     no_longer_missing_platforms: BTreeMap<&'a str, Vec<String>>,
+    /// The images of `no_longer_missing_platforms` NEW does not expect in
+    /// the build at all (removed, or left out by `builds`/`from`/`until`).
+    no_longer_expected: &'a [String],
     /// `matches_now`, `no_longer_matches` (builds.pattern decides), or `null`.
     pattern: Option<&'static str>,
     why: String,
@@ -112,6 +118,9 @@ struct JsonPruneChange<'a> {
     unchanged: &'a [String],
     old_refusal: Option<String>,
     new_refusal: Option<String>,
+    /// NEW's prune refuses, and OLD's did not or for less (refusals are
+    /// compared by the images they name, not by their words).
+    refuses_now: bool,
     skipped: Vec<JsonSkipped<'a>>,
 }
 
@@ -175,6 +184,7 @@ fn prune(change: &PruneChange) -> JsonPruneChange<'_> {
         unchanged: &change.unchanged,
         old_refusal: change.old_refusal.as_ref().map(ToString::to_string),
         new_refusal: change.new_refusal.as_ref().map(ToString::to_string),
+        refuses_now: change.refuses_now(),
         skipped: change
             .skipped
             .iter()
@@ -226,6 +236,13 @@ pub fn render(diff: &Diff) -> String {
                 + diff.prune_expired.as_ref().map_or(0, |p| p.added.len()),
             deletions_removed: diff.prune_broken.removed.len()
                 + diff.prune_expired.as_ref().map_or(0, |p| p.removed.len()),
+            deleted_builds_added: diff
+                .prune_broken
+                .added
+                .iter()
+                .chain(diff.prune_expired.iter().flat_map(|p| &p.added))
+                .filter(|d| !d.partial)
+                .count(),
         },
         builds: diff
             .builds
@@ -238,6 +255,7 @@ pub fn render(diff: &Diff) -> String {
                 no_longer_missing: &b.cause.no_longer_missing,
                 now_missing_platforms: platforms(&b.cause.now_missing_platforms),
                 no_longer_missing_platforms: platforms(&b.cause.no_longer_missing_platforms),
+                no_longer_expected: &b.cause.no_longer_expected,
                 pattern: b.cause.pattern.map(|p| match p {
                     Pattern::MatchesNow => "matches_now",
                     Pattern::NoLongerMatches => "no_longer_matches",
@@ -337,7 +355,8 @@ mod tests {
             },
             "status_changes": 4,
             "deletions_added": 3,
-            "deletions_removed": 0
+            "deletions_removed": 0,
+            "deleted_builds_added": 3
           },
           "builds": [
             {
@@ -348,6 +367,7 @@ mod tests {
               "no_longer_missing": [],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": "matches_now",
               "why": "matches builds.pattern now"
             },
@@ -361,6 +381,7 @@ mod tests {
               ],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": null,
               "why": "no longer expects old-svc"
             },
@@ -374,6 +395,7 @@ mod tests {
               "no_longer_missing": [],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": null,
               "why": "missing zun"
             },
@@ -387,6 +409,7 @@ mod tests {
               "no_longer_missing": [],
               "now_missing_platforms": {},
               "no_longer_missing_platforms": {},
+              "no_longer_expected": [],
               "pattern": null,
               "why": "missing zun"
             }
@@ -398,6 +421,7 @@ mod tests {
               "unchanged": [],
               "old_refusal": "refusing to prune broken or expired builds: 1 expected repository is missing (typo). A typo in the manifest, or private repositories seen without credentials, make builds look broken, or complete; fix the manifest or log in, then run again",
               "new_refusal": null,
+              "refuses_now": false,
               "skipped": [
                 {
                   "tag": "rocky-3",
@@ -456,6 +480,7 @@ mod tests {
               "unchanged": [],
               "old_refusal": "refusing to prune broken or expired builds: 1 expected repository is missing (typo). A typo in the manifest, or private repositories seen without credentials, make builds look broken, or complete; fix the manifest or log in, then run again",
               "new_refusal": null,
+              "refuses_now": false,
               "skipped": []
             }
           },

@@ -13,7 +13,7 @@ pub mod table;
 
 use super::{late_image_note, retired_image_note, shorten, MAX_NAMES};
 use crate::platform::Platform;
-use crate::policy::diff::{BuildChange, Diff, Pattern, PruneChange, Setting};
+use crate::policy::diff::{BuildChange, Deletion, Diff, Pattern, PruneChange, Setting};
 use crate::policy::prune::{Refusal, SkipReason};
 use crate::policy::Status;
 
@@ -85,16 +85,39 @@ pub fn why(change: &BuildChange, diff: &Diff, name: Name<'_>) -> String {
         }
     }
     if change.old.is_some() && change.new.is_some() {
-        if !cause.no_longer_missing.is_empty() {
+        // Images NEW no longer expects: missing ones, and ones short of a
+        // platform (a removal, not a platforms change).
+        let no_longer_expected: Vec<String> = cause
+            .no_longer_missing
+            .iter()
+            .map(|image| name(image))
+            .chain(cause.no_longer_expected.iter().map(|image| {
+                let short: Vec<String> = cause
+                    .no_longer_missing_platforms
+                    .get(image)
+                    .into_iter()
+                    .flatten()
+                    .map(ToString::to_string)
+                    .collect();
+                format!("{} (short of {})", name(image), short.join(", "))
+            }))
+            .collect();
+        if !no_longer_expected.is_empty() {
             parts.push(format!(
                 "no longer expects {}",
-                names(&cause.no_longer_missing, name)
+                shorten(&no_longer_expected, MAX_NAMES)
             ));
         }
-        if !cause.no_longer_missing_platforms.is_empty() {
+        let no_longer_required: std::collections::BTreeMap<String, Vec<Platform>> = cause
+            .no_longer_missing_platforms
+            .iter()
+            .filter(|(image, _)| !cause.no_longer_expected.contains(image))
+            .map(|(image, platforms)| (image.clone(), platforms.clone()))
+            .collect();
+        if !no_longer_required.is_empty() {
             parts.push(format!(
                 "no longer requires: {}",
-                platform_list(&cause.no_longer_missing_platforms, name)
+                platform_list(&no_longer_required, name)
             ));
         }
     }
@@ -160,13 +183,66 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// How many builds NEW's prunes delete that OLD's do not.
-fn deletions_added(diff: &Diff) -> usize {
-    diff.prune_broken.added.len() + diff.prune_expired.as_ref().map_or(0, |p| p.added.len())
+/// How much the lines say: how many names a list holds before `+N more`,
+/// and whether a skip gives its whole reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detail {
+    /// At most this many names in a list, then `+N more`.
+    pub names: usize,
+    /// The whole reason for each skip, not a few words.
+    pub reasons: bool,
+}
+
+impl Detail {
+    /// The short form: a few names, a few words.
+    pub const SHORT: Detail = Detail {
+        names: MAX_NAMES,
+        reasons: false,
+    };
+    /// `-v`: every name, every reason.
+    pub const FULL: Detail = Detail {
+        names: usize::MAX,
+        reasons: true,
+    };
+
+    /// [`Detail::FULL`] with `-v`, else [`Detail::SHORT`].
+    pub fn for_verbosity(verbose: bool) -> Detail {
+        if verbose {
+            Detail::FULL
+        } else {
+            Detail::SHORT
+        }
+    }
+
+    /// `names` shortened to this many, then `+N more`.
+    pub fn list(self, names: &[String]) -> String {
+        shorten(names, self.names)
+    }
+}
+
+/// What NEW's prunes delete that OLD's do not: builds OLD's do not delete
+/// at all, and, of builds both delete, how many and how many more tags.
+fn deletions_added(diff: &Diff) -> (usize, usize, usize) {
+    let added = diff
+        .prune_broken
+        .added
+        .iter()
+        .chain(diff.prune_expired.iter().flat_map(|p| &p.added));
+    let (mut whole, mut partly, mut tags) = (0, 0, 0);
+    for d in added {
+        if d.partial {
+            partly += 1;
+            tags += d.repositories.len();
+        } else {
+            whole += 1;
+        }
+    }
+    (whole, partly, tags)
 }
 
 /// The verdict in one sentence: `1 build changes status; prune deletes
-/// nothing more.`
+/// nothing more.` Builds prune deletes anyway, with one more tag each (an
+/// image added to the set carries them), are no builds more.
 pub fn headline(diff: &Diff) -> String {
     let builds = match diff.builds.len() {
         0 => "No build changes status".to_string(),
@@ -178,52 +254,81 @@ pub fn headline(diff: &Diff) -> String {
             .prune_expired
             .as_ref()
             .is_some_and(PruneChange::refuses_now);
+    let still_refuses = diff.prune_broken.still_refuses()
+        || diff
+            .prune_expired
+            .as_ref()
+            .is_some_and(PruneChange::still_refuses);
+    let more_tags = |tags: usize, builds: usize| {
+        format!(
+            "{} of {} it deletes anyway",
+            plural(tags, "more tag", "more tags"),
+            plural(builds, "build", "builds")
+        )
+    };
     let prune = match deletions_added(diff) {
         _ if refuses => "prune refuses now".to_string(),
-        0 => "prune deletes nothing more".to_string(),
-        n => format!(
-            "prune deletes {n} more {}",
-            if n == 1 { "build" } else { "builds" }
+        (0, 0, _) if still_refuses => "prune still refuses".to_string(),
+        (0, 0, _) => "prune deletes nothing more".to_string(),
+        (0, partly, tags) => format!(
+            "prune deletes no more builds, but {}",
+            more_tags(tags, partly)
+        ),
+        (whole, 0, _) => format!(
+            "prune deletes {}",
+            plural(whole, "more build", "more builds")
+        ),
+        (whole, partly, tags) => format!(
+            "prune deletes {}, and {}",
+            plural(whole, "more build", "more builds"),
+            more_tags(tags, partly)
         ),
     };
     format!("{builds}; {prune}.")
 }
 
 /// What one kind of prune (`--broken`, `--expired`) does differently, one
-/// sentence a line. `verbose`: every build, and the full reason for each
-/// skip.
-pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'_>) -> Vec<String> {
+/// sentence a line, its lists of builds as long as `detail` says.
+pub fn prune_lines(
+    kind: &str,
+    change: &PruneChange,
+    diff: &Diff,
+    detail: Detail,
+    name: Name<'_>,
+) -> Vec<String> {
     let mut lines = Vec::new();
-    let deletion_list = |deletions: &[crate::policy::diff::Deletion]| -> String {
+    let tag_list = |tags: &[&str]| -> String {
+        detail.list(&tags.iter().map(|t| name(t)).collect::<Vec<_>>())
+    };
+    let tags =
+        |deletions: &[&Deletion]| -> usize { deletions.iter().map(|d| d.repositories.len()).sum() };
+    // Whole builds, then the tags added to (or taken from) builds both
+    // prunes delete: an image added to the set adds its tag of every
+    // broken build, which is no build more.
+    fn split(deletions: &[Deletion]) -> (Vec<&Deletion>, Vec<&Deletion>) {
+        deletions.iter().partition(|d| !d.partial)
+    }
+    let whole_list = |deletions: &[&Deletion]| -> String {
+        tag_list(&deletions.iter().map(|d| d.tag.as_str()).collect::<Vec<_>>())
+    };
+    let partial_list = |deletions: &[&Deletion]| -> String {
         let items: Vec<String> = deletions
             .iter()
-            .map(|d| {
-                let mut item = name(&d.tag);
-                if d.partial {
-                    item.push_str(&format!(" (only in {})", names(&d.repositories, name)));
-                }
-                item
-            })
+            .map(|d| format!("{} (in {})", name(&d.tag), names(&d.repositories, name)))
             .collect();
-        if verbose {
-            items.join(", ")
-        } else {
-            shorten(&items, MAX_NAMES)
-        }
+        detail.list(&items)
     };
-    let tags = |deletions: &[crate::policy::diff::Deletion]| -> usize {
-        deletions.iter().map(|d| d.repositories.len()).sum()
-    };
-    if !change.added.is_empty() {
+    let (added, added_partly) = split(&change.added);
+    if !added.is_empty() {
         lines.push(format!(
             "prune {kind} under NEW also deletes {} ({}): {}",
-            plural(change.added.len(), "build", "builds"),
-            plural(tags(&change.added), "tag", "tags"),
-            deletion_list(&change.added)
+            plural(added.len(), "build", "builds"),
+            plural(tags(&added), "tag", "tags"),
+            whole_list(&added)
         ));
         // Why retention retires them, one line per reason.
         let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
-        for d in &change.added {
+        for d in &added {
             let Some(reason) = d.retention.as_deref() else {
                 continue;
             };
@@ -233,20 +338,33 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
             }
         }
         for (reason, tags) in reasons {
-            let tags = if verbose {
-                tags.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
-            } else {
-                tag_list(&tags, name)
-            };
+            let tags = tag_list(&tags);
             lines.push(format!("prune {kind} under NEW: {tags} expired, {reason}"));
         }
     }
-    if !change.removed.is_empty() {
+    if !added_partly.is_empty() {
+        lines.push(format!(
+            "prune {kind} under NEW also deletes {} of {} it deletes under OLD too: {}",
+            plural(tags(&added_partly), "more tag", "more tags"),
+            plural(added_partly.len(), "build", "builds"),
+            partial_list(&added_partly)
+        ));
+    }
+    let (removed, removed_partly) = split(&change.removed);
+    if !removed.is_empty() {
         lines.push(format!(
             "prune {kind} under NEW no longer deletes {} ({}): {}",
-            plural(change.removed.len(), "build", "builds"),
-            plural(tags(&change.removed), "tag", "tags"),
-            deletion_list(&change.removed)
+            plural(removed.len(), "build", "builds"),
+            plural(tags(&removed), "tag", "tags"),
+            whole_list(&removed)
+        ));
+    }
+    if !removed_partly.is_empty() {
+        lines.push(format!(
+            "prune {kind} under NEW no longer deletes {} of {} it still deletes: {}",
+            plural(tags(&removed_partly), "tag", "tags"),
+            plural(removed_partly.len(), "build", "builds"),
+            partial_list(&removed_partly)
         ));
     }
     if change.added.is_empty() && change.removed.is_empty() {
@@ -256,20 +374,16 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
             n => format!(
                 "prune {kind}: no change (deletes the same {} under both: {})",
                 plural(n, "build", "builds"),
-                if verbose {
-                    tags.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
-                } else {
-                    tag_list(&tags, name)
-                }
+                tag_list(&tags)
             ),
         });
     }
     let mut skips: Vec<(String, Vec<&str>)> = Vec::new();
     for skipped in &change.skipped {
-        let reason = if verbose {
+        let reason = if detail.reasons {
             skipped.reason.to_string()
         } else {
-            skip_label(&skipped.reason).to_string()
+            skip_label(&skipped.reason, diff, name)
         };
         match skips.iter_mut().find(|(r, _)| *r == reason) {
             Some((_, tags)) => tags.push(&skipped.tag),
@@ -280,33 +394,51 @@ pub fn prune_lines(kind: &str, change: &PruneChange, verbose: bool, name: Name<'
         lines.push(format!(
             "prune {kind} under NEW skips {} ({}): {reason}",
             plural(tags.len(), "build", "builds"),
-            if verbose {
-                tags.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
-            } else {
-                tag_list(&tags, name)
-            }
+            tag_list(&tags)
         ));
     }
     lines
 }
 
 /// Why prune skips a build, in a few words (`-v` gives the whole reason).
-fn skip_label(reason: &SkipReason) -> &'static str {
+/// A skip for a manifest change says `see the fix` only where the diff
+/// prints the audit's fix for each image it names (`late_images`,
+/// `retired_images`); else it names the fix itself.
+fn skip_label(reason: &SkipReason, diff: &Diff, name: Name<'_>) -> String {
     match reason {
-        SkipReason::OnlyManifestChanges { .. } => {
-            "only images that joined or left the set are missing: a manifest change, see the fix"
+        SkipReason::OnlyManifestChanges { joined, left } => {
+            let what = "only images that joined or left the set are missing: a manifest change";
+            let shown = joined.iter().all(|j| diff.late_images.contains(j))
+                && left.iter().all(|l| diff.retired_images.contains(l));
+            if shown {
+                return format!("{what}, see the fix");
+            }
+            let fixes: Vec<String> = joined
+                .iter()
+                .map(|j| match &j.first_build {
+                    Some(first) => format!("`from: {first}` on {}", name(&j.image)),
+                    None => format!("`from:` its first build on {}", name(&j.image)),
+                })
+                .chain(
+                    left.iter()
+                        .map(|l| format!("`until: {}` on {}", l.last_build, name(&l.image))),
+                )
+                .collect();
+            format!("{what}; the fix: {}", shorten(&fixes, MAX_NAMES))
         }
         SkipReason::AgeUnproven { .. } => {
             "nothing proves nobody is still pushing them yet (-v says when they become eligible)"
+                .to_string()
         }
-        SkipReason::InProgress => "in progress",
-        SkipReason::Protected => "protected by builds.protect",
-        SkipReason::NotCarried => "no repository of the set carries the tag",
+        SkipReason::InProgress => "in progress".to_string(),
+        SkipReason::Protected => "protected by builds.protect".to_string(),
+        SkipReason::NotCarried => "no repository of the set carries the tag".to_string(),
     }
 }
 
-/// Why a prune refuses, in a few words: `expected repository missing: typo`.
-pub fn refusal_words(refusal: &Refusal) -> String {
+/// Why a prune refuses, in a few words: `expected repository missing:
+/// typo`, naming at most `max` repositories.
+pub fn refusal_words(refusal: &Refusal, max: usize) -> String {
     let repositories = |list: &[String]| {
         format!(
             "expected {}",
@@ -319,63 +451,73 @@ pub fn refusal_words(refusal: &Refusal) -> String {
     };
     match refusal {
         Refusal::MissingRepositories(list) => {
-            format!("{} missing: {}", repositories(list), list.join(", "))
+            format!("{} missing: {}", repositories(list), shorten(list, max))
         }
         Refusal::UnverifiedRepositories(list) => format!(
             "{} neither listed nor denied by the registry: {}",
             repositories(list),
-            list.join(", ")
+            shorten(list, max)
         ),
         other => other.to_string(),
     }
 }
 
-/// Where prunes refuse, the kinds that refuse alike in one line: `prune
+/// Where prunes refuse, one line for the kinds that refuse alike: `prune
 /// --broken and --expired refuse under OLD, not under NEW: expected
-/// repository missing: typo`.
-fn refusal_lines(kinds: &[(&str, &PruneChange)]) -> Vec<String> {
-    let mut found: Vec<(&'static str, String, Vec<&str>)> = Vec::new();
+/// repository missing: typo`. A prune refusing under both is one line:
+/// `refuses under both` (for the same thing), `still refuses under NEW`
+/// (for less than under OLD: not a finding), or `refuses under NEW` (for
+/// something OLD's did not refuse for) — refusals compared by what refuses,
+/// never by their words.
+fn refusal_lines(kinds: &[(&str, &PruneChange)], max: usize) -> Vec<String> {
+    let refusal_words = |refusal: &Refusal| refusal_words(refusal, max);
+    let mut found: Vec<(String, Vec<&str>)> = Vec::new();
     for &(kind, change) in kinds {
-        let mut add = |when: &'static str, refusal: &Refusal| {
-            let words = refusal_words(refusal);
-            match found.iter_mut().find(|(w, r, _)| *w == when && *r == words) {
-                Some((_, _, kinds)) => kinds.push(kind),
-                None => found.push((when, words, vec![kind])),
+        let (when, words) = match (&change.old_refusal, &change.new_refusal) {
+            (None, None) => continue,
+            (Some(o), None) => ("refuses under OLD, not under NEW", refusal_words(o)),
+            (None, Some(n)) => ("refuses under NEW", refusal_words(n)),
+            (Some(_), Some(n)) if change.refuses_alike() => {
+                ("refuses under both", refusal_words(n))
             }
+            (Some(o), Some(n)) => (
+                if change.still_refuses() {
+                    "still refuses under NEW"
+                } else {
+                    "refuses under NEW"
+                },
+                format!("{} (under OLD: {})", refusal_words(n), refusal_words(o)),
+            ),
         };
-        match (&change.old_refusal, &change.new_refusal) {
-            (Some(o), Some(n)) if o == n => add("under both", n),
-            (o, n) => {
-                if let Some(n) = n {
-                    add("under NEW", n);
-                }
-                if let Some(o) = o {
-                    add("under OLD, not under NEW", o);
-                }
-            }
+        let line = format!("{when}: {words}");
+        match found.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, kinds)) => kinds.push(kind),
+            None => found.push((line, vec![kind])),
         }
     }
     found
         .into_iter()
-        .map(|(when, words, kinds)| {
-            let (kinds, verb) = match kinds.as_slice() {
-                [one] => (one.to_string(), "refuses"),
-                many => (many.join(" and "), "refuse"),
-            };
-            format!("prune {kinds} {verb} {when}: {words}")
+        .map(|(line, kinds)| match kinds.as_slice() {
+            [one] => format!("prune {one} {line}"),
+            // `refuses` → `refuse`, for two kinds.
+            many => format!(
+                "prune {} {}",
+                many.join(" and "),
+                line.replacen("refuses", "refuse", 1)
+            ),
         })
         .collect()
 }
 
 /// Every prune line: refusals, then `--broken`, then `--expired`.
-pub fn all_prune_lines(diff: &Diff, verbose: bool, name: Name<'_>) -> Vec<String> {
+pub fn all_prune_lines(diff: &Diff, detail: Detail, name: Name<'_>) -> Vec<String> {
     let mut kinds = vec![("--broken", &diff.prune_broken)];
     if let Some(expired) = &diff.prune_expired {
         kinds.push(("--expired", expired));
     }
-    let mut lines = refusal_lines(&kinds);
+    let mut lines = refusal_lines(&kinds, detail.names);
     for (kind, change) in kinds {
-        lines.extend(prune_lines(kind, change, verbose, name));
+        lines.extend(prune_lines(kind, change, diff, detail, name));
     }
     lines
 }
@@ -452,17 +594,28 @@ pub enum NoteKind {
 
 /// What a reviewer must read besides the changes: the fixes the audit
 /// under NEW suggests, repositories NEW lacks, platforms nobody stated.
-pub fn notes(diff: &Diff) -> Vec<(NoteKind, String)> {
-    let mut notes: Vec<(NoteKind, String)> = diff
+/// At most `max` fixes, and `max` names a list.
+pub fn notes(diff: &Diff, max: usize) -> Vec<(NoteKind, String)> {
+    let fixes: Vec<String> = diff
         .late_images
         .iter()
-        .map(|l| (NoteKind::Fix, late_image_note(l)))
+        .map(late_image_note)
+        .chain(diff.retired_images.iter().map(retired_image_note))
         .collect();
-    notes.extend(
-        diff.retired_images
-            .iter()
-            .map(|r| (NoteKind::Fix, retired_image_note(r))),
-    );
+    let mut notes: Vec<(NoteKind, String)> = fixes
+        .iter()
+        .take(max)
+        .map(|fix| (NoteKind::Fix, fix.clone()))
+        .collect();
+    if fixes.len() > max {
+        notes.push((
+            NoteKind::Fix,
+            format!(
+                "+{} more images need `from:` or `until:` like these (`-v` or `--format json` lists them: late_images, retired_images).",
+                fixes.len() - max
+            ),
+        ));
+    }
     let repositories = &diff.repositories;
     if !repositories.now_missing.is_empty() {
         let n = repositories.now_missing.len();
@@ -471,14 +624,14 @@ pub fn notes(diff: &Diff) -> Vec<(NoteKind, String)> {
             plural(n, "image", "images"),
             if n == 1 { "has" } else { "have" },
             diff.namespace,
-            repositories.now_missing.join(", ")
+            shorten(&repositories.now_missing, max)
         )));
     }
     if !repositories.now_unverified.is_empty() {
         notes.push((NoteKind::Warning, format!(
             "The registry neither lists nor denies {} of NEW: {}. prune --broken and --expired refuse until their existence is known.",
             plural(repositories.now_unverified.len(), "image", "images"),
-            repositories.now_unverified.join(", ")
+            shorten(&repositories.now_unverified, max)
         )));
     }
     let platforms_changed = diff

@@ -5,7 +5,7 @@ use comfy_table::{presets, Cell, ContentArrangement, Table};
 
 use super::{
     all_prune_lines, groups, headline, manifest_lines, notes, plain, status_word, tag_list, why,
-    Group,
+    Detail, Group,
 };
 use crate::policy::diff::Diff;
 use crate::policy::Status;
@@ -86,11 +86,12 @@ pub fn render(diff: &Diff, verbose: bool, width: Option<u16>) -> String {
         out.push('\n');
     }
     out.push('\n');
-    for line in all_prune_lines(diff, verbose, &plain) {
+    let detail = Detail::for_verbosity(verbose);
+    for line in all_prune_lines(diff, detail, &plain) {
         out.push_str(&line);
         out.push('\n');
     }
-    for (_, note) in notes(diff) {
+    for (_, note) in notes(diff, detail.names) {
         out.push('\n');
         out.push_str(&note);
         out.push('\n');
