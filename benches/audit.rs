@@ -661,6 +661,7 @@ fn retention_inventory(
                     created: None,
                     platforms: None,
                     media_type: None,
+                    placeholder: false,
                 }
             })
             .collect();
@@ -694,6 +695,7 @@ fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {
                 created: None,
                 platforms: Some(platforms.clone()),
                 media_type: None,
+                placeholder: false,
             })
             .collect();
         inv.repositories.insert(

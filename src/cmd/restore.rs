@@ -10,10 +10,12 @@
 //! needs the push permission), and the tag read back. A digest the registry
 //! no longer has is reported by name, with what to do: rebuild that image.
 //!
-//! Each result is appended to the journal as it completes (the journal
-//! read, unless `--record FILE` names another), so a restore can itself be
-//! seen and a rerun converges. Exit 0 when every tag is back (or already
-//! was), 1 when some could not be, 2 on errors.
+//! Before each change, an intent line (the tag, the digest it will point
+//! at, the one it points at now) is on disk; each result is appended as it
+//! completes (to the journal read, unless `--record FILE` names another),
+//! so a restore can itself be seen — even one killed half way — and a rerun
+//! converges. Exit 0 when every tag is back (or already was), 1 when some
+//! could not be, 2 on errors.
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -24,7 +26,7 @@ use crate::cli::{ConnectionArgs, RestoreArgs};
 use crate::config::open_registry_named;
 use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
 use crate::output;
-use crate::policy::restore::{decide, targets, Step, Target};
+use crate::policy::restore::{decide, targets, Current, Step, Target};
 use crate::registry::oci::image::is_manifest_media_type;
 use crate::registry::{ManifestBytes, Registry, RegistryError};
 
@@ -36,8 +38,11 @@ pub async fn run(
     connection_args: &ConnectionArgs,
     global: Global,
 ) -> Result<Outcome> {
-    let lines = journal::read(&args.journal)?;
-    let (wanted, problems) = targets(&lines, &args.builds);
+    let read = journal::read(&args.journal)?;
+    for warning in &read.warnings {
+        eprintln!("tagsweep: warning: {warning}");
+    }
+    let (wanted, problems) = targets(&read.lines, &args.builds);
     let shown = args.journal.display().to_string();
     for p in &problems {
         eprintln!(
@@ -94,7 +99,7 @@ pub async fn run(
         let acting = steps.iter().filter(|(_, s)| s.acts()).count();
         let left = steps
             .iter()
-            .filter(|(_, s)| matches!(s, Step::LeftAlone { .. }))
+            .filter(|(_, s)| matches!(s, Step::LeftAlone { .. } | Step::Unavailable { .. }))
             .count();
         incomplete |= left > 0;
         if args.dry_run {
@@ -152,33 +157,63 @@ async fn look(
     force: bool,
     concurrency: usize,
 ) -> Result<Vec<(Target, Step)>, RegistryError> {
-    let looked: Vec<Result<Option<String>, RegistryError>> = futures::stream::iter(group)
-        .map(|t| async move { current_digest(registry, t).await })
+    let looked: Vec<Result<Now, RegistryError>> = futures::stream::iter(group)
+        .map(|t| async move { now_of(registry, t).await })
         .buffered(concurrency.max(1))
         .collect()
         .await;
     let mut steps = Vec::new();
-    for (t, current) in group.iter().zip(looked) {
-        let current = current?;
-        steps.push((t.clone(), decide(t, current.as_deref(), force)));
+    for (t, now) in group.iter().zip(looked) {
+        let now = now?;
+        steps.push((t.clone(), decide(t, now.current(), force)));
     }
     Ok(steps)
 }
 
-/// The digest `t`'s tag points to now; `None` when absent. A tag the
-/// registry lists without a digest is an error: nothing can be compared.
-async fn current_digest(
-    registry: &dyn Registry,
-    t: &Target,
-) -> Result<Option<String>, RegistryError> {
+/// Where a tag points now, as owned data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Now {
+    Absent,
+    Placeholder(String),
+    At(String),
+}
+
+impl Now {
+    fn current(&self) -> Current<'_> {
+        match self {
+            Now::Absent => Current::Absent,
+            Now::Placeholder(d) => Current::Placeholder(d),
+            Now::At(d) => Current::At(d),
+        }
+    }
+
+    /// The digest, whatever it is.
+    fn digest(&self) -> Option<&str> {
+        match self {
+            Now::Absent => None,
+            Now::Placeholder(d) | Now::At(d) => Some(d),
+        }
+    }
+}
+
+/// Where `t`'s tag points now. A tag the registry lists without a digest
+/// is an error: nothing can be compared.
+async fn now_of(registry: &dyn Registry, t: &Target) -> Result<Now, RegistryError> {
     match registry.get_tag(&t.repository, &t.tag).await? {
-        None => Ok(None),
-        Some(tag) => tag.digest.map(Some).ok_or_else(|| {
-            RegistryError::Refused(format!(
-                "{}: the registry does not say which digest the tag points to; cannot tell whether restoring would overwrite it",
-                t.reference()
-            ))
-        }),
+        None => Ok(Now::Absent),
+        Some(tag) => {
+            let digest = tag.digest.ok_or_else(|| {
+                RegistryError::Refused(format!(
+                    "{}: the registry does not say which digest the tag points to; cannot tell whether restoring would overwrite it",
+                    t.reference()
+                ))
+            })?;
+            Ok(if tag.placeholder {
+                Now::Placeholder(digest)
+            } else {
+                Now::At(digest)
+            })
+        }
     }
 }
 
@@ -207,25 +242,46 @@ fn plan_text(
             (_, Some(b)) => format!(" (build {b})"),
             (_, None) => String::new(),
         };
+        // A change the journal records only as about to happen.
+        let maybe = if !t.uncertain {
+            ""
+        } else if matches!(step, Step::Unchanged) {
+            "; the interrupted change never reached it"
+        } else {
+            "; the journal records the change as begun, not finished: it was interrupted"
+        };
         let want = t.want.as_deref().unwrap_or("(no tag)");
         let line = match step {
-            Step::Put => format!("  put back    {} → {want}{build}", t.reference()),
+            Step::Put => format!("  put back    {} → {want}{build}{maybe}", t.reference()),
+            Step::PutOverPlaceholder { placeholder } => format!(
+                "  put back    {} → {want}{build}: it points at tagsweep's placeholder {placeholder}, left by an interrupted prune{maybe}",
+                t.reference()
+            ),
             Step::Replace { current } if t.undoes.as_deref() == Some(current.as_str()) => {
-                format!("  undo        {} {current} → {want}{build}", t.reference())
+                format!(
+                    "  undo        {} {current} → {want}{build}{maybe}",
+                    t.reference()
+                )
             }
             Step::Replace { current } => format!(
-                "  replace     {} {current} → {want}{build} (--force)",
+                "  replace     {} {current} → {want}{build} (--force){maybe}",
                 t.reference()
             ),
             Step::Remove { current } => format!(
-                "  remove      {} (at {current}; it did not exist before){build}",
+                "  remove      {} (at {current}; it did not exist before){build}{maybe}",
                 t.reference()
             ),
             Step::Unchanged => {
-                format!("  unchanged   {} (already at {want}){build}", t.reference())
+                format!(
+                    "  unchanged   {} (already at {want}){build}{maybe}",
+                    t.reference()
+                )
             }
             Step::LeftAlone { why, .. } => {
                 format!("  left alone  {}{build}: {why}", t.reference())
+            }
+            Step::Unavailable { why } => {
+                format!("  unavailable {}{build}: {why}", t.reference())
             }
         };
         out.push_str(&line);
@@ -242,7 +298,11 @@ struct Done {
     fatal: Option<RegistryError>,
 }
 
-/// Carries out each step in order, recording each result as it completes.
+/// One result of [`act`]: (result, detail, media type pushed).
+type Acted = (ChangeResult, Option<String>, Option<String>);
+
+/// Carries out each step in order: for a step that changes the registry,
+/// an intent line on disk before its first change, then its result.
 /// A permission error (401/403) stops the run: every further push would
 /// be refused the same way.
 async fn carry_out(
@@ -256,7 +316,16 @@ async fn carry_out(
         let (result, detail, media_type) = if done.fatal.is_some() {
             (ChangeResult::Skipped, Some(STOPPED.to_string()), None)
         } else {
-            match act(registry, t, step).await {
+            let acted = match prepare(registry, t, step).await {
+                Ok(Prepared::Finished(acted)) => Ok(acted),
+                Ok(ready) => {
+                    let entry = line(t, step, Recorded::Intent, None, ready.media_type());
+                    write(record, &entry, journal_name);
+                    change(registry, t, ready).await
+                }
+                Err(e) => Err(e),
+            };
+            match acted {
                 Ok(r) => r,
                 Err(e) => {
                     let detail = e.to_string();
@@ -267,36 +336,57 @@ async fn carry_out(
                 }
             }
         };
-        let previous = match step {
-            Step::Put => Some(None),
-            Step::Replace { current } | Step::Remove { current } => Some(Some(current.as_str())),
-            Step::LeftAlone { current, .. } => Some(Some(current.as_str())),
-            Step::Unchanged => None,
-        };
-        if let Some(j) = record.as_mut() {
-            let entry = journal::Entry {
-                time: journal::timestamp(Utc::now()),
-                action: Action::Restore,
-                registry: &t.registry,
-                namespace: &t.namespace,
-                repository: &t.repository,
-                tag: &t.tag,
-                build: t.build.as_deref().unwrap_or(""),
-                digest: t.want.as_deref(),
-                media_type: media_type.as_deref().or(t.media_type.as_deref()),
-                previous_digest: previous,
-                previous_media_type: None,
-                result: Recorded::Change(result),
-                detail: detail.as_deref(),
-            };
-            if let Err(e) = j.record(&entry) {
-                eprintln!("tagsweep: cannot write the journal {journal_name}: {e}");
-            }
-        }
+        let entry = line(
+            t,
+            step,
+            Recorded::Change(result),
+            detail.as_deref(),
+            media_type.as_deref(),
+        );
+        write(record, &entry, journal_name);
         report(t, result, detail.as_deref());
         done.results.push((t.reference(), result, detail));
     }
     done
+}
+
+/// The journal line of `t`: an intent, or a result.
+fn line<'a>(
+    t: &'a Target,
+    step: &'a Step,
+    result: Recorded,
+    detail: Option<&'a str>,
+    media_type: Option<&'a str>,
+) -> journal::Entry<'a> {
+    let previous = match step {
+        Step::Unchanged | Step::Unavailable { .. } => None,
+        other => Some(other.current()),
+    };
+    journal::Entry {
+        time: journal::timestamp(Utc::now()),
+        action: Action::Restore,
+        registry: &t.registry,
+        namespace: &t.namespace,
+        repository: &t.repository,
+        tag: &t.tag,
+        build: t.build.as_deref().unwrap_or(""),
+        digest: t.want.as_deref(),
+        media_type: media_type.or(t.media_type.as_deref()),
+        previous_digest: previous,
+        previous_media_type: None,
+        result,
+        detail,
+    }
+}
+
+/// Appends `entry` to the journal, if there is one; a failure is said, and
+/// the run goes on (the change is the user's; the record is ours).
+fn write(record: &mut Option<Journal>, entry: &journal::Entry<'_>, journal_name: &str) {
+    if let Some(j) = record.as_mut() {
+        if let Err(e) = j.record(entry) {
+            eprintln!("tagsweep: cannot write the journal {journal_name}: {e}");
+        }
+    }
 }
 
 /// One line on stderr per tag changed or not, as it completes.
@@ -317,23 +407,95 @@ fn report(t: &Target, result: ChangeResult, detail: Option<&str>) {
     }
 }
 
-/// Carries out one step: (result, detail, media type pushed).
-async fn act(
+/// A step read and checked, ready for its one change (or finished without
+/// one).
+enum Prepared {
+    /// Nothing to change: this is the result.
+    Finished(Acted),
+    /// Push `manifest` (of this media type) under the tag.
+    Push {
+        manifest: ManifestBytes,
+        media_type: String,
+    },
+    /// Remove the tag.
+    Remove,
+}
+
+impl Prepared {
+    fn media_type(&self) -> Option<&str> {
+        match self {
+            Prepared::Push { media_type, .. } => Some(media_type),
+            _ => None,
+        }
+    }
+}
+
+/// Reads what one step needs and checks that the tag is still where the
+/// plan saw it; changes nothing.
+async fn prepare(
     registry: &dyn Registry,
     t: &Target,
     step: &Step,
-) -> Result<(ChangeResult, Option<String>, Option<String>), RegistryError> {
+) -> Result<Prepared, RegistryError> {
     match step {
-        Step::Unchanged => Ok((ChangeResult::Unchanged, None, None)),
-        Step::LeftAlone { why, .. } => Ok((ChangeResult::LeftAlone, Some(why.clone()), None)),
-        Step::Put => put_back(registry, t, None).await,
-        Step::Replace { current } => put_back(registry, t, Some(current)).await,
+        Step::Unchanged => Ok(Prepared::Finished((ChangeResult::Unchanged, None, None))),
+        Step::LeftAlone { why, .. } => Ok(Prepared::Finished((
+            ChangeResult::LeftAlone,
+            Some(why.clone()),
+            None,
+        ))),
+        Step::Unavailable { why } => Ok(Prepared::Finished((
+            ChangeResult::Unavailable,
+            Some(why.clone()),
+            None,
+        ))),
+        Step::Put | Step::PutOverPlaceholder { .. } | Step::Replace { .. } => {
+            prepare_put(registry, t, step.current()).await
+        }
         Step::Remove { current } => {
             if let Some(changed) = changed_since(registry, t, Some(current)).await? {
-                return Ok((ChangeResult::LeftAlone, Some(changed), None));
+                return Ok(Prepared::Finished((
+                    ChangeResult::LeftAlone,
+                    Some(changed),
+                    None,
+                )));
             }
+            Ok(Prepared::Remove)
+        }
+    }
+}
+
+/// Makes the one change `ready` stands for, and reads the tag back.
+async fn change(
+    registry: &dyn Registry,
+    t: &Target,
+    ready: Prepared,
+) -> Result<Acted, RegistryError> {
+    match ready {
+        Prepared::Finished(acted) => Ok(acted),
+        Prepared::Remove => {
             registry.delete_tag(&t.repository, &t.tag).await?;
             Ok((ChangeResult::Done, None, None))
+        }
+        Prepared::Push {
+            manifest,
+            media_type,
+        } => {
+            let want = t.want.as_deref().expect("a put has a digest");
+            registry
+                .put_manifest(&t.repository, &t.tag, &manifest)
+                .await?;
+            match now_of(registry, t).await? {
+                Now::At(d) if d == want => Ok((ChangeResult::Done, None, Some(media_type))),
+                now => Ok((
+                    ChangeResult::Failed,
+                    Some(format!(
+                        "pushed, but the tag now points to {}, not {want}",
+                        now.digest().unwrap_or("nothing")
+                    )),
+                    Some(media_type),
+                )),
+            }
         }
     }
 }
@@ -344,48 +506,41 @@ async fn changed_since(
     t: &Target,
     expected: Option<&str>,
 ) -> Result<Option<String>, RegistryError> {
-    let now = current_digest(registry, t).await?;
-    if now.as_deref() == expected {
+    let now = now_of(registry, t).await?;
+    if now.digest() == expected {
         return Ok(None);
     }
     Ok(Some(format!(
         "changed since the plan (it pointed to {}, now {}): left alone; run again",
         expected.unwrap_or("nothing"),
-        now.as_deref().unwrap_or("nothing")
+        now.digest().unwrap_or("nothing")
     )))
 }
 
-/// Reads the wanted manifest by digest and pushes it under the tag, if the
-/// tag still points to `expected` (`None`: absent).
-async fn put_back(
+/// Reads the wanted manifest by digest and checks it, and that the tag
+/// still points to `expected` (`None`: absent): ready to push.
+async fn prepare_put(
     registry: &dyn Registry,
     t: &Target,
     expected: Option<&str>,
-) -> Result<(ChangeResult, Option<String>, Option<String>), RegistryError> {
+) -> Result<Prepared, RegistryError> {
     let want = t.want.as_deref().expect("a put has a digest");
     let Some(fetched) = registry.get_manifest(&t.repository, want).await? else {
-        return Ok((
+        return Ok(Prepared::Finished((
             ChangeResult::Unavailable,
-            Some(format!(
-                "the registry no longer has the manifest {want} (garbage-collected, or removed by the registry's retention): it cannot be put back; rebuild {}{} and push it again",
-                t.reference(),
-                t.build
-                    .as_deref()
-                    .map(|b| format!(" (build {b})"))
-                    .unwrap_or_default()
-            )),
+            Some(gone(t, want)),
             None,
-        ));
+        )));
     };
     if want.starts_with("sha256:") && fetched.sha256() != want {
-        return Ok((
+        return Ok(Prepared::Finished((
             ChangeResult::Failed,
             Some(format!(
                 "the registry served bytes whose digest is {}, not {want}; nothing was pushed",
                 fetched.sha256()
             )),
             None,
-        ));
+        )));
     }
     let media_type = fetched
         .media_type
@@ -393,36 +548,41 @@ async fn put_back(
         .filter(|m| is_manifest_media_type(m))
         .or_else(|| t.media_type.clone().filter(|m| is_manifest_media_type(m)));
     let Some(media_type) = media_type else {
-        return Ok((
+        return Ok(Prepared::Finished((
             ChangeResult::Failed,
             Some(format!(
                 "neither the registry nor the journal says the media type of {want}; nothing was pushed"
             )),
             None,
-        ));
+        )));
     };
     if let Some(changed) = changed_since(registry, t, expected).await? {
-        return Ok((ChangeResult::LeftAlone, Some(changed), None));
+        return Ok(Prepared::Finished((
+            ChangeResult::LeftAlone,
+            Some(changed),
+            None,
+        )));
     }
-    let manifest = ManifestBytes {
-        digest: Some(want.to_string()),
-        media_type: Some(media_type.clone()),
-        body: fetched.body,
-    };
-    registry
-        .put_manifest(&t.repository, &t.tag, &manifest)
-        .await?;
-    match current_digest(registry, t).await? {
-        Some(d) if d == want => Ok((ChangeResult::Done, None, Some(media_type))),
-        now => Ok((
-            ChangeResult::Failed,
-            Some(format!(
-                "pushed, but the tag now points to {}, not {want}",
-                now.as_deref().unwrap_or("nothing")
-            )),
-            Some(media_type),
-        )),
-    }
+    Ok(Prepared::Push {
+        manifest: ManifestBytes {
+            digest: Some(want.to_string()),
+            media_type: Some(media_type.clone()),
+            body: fetched.body,
+        },
+        media_type,
+    })
+}
+
+/// Why `want` cannot be put back: the registry no longer has it.
+fn gone(t: &Target, want: &str) -> String {
+    format!(
+        "the registry no longer has the manifest {want} (garbage-collected, or removed by the registry's retention): it cannot be put back; rebuild {}{} and push it again",
+        t.reference(),
+        t.build
+            .as_deref()
+            .map(|b| format!(" (build {b})"))
+            .unwrap_or_default()
+    )
 }
 
 /// Counts of the results, for the closing line.

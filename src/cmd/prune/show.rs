@@ -49,6 +49,14 @@ impl Watch for Show {
                 r.tag,
                 r.detail.as_deref().unwrap_or("")
             ),
+            // A tag left on tagsweep's placeholder, finished now.
+            DeletionResult::AlreadyGone if r.detail.is_some() => eprintln!(
+                "tagsweep: finished removing {}/{}:{}: {}",
+                self.namespace,
+                r.repository,
+                r.tag,
+                r.detail.as_deref().unwrap_or("")
+            ),
             DeletionResult::AlreadyGone | DeletionResult::Skipped => {}
         }
     }

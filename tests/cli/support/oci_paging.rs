@@ -20,6 +20,12 @@
 //! naming another manifest; paging links that drop a path prefix, cursors
 //! that answer 404, a `last=` refused; Quay's 401 for a repository that
 //! does not exist; DELETEs refused with 403.
+//!
+//! [`PagingProxy::intercept`] plays an interruption: a chosen request is
+//! held without an answer ([`Intercept::Hang`]: it never reaches the
+//! registry) or made and then held ([`Intercept::ForwardThenHang`]: the
+//! registry changed, the client never hears of it), so that a test can kill
+//! tagsweep at exactly that point ([`PagingProxy::wait_for`]).
 
 #![allow(dead_code)]
 
@@ -47,6 +53,7 @@ pub enum LinkStyle {
 pub struct PagingProxy {
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    intercepts: Arc<Mutex<Vec<Chooser>>>,
     _server: crate::support::Served,
 }
 
@@ -98,6 +105,27 @@ pub struct Quirks {
     pub forbid_deletes: bool,
 }
 
+/// What the proxy does with a request a test singled out
+/// ([`PagingProxy::intercept`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intercept {
+    /// Holds the request without forwarding it or answering (for two
+    /// minutes, then 504): a client killed meanwhile was killed before the
+    /// change.
+    Hang,
+    /// Forwards it, logs `DONE <METHOD> <path> <status>` once the registry
+    /// answered, then holds the answer (two minutes): a client killed
+    /// meanwhile was killed between the change and anything it would have
+    /// done next.
+    ForwardThenHang,
+}
+
+/// Chooses what to do with a request (`METHOD`, `/path?query`).
+type Chooser = Box<dyn Fn(&str, &str) -> Option<Intercept> + Send + Sync>;
+
+/// How long an intercepted request is held.
+const HELD: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The token the quirky realm gives (see `Quirks::unknown_repositories_unauthorized`).
 const QUIRK_TOKEN: &str = "quirk-token-changes-nothing";
 
@@ -111,6 +139,7 @@ struct Shared {
     quirks: Quirks,
     client: reqwest::Client,
     log: Arc<Mutex<Vec<String>>>,
+    intercepts: Arc<Mutex<Vec<Chooser>>>,
 }
 
 impl PagingProxy {
@@ -165,6 +194,7 @@ impl PagingProxy {
     ) -> PagingProxy {
         let (listener, port) = crate::support::Served::bind();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let intercepts: Arc<Mutex<Vec<Chooser>>> = Arc::default();
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
             style,
@@ -177,11 +207,13 @@ impl PagingProxy {
                 .build()
                 .unwrap(),
             log: log.clone(),
+            intercepts: intercepts.clone(),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         PagingProxy {
             port,
             log,
+            intercepts,
             _server: crate::support::Served::start(rt, listener, app),
         }
     }
@@ -198,6 +230,37 @@ impl PagingProxy {
     pub fn clear(&self) {
         self.log.lock().unwrap().clear();
     }
+
+    /// From now on, `choose(method, path_and_query)` decides what happens
+    /// to each request (`None`: as usual); see [`Intercept`].
+    pub fn intercept(
+        &self,
+        choose: impl Fn(&str, &str) -> Option<Intercept> + Send + Sync + 'static,
+    ) {
+        self.intercepts.lock().unwrap().push(Box::new(choose));
+    }
+
+    /// Stops intercepting (requests held already stay held).
+    pub fn stop_intercepting(&self) {
+        self.intercepts.lock().unwrap().clear();
+    }
+
+    /// Waits until a logged request line satisfies `seen` (at most `limit`);
+    /// returns it, or panics with the log.
+    pub fn wait_for(&self, seen: impl Fn(&str) -> bool, limit: std::time::Duration) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(line) = self.requests().into_iter().find(|l| seen(l)) {
+                return line;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the request waited for never came: {:#?}",
+                self.requests()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 async fn handle(
@@ -207,10 +270,39 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    s.log.lock().unwrap().push(format!(
-        "{method} {}",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    ));
+    let asked = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    s.log.lock().unwrap().push(format!("{method} {asked}"));
+    let chosen = s
+        .intercepts
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|choose| choose(method.as_str(), &asked));
+    match chosen {
+        Some(Intercept::Hang) => {
+            tokio::time::sleep(HELD).await;
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        Some(Intercept::ForwardThenHang) => {
+            // In a task of its own: the change is made even when the
+            // client is gone before the registry answers.
+            let (s2, m2, u2, h2) = (s.clone(), method.clone(), uri.clone(), headers.clone());
+            let answer = tokio::spawn(async move { forward(&s2, m2, &u2, &h2, body).await })
+                .await
+                .expect("forwarding task");
+            s.log.lock().unwrap().push(format!(
+                "DONE {method} {asked} {}",
+                answer.status().as_u16()
+            ));
+            tokio::time::sleep(HELD).await;
+            return answer;
+        }
+        None => {}
+    }
     if method == Method::GET && uri.path() == "/v2/_catalog" && s.quirks.no_catalog {
         return (
             StatusCode::NOT_FOUND,
