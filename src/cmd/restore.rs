@@ -2,13 +2,17 @@
 //! undo a promote), from the journal — plan, show, confirm, act, record.
 //!
 //! What is put back, and what is never overwritten, is decided by the pure
-//! `policy::restore`; this carries it out. For each tag to put back: the
-//! manifest is read from the registry *by digest* (every manifest type in
-//! `Accept`, its media type kept), its bytes checked against the digest,
-//! the tag looked up once more right before (a tag pushed since the plan is
-//! left alone), the manifest pushed under the tag (a manifest PUT, which
-//! needs the push permission), and the tag read back. A digest the registry
-//! no longer has is reported by name, with what to do: rebuild that image.
+//! `policy::restore`; this carries it out. For each tag to put back, while
+//! planning (a dry run too): the manifest is read from the registry *by
+//! digest* (every manifest type in `Accept`, its media type kept) and, for
+//! an index, each child it lists is checked to be there (a HEAD each): a
+//! registry refuses an index whose child is gone (`400 blob unknown`). A
+//! digest the registry no longer has — the manifest, or a child — makes the
+//! tag `unavailable` in the plan, by name, with what to do: rebuild that
+//! image. Then, for each tag: its bytes checked against the digest, the tag
+//! looked up once more right before (a tag pushed since the plan is left
+//! alone), the manifest pushed under the tag (a manifest PUT, which needs
+//! the push permission), and the tag read back.
 //!
 //! Before each change, an intent line (the tag, the digest it will point
 //! at, the one it points at now) is on disk; each result is appended as it
@@ -16,6 +20,8 @@
 //! so a restore can itself be seen — even one killed half way — and a rerun
 //! converges. Exit 0 when every tag is back (or already was), 1 when some
 //! could not be, 2 on errors.
+
+use std::collections::HashMap;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -27,7 +33,7 @@ use crate::config::open_registry_named;
 use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
 use crate::output;
 use crate::policy::restore::{decide, targets, Current, Step, Target};
-use crate::registry::oci::image::is_manifest_media_type;
+use crate::registry::oci::image::{is_manifest_media_type, parse_manifest, Parsed};
 use crate::registry::{ManifestBytes, Registry, RegistryError};
 
 /// Why the tags after a permission error were not attempted.
@@ -79,7 +85,7 @@ pub async fn run(
         let first = &group[0];
         let (registry_name, namespace) = (first.registry.clone(), first.namespace.clone());
         let registry = open_registry_named(&registry_name, &namespace, &connection)?;
-        let steps = look(
+        let (steps, read) = look(
             registry.as_ref(),
             &group,
             args.force,
@@ -117,7 +123,7 @@ pub async fn run(
             };
             confirm_namespace(&question, &namespace, "restore", "nothing was restored")?;
         }
-        let done = carry_out(registry.as_ref(), &steps, &mut record, &shown).await;
+        let done = carry_out(registry.as_ref(), &steps, &read, &mut record, &shown).await;
         let mut totals = Totals::default();
         for (_, result, _) in &done.results {
             totals.add(*result);
@@ -150,24 +156,87 @@ fn groups(wanted: Vec<Target>) -> Vec<Vec<Target>> {
     groups
 }
 
-/// Where each target's tag points now, and what to do with it.
+/// The manifests read while planning, by (repository, digest): what the
+/// restore pushes.
+type Read = HashMap<(String, String), ManifestBytes>;
+
+/// Where each target's tag points now, and what to do with it; each
+/// manifest to push read (and, for an index, its children checked) now,
+/// so that the plan says which cannot be put back.
 async fn look(
     registry: &dyn Registry,
     group: &[Target],
     force: bool,
     concurrency: usize,
-) -> Result<Vec<(Target, Step)>, RegistryError> {
-    let looked: Vec<Result<Now, RegistryError>> = futures::stream::iter(group)
-        .map(|t| async move { now_of(registry, t).await })
+) -> Result<(Vec<(Target, Step)>, Read), RegistryError> {
+    type Looked = (Step, Option<ManifestBytes>);
+    let looked: Vec<Result<Looked, RegistryError>> = futures::stream::iter(group)
+        .map(|t| async move {
+            let now = now_of(registry, t).await?;
+            let step = decide(t, now.current(), force);
+            if !step.puts() {
+                return Ok((step, None));
+            }
+            Ok(match available(registry, t).await? {
+                Ok(manifest) => (step, Some(manifest)),
+                Err(why) => (Step::Unavailable { why }, None),
+            })
+        })
         .buffered(concurrency.max(1))
         .collect()
         .await;
     let mut steps = Vec::new();
-    for (t, now) in group.iter().zip(looked) {
-        let now = now?;
-        steps.push((t.clone(), decide(t, now.current(), force)));
+    let mut read = Read::new();
+    for (t, looked) in group.iter().zip(looked) {
+        let (step, manifest) = looked?;
+        if let (Some(m), Some(want)) = (manifest, &t.want) {
+            read.insert((t.repository.clone(), want.clone()), m);
+        }
+        steps.push((t.clone(), step));
     }
-    Ok(steps)
+    Ok((steps, read))
+}
+
+/// The manifest `t` wants, read by digest; `Err(why)` when the registry no
+/// longer has it, or (an index) one of the manifests it lists.
+async fn available(
+    registry: &dyn Registry,
+    t: &Target,
+) -> Result<Result<ManifestBytes, String>, RegistryError> {
+    let want = t.want.as_deref().expect("a put has a digest");
+    let Some(fetched) = registry.get_manifest(&t.repository, want).await? else {
+        return Ok(Err(gone(t, want)));
+    };
+    if let Parsed::Index {
+        children,
+        platforms,
+        ..
+    } = parse_manifest(fetched.media_type.as_deref(), &fetched.body)
+    {
+        let mut missing = Vec::new();
+        for child in &children {
+            if !registry.has_manifest(&t.repository, child).await? {
+                let platform = platforms
+                    .iter()
+                    .find(|(_, d)| d == child)
+                    .map(|(p, _)| format!(" ({p})"))
+                    .unwrap_or_default();
+                missing.push(format!("{child}{platform}"));
+            }
+        }
+        if !missing.is_empty() {
+            return Ok(Err(format!(
+                "the registry no longer has {} of the index {want} (garbage-collected: `garbage-collect --delete-untagged` removes the images of untagged indexes), so the index cannot be pushed again; rebuild {}{} and push it again",
+                missing.join(", "),
+                t.reference(),
+                t.build
+                    .as_deref()
+                    .map(|b| format!(" (build {b})"))
+                    .unwrap_or_default()
+            )));
+        }
+    }
+    Ok(Ok(fetched))
 }
 
 /// Where a tag points now, as owned data.
@@ -308,6 +377,7 @@ type Acted = (ChangeResult, Option<String>, Option<String>);
 async fn carry_out(
     registry: &dyn Registry,
     steps: &[(Target, Step)],
+    read: &Read,
     record: &mut Option<Journal>,
     journal_name: &str,
 ) -> Done {
@@ -316,7 +386,7 @@ async fn carry_out(
         let (result, detail, media_type) = if done.fatal.is_some() {
             (ChangeResult::Skipped, Some(STOPPED.to_string()), None)
         } else {
-            let acted = match prepare(registry, t, step).await {
+            let acted = match prepare(registry, t, step, read).await {
                 Ok(Prepared::Finished(acted)) => Ok(acted),
                 Ok(ready) => {
                     let entry = line(t, step, Recorded::Intent, None, ready.media_type());
@@ -436,6 +506,7 @@ async fn prepare(
     registry: &dyn Registry,
     t: &Target,
     step: &Step,
+    read: &Read,
 ) -> Result<Prepared, RegistryError> {
     match step {
         Step::Unchanged => Ok(Prepared::Finished((ChangeResult::Unchanged, None, None))),
@@ -450,7 +521,7 @@ async fn prepare(
             None,
         ))),
         Step::Put | Step::PutOverPlaceholder { .. } | Step::Replace { .. } => {
-            prepare_put(registry, t, step.current()).await
+            prepare_put(registry, t, step.current(), read).await
         }
         Step::Remove { current } => {
             if let Some(changed) = changed_since(registry, t, Some(current)).await? {
@@ -517,15 +588,22 @@ async fn changed_since(
     )))
 }
 
-/// Reads the wanted manifest by digest and checks it, and that the tag
-/// still points to `expected` (`None`: absent): ready to push.
+/// Checks the wanted manifest (read while planning; else read now by
+/// digest), and that the tag still points to `expected` (`None`: absent):
+/// ready to push.
 async fn prepare_put(
     registry: &dyn Registry,
     t: &Target,
     expected: Option<&str>,
+    read: &Read,
 ) -> Result<Prepared, RegistryError> {
     let want = t.want.as_deref().expect("a put has a digest");
-    let Some(fetched) = registry.get_manifest(&t.repository, want).await? else {
+    let planned = read.get(&(t.repository.clone(), want.to_string())).cloned();
+    let fetched = match planned {
+        Some(m) => Some(m),
+        None => registry.get_manifest(&t.repository, want).await?,
+    };
+    let Some(fetched) = fetched else {
         return Ok(Prepared::Finished((
             ChangeResult::Unavailable,
             Some(gone(t, want)),

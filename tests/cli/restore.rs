@@ -305,6 +305,84 @@ fn a_digest_the_registry_no_longer_has_is_named_with_what_to_do() {
     assert_eq!(unavailable, 1);
 }
 
+/// Garbage collection took nova's pruned manifest, and one image of base's
+/// pruned index: a dry run already says neither can be put back, and why,
+/// and the restore pushes neither (no raw `400 blob unknown`).
+#[test]
+fn a_dry_run_checks_every_manifest_and_index_child_it_would_push() {
+    let reg = TestRegistry::start();
+    let children = kolla(&reg);
+    let w = Workdir::new();
+    let m = manifest(&w, &reg.url());
+    let j = w.path().join("prune.jsonl");
+    let out = run(tagsweep()
+        .args([
+            "prune",
+            "--broken",
+            "--yes",
+            "--trust-declared-times",
+            "--journal",
+        ])
+        .arg(&j)
+        .arg("-m")
+        .arg(&m));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let digest_of = |repo: &str| {
+        results(&j)
+            .into_iter()
+            .find(|l| l["repository"] == repo)
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (n2, b2) = (digest_of("nova"), digest_of("base"));
+    reg.delete_manifest("kolla/nova", &n2);
+    let child = children[&("base".to_string(), "rocky-2".to_string())][1].clone();
+    reg.delete_manifest("kolla/base", &child);
+
+    let dry = restore(&j, &["--dry-run"]);
+    assert_eq!(dry.code, 1, "{}\n{}", dry.stdout, dry.stderr);
+    assert!(
+        dry.stdout.contains("0 of 2 tags to change"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains(&format!(
+            "unavailable base:rocky-2 (build rocky-2): the registry no longer has {child} (linux/arm64) of the index {b2}"
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains(&format!(
+            "unavailable nova:rocky-2 (build rocky-2): the registry no longer has the manifest {n2}"
+        )) && dry.stdout.contains("rebuild nova:rocky-2 (build rocky-2) and push it again"),
+        "{}",
+        dry.stdout
+    );
+
+    let out = restore(&j, &["--yes"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains("blob unknown"), "{}", out.stderr);
+    assert_eq!(reg.tags("kolla/base").unwrap(), ["latest", "rocky-1"]);
+    assert_eq!(reg.tags("kolla/nova").unwrap(), ["rocky-1"]);
+    let unavailable: Vec<String> = results(&j)
+        .into_iter()
+        .filter(|l| l["action"] == "restore")
+        .map(|l| format!("{} {}", l["repository"], l["result"]))
+        .collect();
+    assert_eq!(
+        unavailable,
+        ["\"base\" \"unavailable\"", "\"nova\" \"unavailable\""]
+    );
+    assert!(
+        lines(&j).iter().all(|l| l["action"] != "restore" || l["result"] != "intent"),
+        "nothing was attempted"
+    );
+}
+
 #[test]
 fn a_journal_that_is_not_one_is_an_error_naming_the_line() {
     let w = Workdir::new();

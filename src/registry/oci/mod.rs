@@ -52,6 +52,7 @@ pub(crate) mod client;
 pub mod credentials;
 mod delete;
 pub(crate) mod digest;
+pub(crate) mod exists;
 mod headers;
 pub(crate) mod image;
 pub mod placeholder;
@@ -984,6 +985,10 @@ impl super::Registry for OciRegistry {
             return Ok(outcome);
         }
         self.delete_one(&name, tag).await
+    }
+
+    async fn has_manifest(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        exists::manifest_exists(&self.client, &self.full(repo), digest, |a| self.explain(a)).await
     }
 
     async fn get_manifest(
