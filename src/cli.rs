@@ -198,6 +198,14 @@ pub struct RestoreArgs {
     /// Append the restore's own journal lines to this file (default: the --journal file)
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+
+    /// The registry the journal is about (https://host[:port], or docker.io): the only one the credentials of --username/--password-stdin and TAGSWEEP_REGISTRY_USERNAME/PASSWORD are sent to. It must be one the journal names. Without it (or -m), a registry only the journal names is read and written anonymously or with Docker's config.json for its host
+    #[arg(long = "registry", value_name = "URL")]
+    pub registry: Option<String>,
+
+    /// A manifest whose registry the journal is about: the same as --registry with that manifest's registry
+    #[arg(short, long = "manifest", value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

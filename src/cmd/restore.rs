@@ -27,9 +27,9 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::{confirm_namespace, connect, Global, Outcome};
+use super::{confirm_namespace, connect, load_manifest, Global, Outcome};
 use crate::cli::{ConnectionArgs, RestoreArgs};
-use crate::config::open_registry_named;
+use crate::config::{api_url, open_registry_named};
 use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
 use crate::output;
 use crate::policy::restore::{decide, targets, Current, Step, Target};
@@ -70,6 +70,18 @@ pub async fn run(
         }
         return Ok(Outcome::Findings);
     }
+    let named = named_registry(&args)?;
+    if let Some(named) = &named {
+        let mut names: Vec<String> = wanted.iter().map(|t| registry_key(&t.registry)).collect();
+        names.sort();
+        names.dedup();
+        if !names.contains(named) {
+            bail!(
+                "{shown} records changes on {}, not on {named} (named by --registry or -m); nothing was restored",
+                names.join(", ")
+            );
+        }
+    }
     let connection = connect(connection_args, global)?;
     let record_to = args.record.as_deref().unwrap_or(&args.journal);
     let mut record = match (args.dry_run, record_to) {
@@ -84,7 +96,24 @@ pub async fn run(
     for group in groups(wanted) {
         let first = &group[0];
         let (registry_name, namespace) = (first.registry.clone(), first.namespace.clone());
-        let registry = open_registry_named(&registry_name, &namespace, &connection)?;
+        let trusted = registry_name == "docker.io"
+            || named.as_deref() == Some(registry_key(&registry_name).as_str());
+        let registry = if trusted {
+            open_registry_named(&registry_name, &namespace, &connection)?
+        } else {
+            if connection.has_unnamed_credentials() {
+                eprintln!(
+                    "tagsweep: {registry_name} is named by the journal, not by you: the credentials of --username/--password-stdin and {}/{} are not sent to it; give --registry {registry_name} (or -m a manifest naming it) to use them there, or `docker login` to it; going on without them",
+                    crate::credentials::REGISTRY_USERNAME_ENV,
+                    crate::credentials::REGISTRY_PASSWORD_ENV
+                );
+            }
+            open_registry_named(
+                &registry_name,
+                &namespace,
+                &connection.without_unnamed_credentials(),
+            )?
+        };
         let (steps, read) = look(
             registry.as_ref(),
             &group,
@@ -139,6 +168,45 @@ pub async fn run(
     } else {
         Outcome::Clean
     })
+}
+
+/// The registry the user named (`--registry`, or `-m`'s manifest), as
+/// [`registry_key`] writes it.
+fn named_registry(args: &RestoreArgs) -> Result<Option<String>> {
+    let flag = match &args.registry {
+        Some(raw) => Some(
+            api_key(raw)
+                .with_context(|| format!("--registry {raw:?}: not docker.io nor a registry URL"))?,
+        ),
+        None => None,
+    };
+    let manifest = match &args.manifest {
+        Some(path) => Some((path, registry_key(&load_manifest(path)?.registry.name()))),
+        None => None,
+    };
+    match (flag, manifest) {
+        (Some(flag), Some((path, of))) if flag != of => bail!(
+            "--registry names {flag}, but the manifest {} names {of}; give one of them",
+            path.display()
+        ),
+        (flag, manifest) => Ok(flag.or(manifest.map(|(_, of)| of))),
+    }
+}
+
+/// `docker.io`, or an OCI registry's URL without its trailing slash, as a
+/// journal names it.
+fn api_key(raw: &str) -> Result<String> {
+    let raw = raw.trim();
+    if raw == "docker.io" {
+        return Ok(raw.to_string());
+    }
+    Ok(api_url(raw)?.as_str().trim_end_matches('/').to_string())
+}
+
+/// A journal's registry, written as [`api_key`] writes it (as it is, when
+/// it is neither).
+fn registry_key(raw: &str) -> String {
+    api_key(raw).unwrap_or_else(|_| raw.to_string())
 }
 
 /// The targets by (registry, namespace), in the journal's order.

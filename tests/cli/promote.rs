@@ -178,7 +178,15 @@ fn promote_and_its_undo_show_no_secret_even_with_verbose() {
         m.to_str().unwrap(),
     ]);
     assert_eq!(promoted.code, 0, "{}\n{}", promoted.stdout, promoted.stderr);
-    let undone = with_credentials(&["restore", "--yes", "--journal", j.to_str().unwrap()]);
+    // The journal's registry is the manifest's: -m says the credentials may go there.
+    let undone = with_credentials(&[
+        "restore",
+        "--yes",
+        "--journal",
+        j.to_str().unwrap(),
+        "-m",
+        m.to_str().unwrap(),
+    ]);
     assert_eq!(undone.code, 0, "{}\n{}", undone.stdout, undone.stderr);
     assert!(
         undone.stderr.contains("PUT ") || promoted.stderr.contains("PUT "),

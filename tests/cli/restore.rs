@@ -358,7 +358,9 @@ fn a_dry_run_checks_every_manifest_and_index_child_it_would_push() {
     assert!(
         dry.stdout.contains(&format!(
             "unavailable nova:rocky-2 (build rocky-2): the registry no longer has the manifest {n2}"
-        )) && dry.stdout.contains("rebuild nova:rocky-2 (build rocky-2) and push it again"),
+        )) && dry
+            .stdout
+            .contains("rebuild nova:rocky-2 (build rocky-2) and push it again"),
         "{}",
         dry.stdout
     );
@@ -378,7 +380,9 @@ fn a_dry_run_checks_every_manifest_and_index_child_it_would_push() {
         ["\"base\" \"unavailable\"", "\"nova\" \"unavailable\""]
     );
     assert!(
-        lines(&j).iter().all(|l| l["action"] != "restore" || l["result"] != "intent"),
+        lines(&j)
+            .iter()
+            .all(|l| l["action"] != "restore" || l["result"] != "intent"),
         "nothing was attempted"
     );
 }
@@ -979,4 +983,140 @@ fn a_missing_journal_says_why_once() {
         "{}",
         out.stderr
     );
+}
+
+/// A journal names its registries, and may come from anywhere: the
+/// credentials of the environment go only to a registry the user named.
+mod credentials {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::support::Served;
+
+    const USER: &str = "ci";
+    const PASSWORD: &str = "s3cr3t-PASSWORD-journal";
+
+    /// A registry that wants Basic credentials and writes down every
+    /// `Authorization` it is sent (as the tester's echo registry did).
+    struct Recorder {
+        url: String,
+        seen: Arc<Mutex<Vec<String>>>,
+        _served: Served,
+    }
+
+    fn recorder(rt: &tokio::runtime::Runtime) -> Recorder {
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                log.lock().unwrap().push(format!("{method} {uri} {auth}"));
+                if auth.is_empty() {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Basic realm=\"journal\"")],
+                        "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}",
+                    )
+                        .into_response();
+                }
+                if uri.path() == "/v2/" {
+                    return StatusCode::OK.into_response();
+                }
+                (
+                    StatusCode::NOT_FOUND,
+                    "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}",
+                )
+                    .into_response()
+            }
+        });
+        let (listener, port) = Served::bind();
+        Recorder {
+            url: format!("http://127.0.0.1:{port}"),
+            seen,
+            _served: Served::start(rt, listener, app),
+        }
+    }
+
+    fn journal_naming(w: &Workdir, url: &str) -> std::path::PathBuf {
+        w.write(
+            "j.jsonl",
+            &format!(
+                "{{\"action\":\"prune\",\"registry\":\"{url}\",\"namespace\":\"ci\",\"repository\":\"api\",\"tag\":\"b-5\",\"build\":\"b-5\",\"digest\":\"sha256:{}\",\"media_type\":\"{OCI_INDEX}\",\"result\":\"deleted\"}}\n",
+                "ab".repeat(32)
+            ),
+        )
+    }
+
+    fn restore_with_env(journal: &std::path::Path, args: &[&str]) -> Run {
+        run(tagsweep()
+            .args(["restore", "--dry-run", "--journal"])
+            .arg(journal)
+            .args(args)
+            .env("TAGSWEEP_REGISTRY_USERNAME", USER)
+            .env("TAGSWEEP_REGISTRY_PASSWORD", PASSWORD))
+    }
+
+    #[test]
+    fn environment_credentials_go_only_to_the_registry_the_user_names() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let reg = recorder(&rt);
+        let w = Workdir::new();
+        let j = journal_naming(&w, &reg.url);
+
+        // Named by the journal only: anonymous, and said so.
+        let out = restore_with_env(&j, &[]);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        let seen = reg.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty(), "the registry was asked");
+        assert!(
+            seen.iter().all(|l| !l.contains("Basic")),
+            "credentials were sent: {seen:?}"
+        );
+        assert!(
+            out.stderr.contains(&format!(
+                "{} is named by the journal, not by you: the credentials of --username/--password-stdin and TAGSWEEP_REGISTRY_USERNAME/TAGSWEEP_REGISTRY_PASSWORD are not sent to it; give --registry {}",
+                reg.url, reg.url
+            )),
+            "{}",
+            out.stderr
+        );
+
+        // Another registry named: refused before anything is asked.
+        reg.seen.lock().unwrap().clear();
+        let out = restore_with_env(&j, &["--registry", "https://registry.example.org"]);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "records changes on {}, not on https://registry.example.org",
+                reg.url
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(reg.seen.lock().unwrap().is_empty());
+
+        // Named by the user: the credentials go there.
+        let out = restore_with_env(&j, &["--registry", &format!("{}/", reg.url)]);
+        assert_eq!(out.code, 1, "unavailable: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            reg.seen.lock().unwrap().iter().any(|l| l.contains("Basic")),
+            "{:?}",
+            reg.seen.lock().unwrap()
+        );
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!text.contains(PASSWORD), "{text}");
+        }
+    }
 }
