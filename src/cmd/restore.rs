@@ -33,6 +33,7 @@ use crate::config::{api_url, open_registry_named};
 use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
 use crate::output;
 use crate::policy::restore::{decide, targets, Current, Step, Target};
+use crate::progress::Progress;
 use crate::registry::oci::image::{is_manifest_media_type, parse_manifest, Parsed};
 use crate::registry::{ManifestBytes, Registry, RegistryError};
 
@@ -152,7 +153,14 @@ pub async fn run(
             };
             confirm_namespace(&question, &namespace, "restore", "nothing was restored")?;
         }
-        let done = carry_out(registry.as_ref(), &steps, &read, &mut record, &shown).await;
+        let show = Show {
+            progress: global.progress(&connection),
+            quiet: global.quiet,
+        };
+        show.progress
+            .start_counting(&format!("restoring {namespace}"), steps.len(), "tags");
+        let done = carry_out(registry.as_ref(), &steps, &read, &mut record, &shown, &show).await;
+        show.progress.finish();
         let mut totals = Totals::default();
         for (_, result, _) in &done.results {
             totals.add(*result);
@@ -448,6 +456,7 @@ async fn carry_out(
     read: &Read,
     record: &mut Option<Journal>,
     journal_name: &str,
+    show: &Show,
 ) -> Done {
     let mut done = Done::default();
     for (t, step) in steps {
@@ -482,7 +491,7 @@ async fn carry_out(
             media_type.as_deref(),
         );
         write(record, &entry, journal_name);
-        report(t, result, detail.as_deref());
+        show.tag_done(t, result, detail.as_deref());
         done.results.push((t.reference(), result, detail));
     }
     done
@@ -527,21 +536,42 @@ fn write(record: &mut Option<Journal>, entry: &journal::Entry<'_>, journal_name:
     }
 }
 
-/// One line on stderr per tag changed or not, as it completes.
-fn report(t: &Target, result: ChangeResult, detail: Option<&str>) {
-    let what = format!("{}/{}", t.namespace, t.reference());
-    match result {
-        ChangeResult::Done => match &t.want {
-            Some(want) => eprintln!("tagsweep: restored {what} at {want}"),
-            None => eprintln!("tagsweep: removed {what} (it did not exist before the promote)"),
-        },
-        ChangeResult::Unavailable | ChangeResult::Failed | ChangeResult::LeftAlone => {
-            eprintln!(
-                "tagsweep: could not restore {what}: {}",
-                detail.unwrap_or("")
-            )
+/// What is shown on stderr as each tag is done, as prune shows its
+/// deletions: on a terminal (no CI, neither `-q` nor `-v`), a bar per
+/// registry and namespace, with a line for each tag that could not be
+/// restored; elsewhere (CI logs, pipes, `-v`), a line per tag changed or
+/// not; with `-q`, only the tags that could not be restored. The plan and
+/// the closing counts are on stdout whatever the case.
+struct Show {
+    progress: Progress,
+    quiet: bool,
+}
+
+impl Show {
+    fn tag_done(&self, t: &Target, result: ChangeResult, detail: Option<&str>) {
+        let what = format!("{}/{}", t.namespace, t.reference());
+        let line = match result {
+            ChangeResult::Done => match &t.want {
+                Some(want) => format!("tagsweep: restored {what} at {want}"),
+                None => format!("tagsweep: removed {what} (it did not exist before the promote)"),
+            },
+            ChangeResult::Unavailable | ChangeResult::Failed | ChangeResult::LeftAlone => {
+                format!(
+                    "tagsweep: could not restore {what}: {}",
+                    detail.unwrap_or("")
+                )
+            }
+            ChangeResult::Unchanged | ChangeResult::Skipped => String::new(),
+        };
+        let failed = result != ChangeResult::Done;
+        if self.progress.is_shown() {
+            self.progress.inc();
+            if failed && !line.is_empty() {
+                self.progress.line(&line);
+            }
+        } else if !line.is_empty() && (failed || !self.quiet) {
+            eprintln!("{line}");
         }
-        ChangeResult::Unchanged | ChangeResult::Skipped => {}
     }
 }
 

@@ -47,6 +47,16 @@ fn a_complete_build_is_promoted_to_latest_and_the_promote_undone_exactly() {
     );
     assert_eq!(state(&reg, REFS, &children), before);
 
+    // A build nobody pushed is said so, not called broken.
+    let out = promote(&m, &["rocky-99", "--tag", "latest", "--yes"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("refusing to promote: no image of the set carries rocky-99"),
+        "{}",
+        out.stderr
+    );
+
     // The newest complete build is rocky-1.
     let dry = promote(&m, &["--newest-complete", "--tag", "latest", "--dry-run"]);
     assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);

@@ -134,12 +134,18 @@ fn a_pruned_build_is_restored_exactly_and_a_re_pushed_tag_is_left_alone() {
             "--broken",
             "--yes",
             "--trust-declared-times",
+            "-q",
             "--journal",
         ])
         .arg(&j)
         .arg("-m")
         .arg(&m));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.stderr.contains("deleted kolla/"),
+        "-q: no line per tag:\n{}",
+        out.stderr
+    );
     assert_eq!(reg.tags("kolla/base").unwrap(), ["latest", "rocky-1"]);
     assert_eq!(reg.tags("kolla/nova").unwrap(), ["rocky-1"]);
     let pruned = results(&j);
@@ -181,11 +187,19 @@ fn a_pruned_build_is_restored_exactly_and_a_re_pushed_tag_is_left_alone() {
     assert_eq!(reg.tags("kolla/base").unwrap(), ["latest", "rocky-1"]);
     assert_eq!(lines(&j).len(), 4, "a dry run records nothing");
 
-    let out = restore(&j, &["--yes"]);
+    let out = restore(&j, &["--yes", "-q"]);
     assert_eq!(
         out.code, 1,
         "one tag left alone: {}\n{}",
         out.stdout, out.stderr
+    );
+    // -q: no line per tag restored, one per tag that could not be.
+    assert!(!out.stderr.contains("restored kolla/"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("could not restore kolla/nova:rocky-2: exists now at"),
+        "{}",
+        out.stderr
     );
     assert!(
         out.stdout.contains("put back    base:rocky-2"),

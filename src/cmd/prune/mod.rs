@@ -161,6 +161,7 @@ pub async fn run(
     let show = show::Show {
         progress: global.progress(&connection),
         namespace: manifest.namespace.clone(),
+        quiet: global.quiet,
     };
     let execution = Execution {
         registry: registry.as_ref(),

@@ -4,8 +4,8 @@
 //! while its tags are deleted, then one line per build (`rocky-38: deleted
 //! 250 tags`). Three Kolla builds are three lines, not 750. Elsewhere (CI
 //! logs, pipes, `-v`): one line per deleted or failed tag, which a log
-//! search finds. In both, a build the re-check skips says why, and the
-//! journal (`--journal`) keeps every tag.
+//! search finds; with `-q`, only the failed ones. In all, a build the
+//! re-check skips says why, and the journal (`--journal`) keeps every tag.
 
 use super::execute::Watch;
 use crate::journal::DeletionResult;
@@ -19,6 +19,8 @@ pub struct Show {
     pub progress: Progress,
     /// `linaro`: tag lines name `linaro/nova-api:rocky-38`.
     pub namespace: String,
+    /// `-q`: no line per tag but for failures.
+    pub quiet: bool,
 }
 
 impl Show {
@@ -36,6 +38,9 @@ impl Watch for Show {
     fn tag_done(&self, r: &TagResult) {
         if !self.per_tag() {
             self.progress.inc();
+            return;
+        }
+        if self.quiet && r.result != DeletionResult::Failed {
             return;
         }
         match r.result {
