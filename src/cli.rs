@@ -140,7 +140,7 @@ pub struct PruneArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_builds: usize,
 
-    /// Append one JSON line per tag (time, repository, tag, digest, result) as each deletion completes
+    /// Append JSON lines per tag (time, repository, tag, digest, result): an intent before each deletion, its result after; `restore --journal FILE` puts the tags back, even after a killed run
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
 
@@ -175,7 +175,7 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The journal of a prune (or promote): every tag it records as deleted is put back at its recorded digest; every promoted tag goes back where it was
+    /// The journal of a prune (or promote): every tag it records as deleted is put back at its recorded digest; every promoted tag goes back where it was; a change recorded as begun but not finished (a killed run) is put back where it happened
     #[arg(long, value_name = "FILE")]
     pub journal: PathBuf,
 
@@ -238,7 +238,7 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub yes: bool,
 
-    /// Append one JSON line per image (the tag, the build's digest, the tag's previous digest or null) as each push completes; `restore --journal FILE` undoes the promote
+    /// Append JSON lines per image (the tag, the build's digest, the tag's previous digest or null): an intent before each push, its result after; `restore --journal FILE` undoes the promote, even one killed half way
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
 }

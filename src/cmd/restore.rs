@@ -391,9 +391,9 @@ fn plan_text(
         let maybe = if !t.uncertain {
             ""
         } else if matches!(step, Step::Unchanged) {
-            "; the interrupted change never reached it"
+            "; the change the journal records as begun, not finished, never reached it"
         } else {
-            "; the journal records the change as begun, not finished: it was interrupted"
+            "; the journal records the change as begun, not finished (interrupted, or failed)"
         };
         let want = t.want.as_deref().unwrap_or("(no tag)");
         let line = match step {
