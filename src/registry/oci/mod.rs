@@ -55,7 +55,7 @@ pub(crate) mod digest;
 pub(crate) mod exists;
 mod headers;
 pub(crate) mod image;
-pub mod placeholder;
+pub(crate) mod placeholder;
 mod tag_pages;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
