@@ -986,6 +986,7 @@ fn retention_inventory(
                     created: None,
                     platforms: None,
                     media_type: None,
+                    placeholder: false,
                 }
             })
             .collect();
@@ -1019,6 +1020,7 @@ fn big_inventory(repos: usize, tags: usize) -> tagsweep::inventory::Inventory {
                 created: None,
                 platforms: Some(platforms.clone()),
                 media_type: None,
+                placeholder: false,
             })
             .collect();
         inv.repositories.insert(

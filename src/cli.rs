@@ -140,7 +140,7 @@ pub struct PruneArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_builds: usize,
 
-    /// Append one JSON line per tag (time, repository, tag, digest, result) as each deletion completes
+    /// Append JSON lines per tag (time, repository, tag, digest, result): an intent before each deletion, its result after; `restore --journal FILE` puts the tags back, even after a killed run
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
 
@@ -175,7 +175,7 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The journal of a prune (or promote): every tag it records as deleted is put back at its recorded digest; every promoted tag goes back where it was
+    /// The journal of a prune (or promote): every tag it records as deleted is put back at its recorded digest; every promoted tag goes back where it was; a change recorded as begun but not finished (a killed run) is put back where it happened
     #[arg(long, value_name = "FILE")]
     pub journal: PathBuf,
 
@@ -198,6 +198,14 @@ pub struct RestoreArgs {
     /// Append the restore's own journal lines to this file (default: the --journal file)
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+
+    /// The registry the journal is about (https://host[:port], or docker.io): the only one the credentials of --username/--password-stdin and TAGSWEEP_REGISTRY_USERNAME/PASSWORD are sent to. It must be one the journal names. Without it (or -m), a registry only the journal names is read and written anonymously or with Docker's config.json for its host
+    #[arg(long = "registry", value_name = "URL")]
+    pub registry: Option<String>,
+
+    /// A manifest whose registry the journal is about: the same as --registry with that manifest's registry
+    #[arg(short, long = "manifest", value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -230,7 +238,7 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub yes: bool,
 
-    /// Append one JSON line per image (the tag, the build's digest, the tag's previous digest or null) as each push completes; `restore --journal FILE` undoes the promote
+    /// Append JSON lines per image (the tag, the build's digest, the tag's previous digest or null): an intent before each push, its result after; `restore --journal FILE` undoes the promote, even one killed half way
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
 }

@@ -137,6 +137,32 @@ impl Connection {
         })
     }
 
+    /// This connection without the OCI credentials that name no registry —
+    /// `--username`/`--password-stdin` and `TAGSWEEP_REGISTRY_USERNAME`/
+    /// `TAGSWEEP_REGISTRY_PASSWORD` — for a registry the user did not name
+    /// (one a journal names: `restore`). Docker's `config.json`, which
+    /// keeps credentials per host, still applies; Docker Hub's variables
+    /// still go to Docker Hub alone.
+    pub fn without_unnamed_credentials(&self) -> Connection {
+        Connection {
+            inputs: Inputs::default(),
+            env: self
+                .env
+                .without(&[REGISTRY_USERNAME_ENV, credentials::REGISTRY_PASSWORD_ENV]),
+            resolved: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the user gave OCI credentials that name no registry (see
+    /// [`Connection::without_unnamed_credentials`]).
+    pub fn has_unnamed_credentials(&self) -> bool {
+        self.inputs.username_flag.is_some()
+            || self.inputs.stdin_secret.is_some()
+            || self.env.get(REGISTRY_USERNAME_ENV).is_some()
+            || self.env.get(credentials::REGISTRY_PASSWORD_ENV).is_some()
+    }
+
     /// The credentials for `target`, and where they came from; `None` for
     /// anonymous access. Looked up on first use, then remembered.
     pub fn credentials(&self, target: &Target) -> Result<Option<(Credentials, Source)>> {

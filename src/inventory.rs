@@ -104,6 +104,14 @@ pub struct Tag {
         with = "shared_string"
     )]
     pub media_type: Option<Arc<str>>,
+    /// The tag points at tagsweep's own placeholder: the throw-away manifest
+    /// an OCI prune moves a tag onto before deleting that manifest (see
+    /// `registry::oci`), left there by a prune that was interrupted (or
+    /// failed) half way. No image is behind it: the audit counts the tag as
+    /// absent, promote refuses its build, a prune finishes removing it and
+    /// `restore` may replace it. `false` when the manifest was not read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub placeholder: bool,
 }
 
 impl Tag {
@@ -115,6 +123,7 @@ impl Tag {
             created: None,
             platforms: None,
             media_type: None,
+            placeholder: false,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::{
 use crate::cli::{AuditArgs, ConnectionArgs, ReportFormat};
 use crate::config::open_registry;
 use crate::output;
+use crate::policy::audit::{placeholder_warning, placeholders};
 use crate::policy::{evaluate, BuildSelection};
 use crate::render::{self, RunStats};
 use crate::scan::Scope;
@@ -59,6 +60,12 @@ pub async fn run(
         None => BuildSelection::All,
     };
     let report = evaluate(&manifest, &inventory, now, &selection);
+    for (image, tag) in placeholders(&manifest, &inventory) {
+        eprintln!(
+            "tagsweep: {}",
+            placeholder_warning(&manifest.namespace, &image, &tag)
+        );
+    }
     // What a snapshot, or a judgement as of another time, saw is not the
     // registry now: only a live look is recorded.
     if args.from.is_none() && args.now.is_none() {

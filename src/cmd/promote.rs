@@ -9,10 +9,14 @@
 //! manifest is read by digest, the tag looked up once more (a tag moved
 //! since the plan is left alone), the manifest pushed under the tag (a
 //! manifest PUT, which needs the push permission) and the tag read back.
-//! Every tag's previous digest (or that it did not exist) goes to the
-//! journal before the next push, so `restore --journal` undoes a promotion
-//! exactly. A promote that fails half way says where each image's tag
-//! points now; a rerun converges (a tag already at the build is left).
+//! Before each push, an intent line — the tag, the build's digest, and
+//! where the tag points now (or that it does not exist) — is on disk in the
+//! journal; the result follows it. So `restore --journal` undoes a
+//! promotion exactly, even one killed between a push and its record. A
+//! promote that fails half way says where each image's tag points now; a
+//! rerun converges (a tag already at the build is left).
+
+use std::collections::HashMap;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -29,7 +33,7 @@ use crate::journal::{self, Action, ChangeResult, Journal, Recorded};
 use crate::manifest::Manifest;
 use crate::output;
 use crate::platform_cache::PlatformCache;
-use crate::policy::promote::{check_tag, newest_complete, plan, promotable, Move};
+use crate::policy::promote::{check_tag, newest_complete, no_placeholders, plan, promotable, Move};
 use crate::policy::prune::{fresh_inventory, judge_fresh};
 use crate::policy::{evaluate, BuildSelection};
 use crate::registry::oci::image::is_manifest_media_type;
@@ -76,10 +80,19 @@ pub async fn run(
     let (build, fresh) = chosen?;
 
     let mut plans = Vec::new();
+    // The media type each tag's manifest has now, by (tag, repository).
+    let mut before: HashMap<(String, String), String> = HashMap::new();
     for tag in &args.tags {
-        let current = look_tag(registry.as_ref(), &fresh, tag, connection.concurrency)
+        let looked = look_tag(registry.as_ref(), &fresh, tag, connection.concurrency)
             .await
             .with_context(|| format!("looking up {tag} in {}", manifest.namespace))?;
+        let mut current = Vec::new();
+        for (repo, found) in looked {
+            if let Some((_, Some(media_type))) = &found {
+                before.insert((tag.clone(), repo.clone()), media_type.clone());
+            }
+            current.push((repo, found.map(|(digest, _)| digest)));
+        }
         let moves = plan(&fresh, &current).map_err(|why| {
             anyhow::anyhow!("{build} cannot be promoted: {why}; nothing was promoted")
         })?;
@@ -120,8 +133,27 @@ pub async fn run(
     let mut failed = 0;
     let mut fatal: Option<RegistryError> = None;
     let registry_name = registry.name();
+    let progress = global.progress(&connection);
+    progress.start_counting(&format!("promoting {build}"), to_move, "tags");
     for (tag, moves) in &plans {
         for m in moves {
+            let entry = |result: Recorded| journal::Entry {
+                time: journal::timestamp(Utc::now()),
+                action: Action::Promote,
+                registry: &registry_name,
+                namespace: &manifest.namespace,
+                repository: &m.repository,
+                tag,
+                build: &build,
+                digest: Some(&m.digest),
+                media_type: m.media_type.as_deref(),
+                previous_digest: Some(m.current.as_deref()),
+                previous_media_type: before
+                    .get(&(tag.clone(), m.repository.clone()))
+                    .map(String::as_str),
+                result,
+                detail: None,
+            };
             let (result, detail) = if let Some(e) = &fatal {
                 (
                     ChangeResult::Skipped,
@@ -131,7 +163,17 @@ pub async fn run(
                     )),
                 )
             } else {
-                match point(registry.as_ref(), &m.repository, tag, m).await {
+                let acted = match prepare(registry.as_ref(), &m.repository, tag, m).await {
+                    Ok(Ready::Finished(done)) => Ok(done),
+                    Ok(Ready::Push(bytes)) => {
+                        // On disk before the push: a run killed after it
+                        // still says where the tag was.
+                        record(&mut journal, &entry(Recorded::Intent));
+                        push(registry.as_ref(), &m.repository, tag, m, &bytes).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match acted {
                     Ok(done) => done,
                     Err(e) => {
                         let detail = e.to_string();
@@ -145,37 +187,26 @@ pub async fn run(
             if !matches!(result, ChangeResult::Done | ChangeResult::Unchanged) {
                 failed += 1;
             }
-            if let Some(j) = journal.as_mut() {
-                let entry = journal::Entry {
-                    time: journal::timestamp(Utc::now()),
-                    action: Action::Promote,
-                    registry: &registry_name,
-                    namespace: &manifest.namespace,
-                    repository: &m.repository,
-                    tag,
-                    build: &build,
-                    digest: Some(&m.digest),
-                    media_type: m.media_type.as_deref(),
-                    previous_digest: Some(m.current.as_deref()),
-                    previous_media_type: None,
-                    result: Recorded::Change(result),
-                    detail: detail.as_deref(),
-                };
-                if let Err(e) = j.record(&entry) {
-                    eprintln!("tagsweep: cannot write the journal: {e}");
-                }
+            let mut line = entry(Recorded::Change(result));
+            line.detail = detail.as_deref();
+            record(&mut journal, &line);
+            if !m.unchanged() {
+                progress.inc();
             }
             let what = format!("{}/{}:{tag}", manifest.namespace, m.repository);
             match result {
-                ChangeResult::Done => eprintln!("tagsweep: {what} → {build} ({})", m.digest),
-                ChangeResult::Unchanged => {}
-                _ => eprintln!(
+                ChangeResult::Done if !progress.is_shown() && !global.quiet => {
+                    eprintln!("tagsweep: {what} → {build} ({})", m.digest)
+                }
+                ChangeResult::Done | ChangeResult::Unchanged => {}
+                _ => progress.line(&format!(
                     "tagsweep: could not point {what} at {build}: {}",
                     detail.as_deref().unwrap_or("")
-                ),
+                )),
             }
         }
     }
+    progress.finish();
     if failed > 0 {
         // Where each tag points now, so that nobody has to guess.
         output::println("Where each image's tag points now:")?;
@@ -242,7 +273,9 @@ async fn choose(
             .await
             .with_context(|| format!("looking up {build} in every image of the set"))?;
         let seen = judge_fresh(manifest, &build, &fresh, Utc::now());
-        match promotable(&build, seen.as_ref()) {
+        let verdict = no_placeholders(&manifest.namespace, &build, &fresh)
+            .and_then(|()| promotable(&build, seen.as_ref()));
+        match verdict {
             Ok(()) => return Ok((build, fresh)),
             Err(why) if args.build.is_some() => {
                 bail!("refusing to promote: {why}; nothing was promoted")
@@ -323,26 +356,31 @@ async fn fresh_look(
         .collect())
 }
 
-/// Where `tag` points now in each image of `fresh`.
+/// Where `tag` points now in each image of `fresh`: its digest and, when
+/// the registry says, its media type; `None` where it does not exist.
 async fn look_tag(
     registry: &dyn Registry,
     fresh: &[(String, Option<Tag>)],
     tag: &str,
     concurrency: usize,
-) -> Result<Vec<(String, Option<String>)>, RegistryError> {
-    let looked: Vec<Result<(String, Option<String>), RegistryError>> =
+) -> Result<Vec<(String, Option<(String, Option<String>)>)>, RegistryError> {
+    type Looked = (String, Option<(String, Option<String>)>);
+    let looked: Vec<Result<Looked, RegistryError>> =
         futures::stream::iter(fresh.iter().map(|(repo, _)| repo.as_str()))
             .map(|repo| async move {
                 let found = registry.get_tag(repo, tag).await?;
-                let digest = match found {
+                let now = match found {
                     None => None,
-                    Some(t) => Some(t.digest.ok_or_else(|| {
-                        RegistryError::Refused(format!(
-                            "{repo}:{tag}: the registry does not say which digest it points to; cannot record where it was"
-                        ))
-                    })?),
+                    Some(t) => {
+                        let digest = t.digest.ok_or_else(|| {
+                            RegistryError::Refused(format!(
+                                "{repo}:{tag}: the registry does not say which digest it points to; cannot record where it was"
+                            ))
+                        })?;
+                        Some((digest, t.media_type.as_deref().map(str::to_string)))
+                    }
                 };
-                Ok((repo.to_string(), digest))
+                Ok((repo.to_string(), now))
             })
             .buffered(concurrency.max(1))
             .collect()
@@ -392,35 +430,52 @@ fn plan_text(
     out
 }
 
-/// Points `repo:tag` at the build's manifest (`m.digest`), if the tag still
-/// points where the plan saw it.
-async fn point(
+/// Appends `entry` to the journal, if there is one; a failure is said, and
+/// the run goes on.
+fn record(journal: &mut Option<Journal>, entry: &journal::Entry<'_>) {
+    if let Some(j) = journal.as_mut() {
+        if let Err(e) = j.record(entry) {
+            eprintln!("tagsweep: cannot write the journal: {e}");
+        }
+    }
+}
+
+/// One image read and checked, ready for its push (or finished without).
+enum Ready {
+    Finished((ChangeResult, Option<String>)),
+    /// Push these bytes under the tag.
+    Push(ManifestBytes),
+}
+
+/// Reads the build's manifest (`m.digest`) and checks that `repo:tag` still
+/// points where the plan saw it; changes nothing.
+async fn prepare(
     registry: &dyn Registry,
     repo: &str,
     tag: &str,
     m: &Move,
-) -> Result<(ChangeResult, Option<String>), RegistryError> {
+) -> Result<Ready, RegistryError> {
     if m.unchanged() {
-        return Ok((ChangeResult::Unchanged, None));
+        return Ok(Ready::Finished((ChangeResult::Unchanged, None)));
     }
     let Some(fetched) = registry.get_manifest(repo, &m.digest).await? else {
-        return Ok((
+        return Ok(Ready::Finished((
             ChangeResult::Unavailable,
             Some(format!(
                 "the registry no longer has the manifest {}",
                 m.digest
             )),
-        ));
+        )));
     };
     if m.digest.starts_with("sha256:") && fetched.sha256() != m.digest {
-        return Ok((
+        return Ok(Ready::Finished((
             ChangeResult::Failed,
             Some(format!(
                 "the registry served bytes whose digest is {}, not {}; nothing was pushed",
                 fetched.sha256(),
                 m.digest
             )),
-        ));
+        )));
     }
     let media_type = fetched
         .media_type
@@ -429,21 +484,31 @@ async fn point(
         .or_else(|| m.media_type.clone().filter(|t| is_manifest_media_type(t)));
     let now = registry.get_tag(repo, tag).await?.and_then(|t| t.digest);
     if now != m.current {
-        return Ok((
+        return Ok(Ready::Finished((
             ChangeResult::LeftAlone,
             Some(format!(
                 "changed since the plan (it pointed to {}, now {}): left alone; run again",
                 m.current.as_deref().unwrap_or("nothing"),
                 now.as_deref().unwrap_or("nothing")
             )),
-        ));
+        )));
     }
-    let manifest = ManifestBytes {
+    Ok(Ready::Push(ManifestBytes {
         digest: Some(m.digest.clone()),
         media_type,
         body: fetched.body,
-    };
-    registry.put_manifest(repo, tag, &manifest).await?;
+    }))
+}
+
+/// Pushes `manifest` under `repo:tag` and reads the tag back.
+async fn push(
+    registry: &dyn Registry,
+    repo: &str,
+    tag: &str,
+    m: &Move,
+    manifest: &ManifestBytes,
+) -> Result<(ChangeResult, Option<String>), RegistryError> {
+    registry.put_manifest(repo, tag, manifest).await?;
     let after = registry.get_tag(repo, tag).await?.and_then(|t| t.digest);
     if after.as_deref() == Some(m.digest.as_str()) {
         Ok((ChangeResult::Done, None))

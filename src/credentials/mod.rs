@@ -208,6 +208,17 @@ impl Environment {
     pub fn get(&self, name: &str) -> Option<String> {
         self.0.get(name).cloned()
     }
+
+    /// The same environment without the variables `names`.
+    pub fn without(&self, names: &[&str]) -> Environment {
+        Environment(
+            self.0
+                .iter()
+                .filter(|(k, _)| !names.contains(k))
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+        )
+    }
 }
 
 impl fmt::Debug for Environment {

@@ -377,6 +377,32 @@ fn weaker(a: AgeSource, b: AgeSource) -> AgeSource {
     }
 }
 
+/// The build tags of the manifest's images that point at tagsweep's
+/// placeholder (see [`Tag::placeholder`]), as `(image, tag)`, in manifest
+/// order: the audit counts each as missing, and says so
+/// ([`placeholder_warning`]).
+pub fn placeholders(manifest: &Manifest, inventory: &Inventory) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for image in &manifest.images {
+        let Some(repo) = inventory.repositories.get(&image.name) else {
+            continue;
+        };
+        for tag in repo.tags.iter().flatten() {
+            if tag.placeholder && manifest.builds.is_build(&tag.name) {
+                found.push((image.name.clone(), tag.name.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// What the audit says of `namespace/image:tag` on a placeholder.
+pub fn placeholder_warning(namespace: &str, image: &str, tag: &str) -> String {
+    format!(
+        "warning: {namespace}/{image}:{tag} points at a tagsweep placeholder left by an interrupted prune (no image behind it; counted as missing): run prune again to finish, or restore from the journal"
+    )
+}
+
 /// Judges every build of the inventory against the manifest, as of `now`.
 pub fn evaluate(
     manifest: &Manifest,
@@ -415,6 +441,11 @@ pub fn evaluate(
             let acc = builds
                 .entry(tag.name.as_str())
                 .or_insert_with(|| Acc::new(existing.len()));
+            // On tagsweep's placeholder (an interrupted prune): no image is
+            // behind the tag; the build exists, the image is missing from it.
+            if tag.placeholder {
+                continue;
+            }
             acc.present[index] = true;
             acc.time(tag, now);
             for part in [
@@ -710,6 +741,7 @@ mod tests {
             platforms: platforms
                 .map(|ps| ps.iter().filter_map(|p| Platform::parse_loose(p)).collect()),
             media_type: None,
+            placeholder: false,
         }
     }
 

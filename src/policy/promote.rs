@@ -52,11 +52,37 @@ pub fn newest_complete(report: &Report) -> Vec<String> {
     complete
 }
 
+/// Refuses a build whose tag points, in some image of `fresh` (the build
+/// looked up in each image expected in it), at tagsweep's placeholder — a
+/// prune of it was interrupted: no image is behind that tag.
+pub fn no_placeholders(
+    namespace: &str,
+    build: &str,
+    fresh: &[(String, Option<Tag>)],
+) -> Result<(), String> {
+    let on: Vec<String> = fresh
+        .iter()
+        .filter(|(_, t)| t.as_ref().is_some_and(|t| t.placeholder))
+        .map(|(repo, _)| format!("{namespace}/{repo}:{build}"))
+        .collect();
+    if on.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{build}: {} point{} at a tagsweep placeholder left by an interrupted prune (no image behind {}): run prune again to finish, or restore from the journal",
+        on.join(", "),
+        if on.len() == 1 { "s" } else { "" },
+        if on.len() == 1 { "it" } else { "them" }
+    ))
+}
+
 /// Whether `build`, as a fresh look judges it (`None`: no expected image
 /// carries it), may be promoted; `Err(why not)` otherwise.
 pub fn promotable(build: &str, fresh: Option<&BuildReport>) -> Result<(), String> {
-    let Some(b) = fresh else {
-        return Err(format!("{build}: no image of the set carries it"));
+    let Some(b) = fresh.filter(|b| b.present > 0) else {
+        return Err(format!(
+            "no image of the set carries {build} (is it a build that was pushed?)"
+        ));
     };
     if !b.unverified_platforms.is_empty() {
         let images: Vec<&str> = b.unverified_platforms.keys().map(String::as_str).collect();
@@ -222,6 +248,35 @@ mod tests {
         let why = promotable("rocky-3", seen.as_ref()).unwrap_err();
         assert!(why.contains("could not be verified"), "{why}");
         assert!(promotable("rocky-9", None).is_err());
+    }
+
+    #[test]
+    fn a_build_nobody_pushed_is_said_so_not_called_broken() {
+        let m = manifest("");
+        let none = vec![("base".to_string(), None), ("nova".to_string(), None)];
+        let seen = judge_fresh(&m, "rocky-99", &none, Utc::now());
+        let why = promotable("rocky-99", seen.as_ref()).unwrap_err();
+        assert_eq!(
+            why,
+            "no image of the set carries rocky-99 (is it a build that was pushed?)"
+        );
+    }
+
+    #[test]
+    fn a_build_with_a_tag_on_a_placeholder_is_refused_by_name() {
+        let mut ph = tag("rocky-3", "sha256:ph", None);
+        ph.placeholder = true;
+        let fresh = vec![
+            ("base".to_string(), Some(tag("rocky-3", "b3", None))),
+            ("nova".to_string(), Some(ph)),
+        ];
+        let why = no_placeholders("linaro", "rocky-3", &fresh).unwrap_err();
+        assert!(
+            why.starts_with("rocky-3: linaro/nova:rocky-3 points at a tagsweep placeholder"),
+            "{why}"
+        );
+        assert!(why.contains("run prune again to finish"), "{why}");
+        assert_eq!(no_placeholders("linaro", "rocky-3", &fresh[..1]), Ok(()));
     }
 
     #[test]

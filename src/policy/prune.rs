@@ -745,6 +745,7 @@ mod tests {
             created: None,
             platforms: None,
             media_type: None,
+            placeholder: false,
         }
     }
 

@@ -293,6 +293,19 @@ pub trait Registry: Send + Sync {
         )))
     }
 
+    /// Whether the registry still has the manifest `digest` in `repo`,
+    /// asked without reading it where the backend can (`HEAD
+    /// /v2/<name>/manifests/<digest>`, OCI distribution spec "Checking if
+    /// content exists"; a HEAD does not count against Docker Hub's pull
+    /// limit, notes §6). `restore` asks it of every child of an index it
+    /// would push: a registry refuses an index whose child is gone (`400
+    /// MANIFEST_BLOB_UNKNOWN`, "blob unknown to registry").
+    ///
+    /// The default: [`Registry::get_manifest`] found it.
+    async fn has_manifest(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        Ok(self.get_manifest(repo, digest).await?.is_some())
+    }
+
     /// Points `repo:tag` at `manifest`: `PUT /v2/<name>/manifests/<tag>`
     /// with its bytes and its media type as `Content-Type` (OCI
     /// distribution spec, "Pushing manifests"; Docker Hub notes §11). Needs

@@ -116,6 +116,10 @@ impl<R: Registry> Registry for Redacted<R> {
         self.clean(self.inner.delete_tag(repo, tag).await)
     }
 
+    async fn has_manifest(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        self.clean(self.inner.has_manifest(repo, digest).await)
+    }
+
     async fn get_manifest(
         &self,
         repo: &str,

@@ -47,6 +47,16 @@ fn a_complete_build_is_promoted_to_latest_and_the_promote_undone_exactly() {
     );
     assert_eq!(state(&reg, REFS, &children), before);
 
+    // A build nobody pushed is said so, not called broken.
+    let out = promote(&m, &["rocky-99", "--tag", "latest", "--yes"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("refusing to promote: no image of the set carries rocky-99"),
+        "{}",
+        out.stderr
+    );
+
     // The newest complete build is rocky-1.
     let dry = promote(&m, &["--newest-complete", "--tag", "latest", "--dry-run"]);
     assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
@@ -83,9 +93,15 @@ fn a_complete_build_is_promoted_to_latest_and_the_promote_undone_exactly() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
+    // Each push: its intent, then its result.
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    for pair in lines.chunks(2) {
+        assert_eq!(pair[0]["result"], "intent", "{pair:?}");
+        assert_eq!(pair[0]["previous_digest"], pair[1]["previous_digest"]);
+    }
     let prev: BTreeMap<String, Value> = lines
         .iter()
+        .filter(|l| l["result"] != "intent")
         .map(|l| {
             assert_eq!(l["action"], "promote");
             assert_eq!(l["result"], "done");
@@ -172,7 +188,15 @@ fn promote_and_its_undo_show_no_secret_even_with_verbose() {
         m.to_str().unwrap(),
     ]);
     assert_eq!(promoted.code, 0, "{}\n{}", promoted.stdout, promoted.stderr);
-    let undone = with_credentials(&["restore", "--yes", "--journal", j.to_str().unwrap()]);
+    // The journal's registry is the manifest's: -m says the credentials may go there.
+    let undone = with_credentials(&[
+        "restore",
+        "--yes",
+        "--journal",
+        j.to_str().unwrap(),
+        "-m",
+        m.to_str().unwrap(),
+    ]);
     assert_eq!(undone.code, 0, "{}\n{}", undone.stdout, undone.stderr);
     assert!(
         undone.stderr.contains("PUT ") || promoted.stderr.contains("PUT "),
@@ -204,4 +228,69 @@ fn promote_and_its_undo_show_no_secret_even_with_verbose() {
             assert!(!text.contains(s.as_str()), "a secret shown:\n{text}");
         }
     }
+}
+
+/// Killed right after the registry moved `latest` in the first image: the
+/// journal must say where it was, so that `restore` can put it back.
+#[test]
+fn a_promote_killed_after_a_push_is_undone_from_its_intent() {
+    use crate::restore::interrupted::proxy;
+    use crate::support::registry::oci_paging::Intercept;
+    use crate::support::{killed_when, tagsweep_std};
+
+    let reg = TestRegistry::start();
+    let children = kolla(&reg);
+    let proxy = proxy(&reg);
+    let w = Workdir::new();
+    let m = manifest(&w, &proxy.url());
+    let j = w.path().join("promote.jsonl");
+    let before = state(&reg, REFS, &children);
+
+    proxy.intercept(|method, path| {
+        (method == "PUT" && path == "/v2/kolla/base/manifests/latest")
+            .then_some(Intercept::ForwardThenHang)
+    });
+    let mut cmd = tagsweep_std();
+    cmd.args([
+        "promote",
+        "rocky-1",
+        "--tag",
+        "latest",
+        "--yes",
+        "--journal",
+    ])
+    .arg(&j)
+    .arg("-m")
+    .arg(&m);
+    killed_when(cmd, || {
+        proxy.wait_for(
+            |l| l.starts_with("DONE PUT /v2/kolla/base/manifests/latest"),
+            std::time::Duration::from_secs(90),
+        );
+    });
+    assert_eq!(
+        state(&reg, REFS, &children)["base:latest"],
+        before["base:rocky-1"],
+        "the push happened"
+    );
+    let recorded: Vec<Value> = std::fs::read_to_string(&j)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["result"], "intent");
+    assert_eq!(
+        recorded[0]["previous_digest"].as_str(),
+        before["base:latest"].as_deref()
+    );
+    assert_eq!(
+        recorded[0]["digest"].as_str(),
+        before["base:rocky-1"].as_deref()
+    );
+
+    proxy.stop_intercepting();
+    let out = restore(&j, &["--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(state(&reg, REFS, &children), before);
 }

@@ -84,11 +84,20 @@ fn untouched(hub: &FakeHub) {
     assert_eq!(hub.count("DELETE"), 0);
 }
 
-fn journal(path: &std::path::Path) -> Vec<Value> {
+/// Every journal line.
+fn journal_lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).expect("journal lines are JSON"))
+        .collect()
+}
+
+/// The journal's result lines (the intent line before each deletion left out).
+fn journal(path: &std::path::Path) -> Vec<Value> {
+    journal_lines(path)
+        .into_iter()
+        .filter(|l| l["result"] != "intent")
         .collect()
 }
 
@@ -506,12 +515,18 @@ fn the_journal_is_on_disk_before_the_next_deletion() {
     let j = w.path().join("journal.jsonl");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (path, lines_seen) = (j.clone(), seen.clone());
-    // Each DELETE that reaches the server looks at what the journal already holds.
+    // Each DELETE that reaches the server looks at what the journal already
+    // holds: every earlier deletion's result, and its own intent.
     hub.on("DELETE", "", move |_, _| {
-        let lines = std::fs::read_to_string(&path)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        lines_seen.lock().unwrap().push(lines);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let last = text
+            .lines()
+            .last()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["result"].clone());
+        lines_seen
+            .lock()
+            .unwrap()
+            .push((text.lines().count(), last));
     });
     let out = prune(
         &hub,
@@ -526,6 +541,16 @@ fn the_journal_is_on_disk_before_the_next_deletion() {
         ],
     );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+    let intent = Some(Value::from("intent"));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (1, intent.clone()),
+            (3, intent.clone()),
+            (5, intent.clone()),
+            (7, intent)
+        ]
+    );
     assert_eq!(journal(&j).len(), 4);
+    assert_eq!(journal_lines(&j).len(), 8);
 }

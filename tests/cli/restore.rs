@@ -111,6 +111,14 @@ fn lines(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// The result lines (each change's intent line left out).
+fn results(path: &std::path::Path) -> Vec<Value> {
+    lines(path)
+        .into_iter()
+        .filter(|l| l["result"] != "intent")
+        .collect()
+}
+
 #[test]
 fn a_pruned_build_is_restored_exactly_and_a_re_pushed_tag_is_left_alone() {
     let reg = TestRegistry::start();
@@ -126,16 +134,27 @@ fn a_pruned_build_is_restored_exactly_and_a_re_pushed_tag_is_left_alone() {
             "--broken",
             "--yes",
             "--trust-declared-times",
+            "-q",
             "--journal",
         ])
         .arg(&j)
         .arg("-m")
         .arg(&m));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.stderr.contains("deleted kolla/"),
+        "-q: no line per tag:\n{}",
+        out.stderr
+    );
     assert_eq!(reg.tags("kolla/base").unwrap(), ["latest", "rocky-1"]);
     assert_eq!(reg.tags("kolla/nova").unwrap(), ["rocky-1"]);
-    let pruned = lines(&j);
+    let pruned = results(&j);
     assert_eq!(pruned.len(), 2);
+    assert_eq!(
+        lines(&j).len(),
+        4,
+        "each deletion's intent, then its result"
+    );
     let base = pruned.iter().find(|l| l["repository"] == "base").unwrap();
     assert_eq!(base["media_type"], OCI_INDEX, "{base}");
     assert_eq!(
@@ -166,13 +185,21 @@ fn a_pruned_build_is_restored_exactly_and_a_re_pushed_tag_is_left_alone() {
     assert_eq!(dry.code, 1, "{}\n{}", dry.stdout, dry.stderr);
     assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
     assert_eq!(reg.tags("kolla/base").unwrap(), ["latest", "rocky-1"]);
-    assert_eq!(lines(&j).len(), 2, "a dry run records nothing");
+    assert_eq!(lines(&j).len(), 4, "a dry run records nothing");
 
-    let out = restore(&j, &["--yes"]);
+    let out = restore(&j, &["--yes", "-q"]);
     assert_eq!(
         out.code, 1,
         "one tag left alone: {}\n{}",
         out.stdout, out.stderr
+    );
+    // -q: no line per tag restored, one per tag that could not be.
+    assert!(!out.stderr.contains("restored kolla/"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("could not restore kolla/nova:rocky-2: exists now at"),
+        "{}",
+        out.stderr
     );
     assert!(
         out.stdout.contains("put back    base:rocky-2"),
@@ -217,7 +244,7 @@ fn a_pruned_build_is_restored_exactly_and_a_re_pushed_tag_is_left_alone() {
     }
 
     // The restore's own journal, appended to the prune's.
-    let all = lines(&j);
+    let all = results(&j);
     let restores: Vec<&Value> = all.iter().filter(|l| l["action"] == "restore").collect();
     assert_eq!(restores.len(), 4, "{all:?}");
     let forced = restores
@@ -290,6 +317,88 @@ fn a_digest_the_registry_no_longer_has_is_named_with_what_to_do() {
         .filter(|l| l["action"] == "restore" && l["result"] == "unavailable")
         .count();
     assert_eq!(unavailable, 1);
+}
+
+/// Garbage collection took nova's pruned manifest, and one image of base's
+/// pruned index: a dry run already says neither can be put back, and why,
+/// and the restore pushes neither (no raw `400 blob unknown`).
+#[test]
+fn a_dry_run_checks_every_manifest_and_index_child_it_would_push() {
+    let reg = TestRegistry::start();
+    let children = kolla(&reg);
+    let w = Workdir::new();
+    let m = manifest(&w, &reg.url());
+    let j = w.path().join("prune.jsonl");
+    let out = run(tagsweep()
+        .args([
+            "prune",
+            "--broken",
+            "--yes",
+            "--trust-declared-times",
+            "--journal",
+        ])
+        .arg(&j)
+        .arg("-m")
+        .arg(&m));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let digest_of = |repo: &str| {
+        results(&j)
+            .into_iter()
+            .find(|l| l["repository"] == repo)
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (n2, b2) = (digest_of("nova"), digest_of("base"));
+    reg.delete_manifest("kolla/nova", &n2);
+    let child = children[&("base".to_string(), "rocky-2".to_string())][1].clone();
+    reg.delete_manifest("kolla/base", &child);
+
+    let dry = restore(&j, &["--dry-run"]);
+    assert_eq!(dry.code, 1, "{}\n{}", dry.stdout, dry.stderr);
+    assert!(
+        dry.stdout.contains("0 of 2 tags to change"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains(&format!(
+            "unavailable base:rocky-2 (build rocky-2): the registry no longer has {child} (linux/arm64) of the index {b2}"
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains(&format!(
+            "unavailable nova:rocky-2 (build rocky-2): the registry no longer has the manifest {n2}"
+        )) && dry
+            .stdout
+            .contains("rebuild nova:rocky-2 (build rocky-2) and push it again"),
+        "{}",
+        dry.stdout
+    );
+
+    let out = restore(&j, &["--yes"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains("blob unknown"), "{}", out.stderr);
+    assert_eq!(reg.tags("kolla/base").unwrap(), ["latest", "rocky-1"]);
+    assert_eq!(reg.tags("kolla/nova").unwrap(), ["rocky-1"]);
+    let unavailable: Vec<String> = results(&j)
+        .into_iter()
+        .filter(|l| l["action"] == "restore")
+        .map(|l| format!("{} {}", l["repository"], l["result"]))
+        .collect();
+    assert_eq!(
+        unavailable,
+        ["\"base\" \"unavailable\"", "\"nova\" \"unavailable\""]
+    );
+    assert!(
+        lines(&j)
+            .iter()
+            .all(|l| l["action"] != "restore" || l["result"] != "intent"),
+        "nothing was attempted"
+    );
 }
 
 #[test]
@@ -484,6 +593,544 @@ images: [base, nova, glance]
             ] {
                 assert!(!text.contains(s.as_str()), "a secret in {what}:\n{text}");
             }
+        }
+    }
+}
+
+/// Runs killed at the worst moment: between a change the registry made and
+/// its record. What they leave in the journal must be enough to undo it.
+pub mod interrupted {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::support::registry::oci_paging::{Intercept, PagingProxy, Quirks};
+    use crate::support::{killed_when, tagsweep_std};
+
+    const WAIT: Duration = Duration::from_secs(90);
+
+    /// The untag's last request: the DELETE of the throw-away manifest the
+    /// tag was moved onto (any DELETE of a digest but the all-zero one
+    /// tagsweep sends first, to learn whether deletes are allowed).
+    pub fn placeholder_delete(method: &str, path: &str) -> bool {
+        method == "DELETE"
+            && path.contains("/manifests/sha256:")
+            && !path.contains("/manifests/sha256:000000000000")
+    }
+
+    pub fn proxy(reg: &TestRegistry) -> PagingProxy {
+        PagingProxy::start_with(&reg.rt, &reg.url(), Quirks::default())
+    }
+
+    pub fn prune_cmd(
+        m: &std::path::Path,
+        j: &std::path::Path,
+        what: &[&str],
+    ) -> std::process::Command {
+        let mut cmd = tagsweep_std();
+        cmd.arg("prune")
+            .args(what)
+            .args(["--yes", "--delete-concurrency", "1", "--journal"])
+            .arg(j)
+            .arg("-m")
+            .arg(m);
+        cmd
+    }
+
+    /// SIGKILL while the registry answers the placeholder's DELETE: the tag
+    /// is gone, and before tagsweep wrote intents nothing said so.
+    #[test]
+    fn a_prune_killed_after_its_delete_is_undone_from_its_intent() {
+        let reg = TestRegistry::start();
+        let children = kolla(&reg);
+        let proxy = proxy(&reg);
+        let w = Workdir::new();
+        let m = manifest(&w, &proxy.url());
+        let j = w.path().join("prune.jsonl");
+        let before = state(&reg, REFS, &children);
+        let b2 = before["base:rocky-2"].clone().unwrap();
+
+        proxy.intercept(|method, path| {
+            placeholder_delete(method, path).then_some(Intercept::ForwardThenHang)
+        });
+        let cmd = prune_cmd(&m, &j, &["--broken", "--trust-declared-times"]);
+        let killed = killed_when(cmd, || {
+            proxy.wait_for(|l| l.starts_with("DONE DELETE"), WAIT);
+        });
+        // The registry untagged base:rocky-2 (repositories go in order);
+        // nova's was never reached.
+        assert_eq!(
+            reg.digest("kolla/base", "rocky-2"),
+            None,
+            "{}",
+            killed.stderr
+        );
+        assert_eq!(reg.digest("kolla/nova", "rocky-2"), before["nova:rocky-2"]);
+        let recorded = lines(&j);
+        assert_eq!(recorded.len(), 1, "only the intent: {recorded:?}");
+        let intent = &recorded[0];
+        assert_eq!(intent["result"], "intent", "{intent}");
+        assert_eq!(intent["action"], "prune", "{intent}");
+        assert_eq!(intent["repository"], "base", "{intent}");
+        assert_eq!(intent["digest"].as_str(), Some(b2.as_str()), "{intent}");
+        assert_eq!(intent["media_type"], OCI_INDEX, "{intent}");
+
+        proxy.stop_intercepting();
+        let dry = restore(&j, &["--dry-run"]);
+        assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+        assert!(
+            dry.stdout.contains(&format!(
+                "put back    base:rocky-2 → {b2} (build rocky-2); the journal records the change as begun, not finished"
+            )),
+            "{}",
+            dry.stdout
+        );
+        let out = restore(&j, &["--yes"]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(state(&reg, REFS, &children), before);
+    }
+
+    /// `restore --force` replaces a tag someone pushed since the prune:
+    /// killed right after that push, the journal must still say what the
+    /// tag pointed to before.
+    #[test]
+    fn a_forced_restore_killed_after_its_push_has_recorded_what_it_replaced() {
+        let reg = TestRegistry::start();
+        let children = kolla(&reg);
+        let proxy = proxy(&reg);
+        let w = Workdir::new();
+        let m = manifest(&w, &proxy.url());
+        let j = w.path().join("prune.jsonl");
+        let before = state(&reg, REFS, &children);
+        let out = run(tagsweep()
+            .args([
+                "prune",
+                "--broken",
+                "--yes",
+                "--trust-declared-times",
+                "--journal",
+            ])
+            .arg(&j)
+            .arg("-m")
+            .arg(&m));
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        let again = reg.push_image(
+            "kolla/nova",
+            "rocky-2",
+            &Image::new("linux/amd64", &really_ago(5), "nova2-again"),
+        );
+
+        proxy.intercept(|method, path| {
+            (method == "PUT" && path == "/v2/kolla/nova/manifests/rocky-2")
+                .then_some(Intercept::ForwardThenHang)
+        });
+        let mut cmd = tagsweep_std();
+        cmd.args(["restore", "--yes", "--force", "--journal"])
+            .arg(&j);
+        killed_when(cmd, || {
+            proxy.wait_for(|l| l.starts_with("DONE PUT /v2/kolla/nova/"), WAIT);
+        });
+        // The push happened: the re-pushed image's tag is overwritten…
+        assert_eq!(reg.digest("kolla/nova", "rocky-2"), before["nova:rocky-2"]);
+        // …and the journal says from what.
+        let last = lines(&j).pop().unwrap();
+        assert_eq!(last["action"], "restore", "{last}");
+        assert_eq!(last["result"], "intent", "{last}");
+        assert_eq!(last["repository"], "nova", "{last}");
+        assert_eq!(
+            last["previous_digest"].as_str(),
+            Some(again.as_str()),
+            "{last}"
+        );
+        assert_eq!(
+            last["digest"].as_str(),
+            before["nova:rocky-2"].as_deref(),
+            "{last}"
+        );
+    }
+}
+
+/// A prune killed after moving a tag onto its throw-away manifest (the
+/// placeholder) and before deleting it leaves a real tag on a manifest with
+/// no image behind it.
+mod placeholder {
+    use std::time::Duration;
+
+    use super::interrupted::{placeholder_delete, proxy, prune_cmd};
+    use super::*;
+    use crate::support::registry::oci_paging::{Intercept, PagingProxy};
+    use crate::support::{build, killed_when};
+
+    /// `prune --build rocky-1` (a complete build) killed while the
+    /// placeholder's DELETE is held: base:rocky-1 is left on the
+    /// placeholder; returns its digest.
+    fn left_on_placeholder(
+        reg: &TestRegistry,
+        proxy: &PagingProxy,
+        m: &std::path::Path,
+        j: &std::path::Path,
+    ) -> String {
+        proxy.intercept(|method, path| placeholder_delete(method, path).then_some(Intercept::Hang));
+        killed_when(prune_cmd(m, j, &["--build", "rocky-1"]), || {
+            proxy.wait_for(
+                |l| {
+                    l.strip_prefix("DELETE ")
+                        .is_some_and(|path| placeholder_delete("DELETE", path))
+                },
+                Duration::from_secs(90),
+            );
+        });
+        proxy.stop_intercepting();
+        let on = reg
+            .digest("kolla/base", "rocky-1")
+            .expect("the tag is still there");
+        assert!(reg.digest("kolla/nova", "rocky-1").is_some(), "not reached");
+        on
+    }
+
+    #[test]
+    fn a_tag_on_a_placeholder_is_missing_refused_and_restored_without_force() {
+        let reg = TestRegistry::start();
+        let children = kolla(&reg);
+        let proxy = proxy(&reg);
+        let w = Workdir::new();
+        let m = manifest(&w, &proxy.url());
+        let j = w.path().join("prune.jsonl");
+        let before = state(&reg, REFS, &children);
+        let placeholder = left_on_placeholder(&reg, &proxy, &m, &j);
+        assert_ne!(Some(&placeholder), before["base:rocky-1"].as_ref());
+
+        // The audit: rocky-1 is no longer complete, and says why.
+        let audit = run(tagsweep().args(["audit", "--format", "json", "-m"]).arg(&m));
+        assert_eq!(audit.code, 1, "{}\n{}", audit.stdout, audit.stderr);
+        let doc = audit.json();
+        let b1 = build(&doc, "rocky-1");
+        assert_eq!(b1["status"], "broken", "{b1}");
+        assert_eq!(b1["missing"], serde_json::json!(["base"]), "{b1}");
+        assert!(
+            audit.stderr.contains(
+                "kolla/base:rocky-1 points at a tagsweep placeholder left by an interrupted prune"
+            ) && audit
+                .stderr
+                .contains("run prune again to finish, or restore from the journal"),
+            "{}",
+            audit.stderr
+        );
+
+        // Promote refuses it by name, and --newest-complete does not take it.
+        let out = run(tagsweep()
+            .args(["promote", "rocky-1", "--tag", "latest", "--yes", "-m"])
+            .arg(&m));
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(
+                "refusing to promote: rocky-1: kolla/base:rocky-1 points at a tagsweep placeholder"
+            ),
+            "{}",
+            out.stderr
+        );
+        let out = run(tagsweep()
+            .args([
+                "promote",
+                "--newest-complete",
+                "--tag",
+                "latest",
+                "--yes",
+                "-m",
+            ])
+            .arg(&m));
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("no build is complete"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(reg.digest("kolla/base", "latest"), before["base:latest"]);
+
+        // Restore replaces it: it is tagsweep's, not someone's push.
+        let out = restore(&j, &["--yes"]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains(&format!(
+                "put back    base:rocky-1 → {} (build rocky-1): it points at tagsweep's placeholder {placeholder}",
+                before["base:rocky-1"].as_deref().unwrap()
+            )),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(state(&reg, REFS, &children), before);
+    }
+
+    #[test]
+    fn a_prune_run_again_deletes_the_placeholder_alone_and_the_journal_still_restores() {
+        let reg = TestRegistry::start();
+        let children = kolla(&reg);
+        let proxy = proxy(&reg);
+        let w = Workdir::new();
+        let m = manifest(&w, &proxy.url());
+        let j = w.path().join("prune.jsonl");
+        let before = state(&reg, REFS, &children);
+        let placeholder = left_on_placeholder(&reg, &proxy, &m, &j);
+
+        proxy.clear();
+        let out = run(tagsweep()
+            .args(["prune", "--build", "rocky-1", "--yes", "--journal"])
+            .arg(&j)
+            .arg("-m")
+            .arg(&m));
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        for repo in ["base", "nova", "glance"] {
+            assert_eq!(
+                reg.digest(&format!("kolla/{repo}"), "rocky-1"),
+                None,
+                "{repo}"
+            );
+        }
+        // The placeholder alone was deleted: no second one was made, the
+        // build's manifest is still there by digest.
+        assert_eq!(reg.digest("kolla/base", &placeholder), None);
+        let b1 = before["base:rocky-1"].clone().unwrap();
+        assert_eq!(reg.digest("kolla/base", &b1), Some(b1.clone()));
+        let base_puts = proxy
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("PUT /v2/kolla/base/manifests/"))
+            .count();
+        assert_eq!(base_puts, 0, "{:?}", proxy.requests());
+        assert!(
+            proxy
+                .requests()
+                .contains(&format!("DELETE /v2/kolla/base/manifests/{placeholder}")),
+            "{:?}",
+            proxy.requests()
+        );
+        let recorded = lines(&j);
+        let base = recorded
+            .iter()
+            .rev()
+            .find(|l| l["repository"] == "base")
+            .unwrap();
+        assert_eq!(base["result"], "already_gone", "{base}");
+        assert!(
+            base["detail"].as_str().unwrap().contains("placeholder"),
+            "{base}"
+        );
+
+        // The first run's intent still says what base:rocky-1 was.
+        let out = restore(&j, &["--yes"]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(state(&reg, REFS, &children), before);
+    }
+}
+
+/// A run killed while it wrote a line leaves it cut short, without its
+/// newline: every later restore must still read the journal.
+#[test]
+fn a_journal_whose_last_line_was_cut_short_still_restores_and_is_appended_cleanly() {
+    let reg = TestRegistry::start();
+    let children = kolla(&reg);
+    let w = Workdir::new();
+    let m = manifest(&w, &reg.url());
+    let j = w.path().join("prune.jsonl");
+    let before = state(&reg, REFS, &children);
+    let out = run(tagsweep()
+        .args([
+            "prune",
+            "--broken",
+            "--yes",
+            "--trust-declared-times",
+            "--journal",
+        ])
+        .arg(&j)
+        .arg("-m")
+        .arg(&m));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // A third line, cut short where the crash came.
+    let mut text = std::fs::read_to_string(&j).unwrap();
+    let whole = text.lines().count();
+    let line = text.lines().next().unwrap().to_string();
+    text.push_str(&line[..line.len() / 2]);
+    std::fs::write(&j, &text).unwrap();
+
+    let out = restore(&j, &["--yes"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: {}:{}: a line cut short",
+            j.display(),
+            whole + 1
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(state(&reg, REFS, &children), before);
+
+    // The restore appended its lines after a newline of its own: each is
+    // whole, and the file reads again (the torn line skipped, still named).
+    let text = std::fs::read_to_string(&j).unwrap();
+    let after: Vec<&str> = text.lines().skip(whole + 1).collect();
+    assert!(!after.is_empty());
+    for l in &after {
+        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+    }
+    let again = restore(&j, &["--yes"]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("0 of 2 tags to change"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stderr.contains("a line cut short"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_missing_journal_says_why_once() {
+    let w = Workdir::new();
+    let out = restore(&w.path().join("nope.jsonl"), &["--yes"]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
+
+/// A journal names its registries, and may come from anywhere: the
+/// credentials of the environment go only to a registry the user named.
+mod credentials {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::support::Served;
+
+    const USER: &str = "ci";
+    const PASSWORD: &str = "s3cr3t-PASSWORD-journal";
+
+    /// A registry that wants Basic credentials and writes down every
+    /// `Authorization` it is sent (as the tester's echo registry did).
+    struct Recorder {
+        url: String,
+        seen: Arc<Mutex<Vec<String>>>,
+        _served: Served,
+    }
+
+    fn recorder(rt: &tokio::runtime::Runtime) -> Recorder {
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                log.lock().unwrap().push(format!("{method} {uri} {auth}"));
+                if auth.is_empty() {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Basic realm=\"journal\"")],
+                        "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}",
+                    )
+                        .into_response();
+                }
+                if uri.path() == "/v2/" {
+                    return StatusCode::OK.into_response();
+                }
+                (
+                    StatusCode::NOT_FOUND,
+                    "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}",
+                )
+                    .into_response()
+            }
+        });
+        let (listener, port) = Served::bind();
+        Recorder {
+            url: format!("http://127.0.0.1:{port}"),
+            seen,
+            _served: Served::start(rt, listener, app),
+        }
+    }
+
+    fn journal_naming(w: &Workdir, url: &str) -> std::path::PathBuf {
+        w.write(
+            "j.jsonl",
+            &format!(
+                "{{\"action\":\"prune\",\"registry\":\"{url}\",\"namespace\":\"ci\",\"repository\":\"api\",\"tag\":\"b-5\",\"build\":\"b-5\",\"digest\":\"sha256:{}\",\"media_type\":\"{OCI_INDEX}\",\"result\":\"deleted\"}}\n",
+                "ab".repeat(32)
+            ),
+        )
+    }
+
+    fn restore_with_env(journal: &std::path::Path, args: &[&str]) -> Run {
+        run(tagsweep()
+            .args(["restore", "--dry-run", "--journal"])
+            .arg(journal)
+            .args(args)
+            .env("TAGSWEEP_REGISTRY_USERNAME", USER)
+            .env("TAGSWEEP_REGISTRY_PASSWORD", PASSWORD))
+    }
+
+    #[test]
+    fn environment_credentials_go_only_to_the_registry_the_user_names() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let reg = recorder(&rt);
+        let w = Workdir::new();
+        let j = journal_naming(&w, &reg.url);
+
+        // Named by the journal only: anonymous, and said so.
+        let out = restore_with_env(&j, &[]);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        let seen = reg.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty(), "the registry was asked");
+        assert!(
+            seen.iter().all(|l| !l.contains("Basic")),
+            "credentials were sent: {seen:?}"
+        );
+        assert!(
+            out.stderr.contains(&format!(
+                "{} is named by the journal, not by you: the credentials of --username/--password-stdin and TAGSWEEP_REGISTRY_USERNAME/TAGSWEEP_REGISTRY_PASSWORD are not sent to it; give --registry {}",
+                reg.url, reg.url
+            )),
+            "{}",
+            out.stderr
+        );
+
+        // Another registry named: refused before anything is asked.
+        reg.seen.lock().unwrap().clear();
+        let out = restore_with_env(&j, &["--registry", "https://registry.example.org"]);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "records changes on {}, not on https://registry.example.org",
+                reg.url
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(reg.seen.lock().unwrap().is_empty());
+
+        // Named by the user: the credentials go there.
+        let out = restore_with_env(&j, &["--registry", &format!("{}/", reg.url)]);
+        assert_eq!(out.code, 1, "unavailable: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            reg.seen.lock().unwrap().iter().any(|l| l.contains("Basic")),
+            "{:?}",
+            reg.seen.lock().unwrap()
+        );
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!text.contains(PASSWORD), "{text}");
         }
     }
 }

@@ -13,8 +13,18 @@
 //!   that contradicts itself (a digest its bytes deny, a manifest unknown
 //!   by the digest of the bytes served: something rewrites answers, and
 //!   nothing it says can be acted on); the rest is recorded as skipped.
-//! * Each result goes to the journal, on disk, before the next is recorded.
+//! * Each deletion is journaled twice, on disk: an intent line (the tag and
+//!   the digest it points to) before its first request, then its result.
+//!   A run killed in between leaves the intent, which `restore` reads as a
+//!   deletion that may have happened.
+//! * A tag the re-check finds on tagsweep's placeholder (a prune of it was
+//!   interrupted half way) is already gone in all but name: its deletion
+//!   finishes that prune (the backend deletes the placeholder alone) and is
+//!   recorded as `already_gone`, without an intent: there is nothing of it
+//!   to put back, and the digest it had before is in the interrupted run's
+//!   intent line.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use chrono::Utc;
@@ -119,7 +129,7 @@ impl Execution<'_> {
             self.keep_all(plan, build, done, journal, DeletionResult::Skipped, why);
             return;
         }
-        match self.fresh_look(build).await {
+        let placeholders = match self.fresh_look(build).await {
             Err(e) => {
                 done.skipped.push((
                     build.tag.clone(),
@@ -148,13 +158,26 @@ impl Execution<'_> {
                     self.keep_all(plan, build, done, journal, DeletionResult::Skipped, &why);
                     return;
                 }
+                fresh
+                    .into_iter()
+                    .filter(|(_, t)| t.as_ref().is_some_and(|t| t.placeholder))
+                    .map(|(repo, _)| repo)
+                    .collect::<HashSet<String>>()
             }
-        }
+        };
         self.watch.build_started(build);
+        let journal = std::sync::Mutex::new(journal);
+        let placeholders = &placeholders;
+        let journal_ref = &journal;
         let mut deletions = futures::stream::iter(&build.tags)
             .map(|t| async move {
                 if stop.get().is_some() {
                     return (t, Err(None));
+                }
+                if !placeholders.contains(&t.repository) {
+                    // On disk before the first request that may change it.
+                    let mut j = journal_ref.lock().unwrap_or_else(|e| e.into_inner());
+                    record(&mut j, &intent(plan, build, t));
                 }
                 let outcome = self.registry.delete_tag(&t.repository, &t.tag).await;
                 (t, outcome.map_err(Some))
@@ -162,6 +185,12 @@ impl Execution<'_> {
             .buffer_unordered(self.delete_concurrency.max(1));
         while let Some((t, outcome)) = deletions.next().await {
             let r = match outcome {
+                Ok(_) if placeholders.contains(&t.repository) => result(
+                    build,
+                    t,
+                    DeletionResult::AlreadyGone,
+                    Some(PLACEHOLDER_REMOVED.into()),
+                ),
                 Ok(DeleteOutcome::Deleted) => result(build, t, DeletionResult::Deleted, None),
                 Ok(DeleteOutcome::AlreadyGone) => {
                     result(build, t, DeletionResult::AlreadyGone, None)
@@ -181,7 +210,8 @@ impl Execution<'_> {
                     r
                 }
             };
-            self.keep(plan, done, journal, r);
+            let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+            self.keep(plan, done, &mut j, r);
         }
     }
 
@@ -320,6 +350,42 @@ impl Execution<'_> {
             .into_iter()
             .map(|(repo, r)| (repo, r.tags.and_then(|t| t.into_iter().next())))
             .collect())
+    }
+}
+
+/// What a deletion that finished an interrupted prune says.
+const PLACEHOLDER_REMOVED: &str = "it pointed at tagsweep's placeholder, left by an interrupted prune: the placeholder was deleted, which finishes that prune (the digest the tag had before is in that prune's journal)";
+
+/// The intent line of `t`'s deletion: the tag, and the manifest it points
+/// to (what `restore` would put back).
+fn intent<'a>(
+    plan: &'a PrunePlan,
+    build: &'a PlannedBuild,
+    t: &'a PlannedTag,
+) -> journal::Entry<'a> {
+    journal::Entry {
+        time: journal::timestamp(Utc::now()),
+        action: journal::Action::Prune,
+        registry: &plan.registry,
+        namespace: &plan.namespace,
+        repository: &t.repository,
+        tag: &t.tag,
+        build: &build.tag,
+        digest: t.digest.as_deref(),
+        media_type: t.media_type.as_deref(),
+        previous_digest: None,
+        previous_media_type: None,
+        result: journal::Recorded::Intent,
+        detail: None,
+    }
+}
+
+/// Appends `entry` to the journal, if there is one (a failure is said).
+fn record(journal: &mut Option<Journal>, entry: &journal::Entry<'_>) {
+    if let Some(j) = journal.as_mut() {
+        if let Err(e) = j.record(entry) {
+            eprintln!("tagsweep: cannot write the journal: {e}");
+        }
     }
 }
 
@@ -653,30 +719,54 @@ mod tests {
         );
     }
 
+    /// A deletion's intent is on disk before its request, its result
+    /// before the next deletion's intent: a run killed at any point leaves
+    /// every tag it may have touched in the journal.
     #[test]
-    fn each_result_is_in_the_journal_before_the_next_deletion() {
+    fn each_intent_is_on_disk_before_its_deletion_and_each_result_before_the_next() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let registry = {
             let (path, seen) = (path.clone(), seen.clone());
-            registry().on_delete(Box::new(move |_, _| {
-                let lines = std::fs::read_to_string(&path)
-                    .map(|s| s.lines().count())
-                    .unwrap_or(0);
-                seen.lock().unwrap().push(lines);
+            registry().on_delete(Box::new(move |repo, tag| {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let last: serde_json::Value =
+                    serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap();
+                seen.lock().unwrap().push((
+                    text.lines().count(),
+                    format!("{}:{}", last["repository"], last["tag"])
+                        == format!("\"{repo}\":\"{tag}\""),
+                    last["result"].clone(),
+                ));
             }))
         };
         let mut journal = Some(Journal::open(&path).unwrap());
         let (_, done) = prune(&registry, &manifest(""), &mut journal);
-        assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+        let intent = serde_json::Value::from("intent");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (1, true, intent.clone()),
+                (3, true, intent.clone()),
+                (5, true, intent.clone()),
+                (7, true, intent)
+            ]
+        );
         let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), done.results.len());
-        assert!(lines.iter().all(|l| l["result"] == "deleted"), "{lines:?}");
+        assert_eq!(lines.len(), 2 * done.results.len());
+        for pair in lines.chunks(2) {
+            assert_eq!(pair[0]["result"], "intent", "{pair:?}");
+            assert_eq!(pair[1]["result"], "deleted", "{pair:?}");
+            for field in ["repository", "tag", "digest"] {
+                assert_eq!(pair[0][field], pair[1][field], "{pair:?}");
+            }
+            assert!(pair[0]["digest"].is_string(), "{pair:?}");
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::inventory::Inventory;
 use crate::journal::{DeletionResult, Journal};
 use crate::manifest::Manifest;
 use crate::output;
+use crate::policy::audit::{placeholder_warning, placeholders};
 use crate::policy::prune::{check_request, plan, PruneRequest};
 use crate::policy::{evaluate, BuildSelection, Report, Status};
 use crate::render::plan::{self as render, Totals};
@@ -133,6 +134,16 @@ pub async fn run(
         save_observations(&seen, global);
     }
     let plan = plan.map_err(|refusal| anyhow::anyhow!("{refusal}; nothing was deleted"))?;
+    // A tag on tagsweep's placeholder in a build this prune does not
+    // finish: said, as the audit says it.
+    for (image, tag) in placeholders(&manifest, &inventory) {
+        if !plan.builds.iter().any(|b| b.tag == tag) {
+            eprintln!(
+                "tagsweep: {}",
+                placeholder_warning(&manifest.namespace, &image, &tag)
+            );
+        }
+    }
     let findings = if plan.has_findings() {
         Outcome::Findings
     } else {
@@ -162,6 +173,7 @@ pub async fn run(
     let show = show::Show {
         progress: global.progress(&connection),
         namespace: manifest.namespace.clone(),
+        quiet: global.quiet,
     };
     let execution = Execution {
         registry: registry.as_ref(),

@@ -4,8 +4,8 @@
 //! while its tags are deleted, then one line per build (`rocky-38: deleted
 //! 250 tags`). Three Kolla builds are three lines, not 750. Elsewhere (CI
 //! logs, pipes, `-v`): one line per deleted or failed tag, which a log
-//! search finds. In both, a build the re-check skips says why, and the
-//! journal (`--journal`) keeps every tag.
+//! search finds; with `-q`, only the failed ones. In all, a build the
+//! re-check skips says why, and the journal (`--journal`) keeps every tag.
 
 use super::execute::Watch;
 use crate::journal::DeletionResult;
@@ -19,6 +19,8 @@ pub struct Show {
     pub progress: Progress,
     /// `linaro`: tag lines name `linaro/nova-api:rocky-38`.
     pub namespace: String,
+    /// `-q`: no line per tag but for failures.
+    pub quiet: bool,
 }
 
 impl Show {
@@ -38,6 +40,9 @@ impl Watch for Show {
             self.progress.inc();
             return;
         }
+        if self.quiet && r.result != DeletionResult::Failed {
+            return;
+        }
         match r.result {
             DeletionResult::Deleted => eprintln!(
                 "tagsweep: deleted {}/{}:{}",
@@ -45,6 +50,14 @@ impl Watch for Show {
             ),
             DeletionResult::Failed => eprintln!(
                 "tagsweep: failed to delete {}:{}: {}",
+                r.repository,
+                r.tag,
+                r.detail.as_deref().unwrap_or("")
+            ),
+            // A tag left on tagsweep's placeholder, finished now.
+            DeletionResult::AlreadyGone if r.detail.is_some() => eprintln!(
+                "tagsweep: finished removing {}/{}:{}: {}",
+                self.namespace,
                 r.repository,
                 r.tag,
                 r.detail.as_deref().unwrap_or("")

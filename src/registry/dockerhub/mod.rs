@@ -483,6 +483,17 @@ impl super::Registry for DockerHub {
         .map_err(|e| self.redact(e))
     }
 
+    /// On the registry API, by HEAD (no pull counted).
+    async fn has_manifest(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        let client = self.registry_client()?;
+        let name = format!("{}/{repo}", self.namespace);
+        super::oci::exists::manifest_exists(client, &name, digest, |a| {
+            self.explain_registry(a, &name)
+        })
+        .await
+        .map_err(|e| self.redact(e))
+    }
+
     /// On the registry API (`PUT /v2/<namespace>/<repo>/manifests/<tag>`,
     /// a token for `repository:<namespace>/<repo>:pull,push` from
     /// `auth.docker.io`, the same credentials as the Hub API; notes §11):

@@ -85,6 +85,7 @@ impl From<HubTag> for Tag {
                 .as_deref()
                 .filter(|m| crate::registry::oci::image::is_manifest_media_type(m))
                 .map(intern_media_type),
+            placeholder: false,
         }
     }
 }

@@ -44,7 +44,9 @@
 //! * **Platforms**: from the index (attestations left out), or from the
 //!   single image's config.
 //! * **Deleting one tag** (tag-safe: other tags on the same digest survive):
-//!   see [`delete`].
+//!   see [`delete`]. A tag found on tagsweep's own placeholder (an untag
+//!   interrupted half way) is marked as such when read, and deleting it
+//!   finishes that untag: see [`placeholder`].
 //!
 //! Authentication and sending: see [`client`]; credentials: [`credentials`].
 
@@ -52,8 +54,10 @@ pub(crate) mod client;
 pub mod credentials;
 mod delete;
 pub(crate) mod digest;
+pub(crate) mod exists;
 mod headers;
 pub(crate) mod image;
+pub(crate) mod placeholder;
 mod tag_pages;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -136,6 +140,9 @@ pub struct OciRegistry {
     deletes_allowed: OnceCell<()>,
     /// Repositories known to hold the empty config blob.
     empty_config_in: Mutex<HashSet<String>>,
+    /// The tags last read pointing at tagsweep's placeholder, and its
+    /// digest, by (repository, tag) (see [`placeholder`]).
+    placeholders: Mutex<HashMap<(String, String), String>>,
     said_no_time: AtomicBool,
     said_link_detour: AtomicBool,
 }
@@ -169,6 +176,7 @@ impl OciRegistry {
             tag_delete: AtomicU8::new(delete::UNKNOWN),
             deletes_allowed: OnceCell::new(),
             empty_config_in: Mutex::new(HashSet::new()),
+            placeholders: Mutex::new(HashMap::new()),
             said_no_time: AtomicBool::new(false),
             said_link_detour: AtomicBool::new(false),
         })
@@ -242,6 +250,22 @@ impl OciRegistry {
         if let Some(d) = &fetched.digest {
             self.remember_tag(name, tag, d);
         }
+        // tagsweep's own placeholder: no image, no facts to read.
+        let placeholder =
+            placeholder::placeholder_of(fetched.content_type.as_deref(), &fetched.body).is_some()
+                && fetched.digest.is_some();
+        self.note_placeholder(name, tag, fetched.digest.as_deref().filter(|_| placeholder));
+        if placeholder {
+            return Ok(Some(Tag {
+                digest: fetched.digest,
+                media_type: fetched
+                    .content_type
+                    .as_deref()
+                    .map(crate::inventory::intern_media_type),
+                placeholder: true,
+                ..Tag::new(tag)
+            }));
+        }
         let facts = self.facts_of(name, &fetched).await?;
         if facts.created.is_none()
             && self.client.notes().shows(Level::Info)
@@ -264,6 +288,7 @@ impl OciRegistry {
                 .content_type
                 .as_deref()
                 .map(crate::inventory::intern_media_type),
+            placeholder: false,
         }))
     }
 
@@ -993,8 +1018,18 @@ impl super::Registry for OciRegistry {
         Ok(self.facts_of(&name, &fetched).await?.platforms)
     }
 
+    /// A tag last read on tagsweep's placeholder has its interrupted untag
+    /// finished (see [`placeholder`]); any other is untagged (see [`delete`]).
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<DeleteOutcome, RegistryError> {
-        self.delete_one(&self.full(repo), tag).await
+        let name = self.full(repo);
+        if let Some(outcome) = self.finish_untag(&name, tag).await? {
+            return Ok(outcome);
+        }
+        self.delete_one(&name, tag).await
+    }
+
+    async fn has_manifest(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        exists::manifest_exists(&self.client, &self.full(repo), digest, |a| self.explain(a)).await
     }
 
     async fn get_manifest(

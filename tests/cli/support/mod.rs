@@ -151,6 +151,28 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
+/// Starts `cmd` (from [`tagsweep_std`]), waits for `moment` to return (it
+/// watches for the point to interrupt at, e.g. a proxy's log), then kills
+/// the process (SIGKILL: nothing after that point runs, as when a CI job
+/// is cancelled or the machine stops) and returns what it printed.
+pub fn killed_when(mut cmd: std::process::Command, moment: impl FnOnce()) -> Run {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tagsweep");
+    moment();
+    child.kill().expect("kill tagsweep");
+    let out = child.wait_with_output().expect("wait for tagsweep");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The build `tag` of an audit's JSON report; fails the test, showing the
 /// report, when there is none.
 pub fn build<'a>(doc: &'a serde_json::Value, tag: &str) -> &'a serde_json::Value {

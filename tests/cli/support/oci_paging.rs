@@ -25,6 +25,12 @@
 //! without their digest; a digest header naming another manifest only once
 //! a delete was sent; error answers (the registry's, and its token
 //! server's) that quote the credentials sent.
+//!
+//! [`PagingProxy::intercept`] plays an interruption: a chosen request is
+//! held without an answer ([`Intercept::Hang`]: it never reaches the
+//! registry) or made and then held ([`Intercept::ForwardThenHang`]: the
+//! registry changed, the client never hears of it), so that a test can kill
+//! tagsweep at exactly that point ([`PagingProxy::wait_for`]).
 
 #![allow(dead_code)]
 
@@ -60,6 +66,7 @@ pub enum LinkStyle {
 pub struct PagingProxy {
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    intercepts: Arc<Mutex<Vec<Chooser>>>,
     _server: crate::support::Served,
 }
 
@@ -169,6 +176,27 @@ pub enum LaterListing {
     NullTags,
 }
 
+/// What the proxy does with a request a test singled out
+/// ([`PagingProxy::intercept`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intercept {
+    /// Holds the request without forwarding it or answering (for two
+    /// minutes, then 504): a client killed meanwhile was killed before the
+    /// change.
+    Hang,
+    /// Forwards it, logs `DONE <METHOD> <path> <status>` once the registry
+    /// answered, then holds the answer (two minutes): a client killed
+    /// meanwhile was killed between the change and anything it would have
+    /// done next.
+    ForwardThenHang,
+}
+
+/// Chooses what to do with a request (`METHOD`, `/path?query`).
+type Chooser = Box<dyn Fn(&str, &str) -> Option<Intercept> + Send + Sync>;
+
+/// How long an intercepted request is held.
+const HELD: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The token the quirky realm gives (see `Quirks::unknown_repositories_unauthorized`).
 const QUIRK_TOKEN: &str = "quirk-token-changes-nothing";
 
@@ -189,6 +217,7 @@ struct Shared {
     /// The token realm the registry's challenges name, when
     /// `Quirks::echo_credentials` serves it through the proxy.
     realm: Arc<Mutex<Option<String>>>,
+    intercepts: Arc<Mutex<Vec<Chooser>>>,
 }
 
 impl PagingProxy {
@@ -245,6 +274,7 @@ impl PagingProxy {
     ) -> PagingProxy {
         let (listener, port) = crate::support::Served::bind();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let intercepts: Arc<Mutex<Vec<Chooser>>> = Arc::default();
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
             style,
@@ -260,11 +290,13 @@ impl PagingProxy {
             listed: Arc::new(Mutex::new(HashSet::new())),
             deleted: Arc::new(AtomicBool::new(false)),
             realm: Arc::new(Mutex::new(None)),
+            intercepts: intercepts.clone(),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         PagingProxy {
             port,
             log,
+            intercepts,
             _server: crate::support::Served::start(rt, listener, app),
         }
     }
@@ -281,6 +313,37 @@ impl PagingProxy {
     pub fn clear(&self) {
         self.log.lock().unwrap().clear();
     }
+
+    /// From now on, `choose(method, path_and_query)` decides what happens
+    /// to each request (`None`: as usual); see [`Intercept`].
+    pub fn intercept(
+        &self,
+        choose: impl Fn(&str, &str) -> Option<Intercept> + Send + Sync + 'static,
+    ) {
+        self.intercepts.lock().unwrap().push(Box::new(choose));
+    }
+
+    /// Stops intercepting (requests held already stay held).
+    pub fn stop_intercepting(&self) {
+        self.intercepts.lock().unwrap().clear();
+    }
+
+    /// Waits until a logged request line satisfies `seen` (at most `limit`);
+    /// returns it, or panics with the log.
+    pub fn wait_for(&self, seen: impl Fn(&str) -> bool, limit: std::time::Duration) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(line) = self.requests().into_iter().find(|l| seen(l)) {
+                return line;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the request waited for never came: {:#?}",
+                self.requests()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 async fn handle(
@@ -290,10 +353,39 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    s.log.lock().unwrap().push(format!(
-        "{method} {}",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    ));
+    let asked = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    s.log.lock().unwrap().push(format!("{method} {asked}"));
+    let chosen = s
+        .intercepts
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|choose| choose(method.as_str(), &asked));
+    match chosen {
+        Some(Intercept::Hang) => {
+            tokio::time::sleep(HELD).await;
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        Some(Intercept::ForwardThenHang) => {
+            // In a task of its own: the change is made even when the
+            // client is gone before the registry answers.
+            let (s2, m2, u2, h2) = (s.clone(), method.clone(), uri.clone(), headers.clone());
+            let answer = tokio::spawn(async move { forward(&s2, m2, &u2, &h2, body).await })
+                .await
+                .expect("forwarding task");
+            s.log.lock().unwrap().push(format!(
+                "DONE {method} {asked} {}",
+                answer.status().as_u16()
+            ));
+            tokio::time::sleep(HELD).await;
+            return answer;
+        }
+        None => {}
+    }
     if !s.quirks.echo_credentials {
         return answer(&s, method, uri, headers, body).await;
     }
