@@ -148,6 +148,38 @@ mod tests {
     use crate::registry::memory::MemoryRegistry;
     use crate::secret::Secret;
 
+    /// The methods declared in the body starting at `start` (up to the first
+    /// line that is a lone `}`).
+    fn methods(source: &str, start: &str) -> Vec<String> {
+        let body = &source[source.find(start).expect("the block is there")..];
+        let body = &body[..body.find("\n}\n").expect("the block ends")];
+        let mut names: Vec<String> = body
+            .lines()
+            .filter_map(|l| {
+                let l = l.strip_prefix("    ")?;
+                let l = l.strip_prefix("async ").unwrap_or(l);
+                let rest = l.strip_prefix("fn ")?;
+                Some(rest.split(['(', '<']).next()?.to_string())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A trait method not forwarded here runs its default instead of the
+    /// backend's — silently: a Docker Hub that "cannot" list newest first
+    /// would never use the inventory cache. Every one must be forwarded.
+    #[test]
+    fn every_method_of_the_trait_is_forwarded() {
+        let declared = methods(include_str!("mod.rs"), "pub trait Registry");
+        let forwarded = methods(
+            include_str!("redacted.rs"),
+            "impl<R: Registry> Registry for",
+        );
+        assert!(declared.len() > 10, "{declared:?}");
+        assert_eq!(declared, forwarded);
+    }
+
     #[tokio::test]
     async fn every_error_leaves_redacted() {
         let redactor = Redactor::new();
