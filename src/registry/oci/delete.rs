@@ -293,7 +293,7 @@ impl OciRegistry {
     /// error, never an empty list, when they cannot be known: a listing
     /// that answers 404 or errs, or one that lacks `tag` itself (`{"tags":
     /// null}`, a stale or partial page), `tag` having just been read.
-    async fn sharers(
+    pub(super) async fn sharers(
         &self,
         name: &str,
         tag: &str,
@@ -301,7 +301,7 @@ impl OciRegistry {
     ) -> Result<Vec<(String, bool)>, RegistryError> {
         let unknown = |why: String| {
             RegistryError::Changed(format!(
-                "{name}:{tag} was not deleted: which other tags share its manifest {digest} is unknown ({why}), and a tag delete on {} could take them too; run again",
+                "{name}:{tag} was not deleted: which other tags share its manifest {digest} is unknown ({why}), and deleting it on {} could take them too; run again",
                 self.registry_name()
             ))
         };

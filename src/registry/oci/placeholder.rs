@@ -19,12 +19,11 @@
 //! the same placeholder, made for this very tag; no other tag on that
 //! digest or listing it in an index). No new placeholder is made.
 
-use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::Deserialize;
 
 use super::client::{Access, Scope};
-use super::image::{self, Parsed};
+use super::image;
 use super::OciRegistry;
 use crate::registry::http::Request;
 use crate::registry::{DeleteOutcome, RegistryError};
@@ -119,7 +118,14 @@ impl OciRegistry {
                 "{name}:{tag} on {registry} points at {placeholder}, which is not the placeholder tagsweep made for this tag; refusing to delete it; push the tag again, or delete it with the registry's own tools"
             )));
         }
-        let sharers = self.placeholder_sharers(name, tag, &placeholder).await?;
+        // Unknown sharers (a listing that fails, answers 404 or lacks this
+        // very tag) are an error there, never "none".
+        let sharers: Vec<String> = self
+            .sharers(name, tag, &placeholder)
+            .await?
+            .into_iter()
+            .map(|(other, _)| other)
+            .collect();
         if !sharers.is_empty() {
             return Err(RegistryError::Refused(format!(
                 "{name}:{tag} on {registry} points at tagsweep's placeholder {placeholder}, but so does {} (or an index lists it): deleting it would remove them too; nothing was deleted; push {name}:{tag} again",
@@ -147,41 +153,6 @@ impl OciRegistry {
             format!("{name}:{tag}: deleted tagsweep's placeholder {placeholder}, left by an interrupted prune")
         });
         Ok(Some(outcome))
-    }
-
-    /// The other tags of `name` that point at `digest`, or at an index that
-    /// lists it: each read afresh (a listing, then a manifest GET per tag).
-    async fn placeholder_sharers(
-        &self,
-        name: &str,
-        tag: &str,
-        digest: &str,
-    ) -> Result<Vec<String>, RegistryError> {
-        let others: Vec<String> = self
-            .tag_names(name)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| t != tag)
-            .collect();
-        let found: Vec<Option<String>> = futures::stream::iter(others)
-            .map(|other| async move {
-                let Some(fetched) = self.fetch_manifest(name, &other).await? else {
-                    return Ok::<_, RegistryError>(None);
-                };
-                let shares = fetched.digest.as_deref() == Some(digest)
-                    || match image::parse_manifest(fetched.content_type.as_deref(), &fetched.body) {
-                        Parsed::Index { children, .. } => children.iter().any(|c| c == digest),
-                        _ => false,
-                    };
-                Ok(shares.then_some(other))
-            })
-            .buffer_unordered(self.concurrency)
-            .try_collect()
-            .await?;
-        let mut found: Vec<String> = found.into_iter().flatten().collect();
-        found.sort();
-        Ok(found)
     }
 }
 
