@@ -51,18 +51,14 @@
 //! as they were first listed — still those of that digest, which never
 //! changes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::{StreamExt, TryStreamExt};
 
 use crate::inventory::Tag;
-use crate::inventory_cache::{CachedRepo, InventoryCache, Read};
-use crate::manifest::Manifest;
+use crate::inventory_cache::{CachedRepo, Read};
 use crate::notes::Notes;
-use crate::progress::Progress;
 use crate::registry::{NewestTags, Registry, RegistryError, TagQuery};
-use crate::scan::wants_detail;
 
 /// How long after its push a tag may take to be listed, as seen from this
 /// machine's clock (the registry's indexing delay plus clock skew): a tag
@@ -220,81 +216,50 @@ pub struct Outcome {
     pub read: BTreeMap<String, Read>,
 }
 
-/// One repository's tags (`None`: the registry says it does not exist).
-pub type Listed = Vec<(String, Option<Vec<Tag>>)>;
-
 /// How one repository ended up read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum How {
+pub enum How {
+    /// Its tags came from the cache, after one look.
     Unchanged,
+    /// Read newest first, merged with the cache.
     Newest,
+    /// Listed in full.
     Full,
 }
 
-/// Lists the tags of every candidate, from `cache` where it holds (see the
-/// module documentation). `last_updated`: each repository's, from the
-/// repository listing; `listed_at`: when this run began listing (recorded
-/// for the next run).
-#[allow(clippy::too_many_arguments)]
-pub async fn list(
-    registry: &dyn Registry,
-    manifest: &Manifest,
-    candidates: &[String],
-    last_updated: &HashMap<String, Option<DateTime<Utc>>>,
-    cache: &mut InventoryCache,
-    listed_at: DateTime<Utc>,
-    concurrency: usize,
-    progress: &Progress,
-    notes: &Notes,
-) -> Result<(Listed, Outcome), RegistryError> {
-    let work: Vec<(String, Option<CachedRepo>, Option<DateTime<Utc>>)> = candidates
-        .iter()
-        .map(|name| {
-            (
-                name.clone(),
-                cache.take(name),
-                last_updated.get(name).copied().flatten(),
-            )
-        })
-        .collect();
-    progress.start("listing", work.len());
-    let namespace = manifest.namespace.as_str();
-    let done: Result<Vec<_>, RegistryError> = futures::stream::iter(work)
-        .map(|(name, cached, updated)| async move {
-            let detail = wants_detail(manifest, &name);
-            let query = TagQuery::new(&detail);
-            let (tags, how) =
-                read_one(registry, namespace, &name, cached, updated, &query, notes).await?;
-            progress.advance(registry.stats().requests);
-            Ok((name, tags, how, updated))
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await;
-    progress.finish();
-    let mut outcome = Outcome::default();
-    let mut listed = Vec::new();
-    for (name, tags, how, updated) in done? {
+impl Outcome {
+    /// Counts `repo`, read `how`, and records for the cache's next save that
+    /// it was read from `listed_at` on, when the repository listing said
+    /// `last_updated` (as first seen this run: a listing read again may say
+    /// later, and the earlier is the one the tags read are sure to include).
+    pub fn record(
+        &mut self,
+        repo: &str,
+        how: How,
+        listed_at: DateTime<Utc>,
+        last_updated: Option<DateTime<Utc>>,
+    ) {
         match how {
-            How::Unchanged => outcome.counts.unchanged += 1,
-            How::Newest => outcome.counts.newest += 1,
-            How::Full => outcome.counts.full += 1,
+            How::Unchanged => self.counts.unchanged += 1,
+            How::Newest => self.counts.newest += 1,
+            How::Full => self.counts.full += 1,
         }
-        outcome.read.insert(
-            name.clone(),
+        self.read.insert(
+            repo.to_string(),
             Read {
                 listed_at,
-                last_updated: updated,
+                last_updated,
             },
         );
-        listed.push((name, tags));
     }
-    Ok((listed, outcome))
 }
 
-/// Reads one repository as [`choose`] says, falling back as the module
-/// documentation says; `-v` tells why a repository was read.
-async fn read_one(
+/// Reads one repository as [`choose`] says (`cached`: what the cache
+/// holds of it; `last_updated`: what the repository listing says now),
+/// falling back as the module documentation says; `-v` tells why a
+/// repository was read. The tags are `None` when the registry says the
+/// repository does not exist.
+pub async fn read(
     registry: &dyn Registry,
     namespace: &str,
     name: &str,

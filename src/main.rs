@@ -17,7 +17,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(tagsweep::run(cli)) {
+    let outcome = runtime.block_on(tagsweep::run(cli));
+    // Nothing is left to wait for (every request was answered or dropped):
+    // exit without waiting for the runtime's threads to wind down.
+    runtime.shutdown_background();
+    match outcome {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
         Err(e) => {

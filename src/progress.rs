@@ -127,6 +127,14 @@ impl Progress {
         }
     }
 
+    /// `more` to do than said so far (a listing that learns its work as
+    /// it goes).
+    pub fn grow(&self, more: usize) {
+        if let Some((bar, _)) = &self.bar {
+            bar.inc_length(more as u64);
+        }
+    }
+
     /// One more repository done; `requests` made so far.
     pub fn advance(&self, requests: u64) {
         if let Some((bar, _)) = &self.bar {

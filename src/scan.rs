@@ -1,5 +1,6 @@
-//! Building the inventory: list the namespace's repositories, then the tags
-//! of every repository that can matter, concurrently.
+//! Building the inventory: list the namespace's repositories and the tags
+//! of every repository that can matter, concurrently — a repository's tags
+//! from the moment a page of the repository listing names it.
 //!
 //! Which repositories are listed: every image of the manifest, plus every
 //! repository of the namespace whose name starts with the set's common prefix
@@ -29,17 +30,19 @@
 //! ([`Incremental`]), a whole listing reads only what changed since an
 //! earlier run (see [`crate::incremental`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
+use crate::incremental::{How, Outcome};
 use crate::inventory::{Inventory, Repository, Tag};
 use crate::inventory_cache::InventoryCache;
 use crate::manifest::Manifest;
 use crate::notes::Notes;
 use crate::progress::Progress;
-use crate::registry::{Registry, RegistryError, TagQuery};
+use crate::registry::{Registry, RegistryError, RegistryRepo, RepositoryList, TagQuery};
 
 /// How much of the namespace an audit needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -70,9 +73,25 @@ pub struct Incremental<'a> {
     pub notes: &'a Notes,
 }
 
+/// One repository whose tags are to be read.
+struct Work {
+    name: String,
+    /// The repository listing's `last_updated`, as first seen this run.
+    last_updated: Option<DateTime<Utc>>,
+    /// `false`: an image of the manifest the registry could not list; its
+    /// own listing must tell whether it exists.
+    listed: bool,
+}
+
 /// Lists what an audit of `scope` needs (see the module documentation).
 /// With `incremental`, a whole listing (`Scope::All`) of a registry that
 /// lists newest first reads only what changed since the cache was written.
+///
+/// A whole listing (`All`, `Since`) starts reading a repository's tags as
+/// soon as a page of the repository listing names it, rather than after
+/// the last page. What the registry's whole repository listing says decides
+/// what is kept: tags read for a repository named only by a listing that
+/// shifted (and was read again without it) are dropped.
 pub async fn scan(
     registry: &dyn Registry,
     manifest: &Manifest,
@@ -82,20 +101,121 @@ pub async fn scan(
     incremental: Option<Incremental<'_>>,
 ) -> Result<Scanned, RegistryError> {
     let listed_at = Utc::now();
-    let listing = registry.list_repositories().await?;
-    let last_updated: HashMap<String, Option<DateTime<Utc>>> = listing
+    let live = registry.snapshot_time().is_none();
+    let concurrency = concurrency.max(1);
+    let prefix = set_prefix(manifest.images.iter().map(|i| i.name.as_str()));
+    let is_candidate = |name: &str| manifest.image(name).is_some() || name.starts_with(&prefix);
+    let (listing, unlisted, listed, outcome) = match scope {
+        Scope::Builds(builds) => {
+            let listing = registry.list_repositories().await?;
+            let unlisted = unlisted_images(manifest, &listing);
+            let mut candidates: Vec<String> = listing
+                .repositories
+                .iter()
+                .filter(|r| is_candidate(&r.name))
+                .map(|r| r.name.clone())
+                .collect();
+            candidates.extend(unlisted.iter().cloned());
+            let listed = if live
+                && lookups_are_cheaper(registry, manifest, &candidates, builds.len()).await?
+            {
+                look_up(registry, &candidates, builds, concurrency, progress).await?
+            } else {
+                let works = candidates.into_iter().map(|name| Work {
+                    listed: !unlisted.contains(&name),
+                    name,
+                    last_updated: None,
+                });
+                let reading = Reading {
+                    since: None,
+                    incremental: None,
+                    listed_at,
+                };
+                let works = futures::stream::iter(works);
+                read_tags(registry, manifest, works, reading, concurrency, progress)
+                    .await?
+                    .0
+            };
+            (listing, unlisted, listed, None)
+        }
+        Scope::All | Scope::Since(_) => {
+            let since = match scope {
+                Scope::Since(since) => Some(*since),
+                _ => None,
+            };
+            let reading = Reading {
+                since,
+                incremental: incremental
+                    .filter(|_| live && since.is_none() && registry.lists_newest_first()),
+                listed_at,
+            };
+            let (sender, works) = futures::channel::mpsc::unbounded::<Work>();
+            let sender = Mutex::new(Some(sender));
+            let sent = Mutex::new(HashSet::new());
+            let send = |work: Work| {
+                let first = sent.lock().expect("not poisoned").insert(work.name.clone());
+                if let (true, Some(sender)) = (first, &*sender.lock().expect("not poisoned")) {
+                    // The reading side hangs up only when it failed, and
+                    // then this listing is dropped too.
+                    let _ = sender.unbounded_send(work);
+                }
+            };
+            let seen = |repo: &RegistryRepo| {
+                if is_candidate(&repo.name) {
+                    send(Work {
+                        name: repo.name.clone(),
+                        last_updated: repo.last_updated,
+                        listed: true,
+                    });
+                }
+            };
+            let listing = async {
+                let listing = registry.list_repositories_streamed(&seen).await?;
+                // Images the registry could not list: their own listing
+                // must tell.
+                let unlisted = unlisted_images(manifest, &listing);
+                for name in &unlisted {
+                    send(Work {
+                        name: name.clone(),
+                        last_updated: None,
+                        listed: false,
+                    });
+                }
+                // No more work: the reading ends with the last repository.
+                sender.lock().expect("not poisoned").take();
+                Ok::<_, RegistryError>((listing, unlisted))
+            };
+            let ((listing, unlisted), (listed, outcome)) = futures::future::try_join(
+                listing,
+                read_tags(registry, manifest, works, reading, concurrency, progress),
+            )
+            .await?;
+            (listing, unlisted, listed, outcome)
+        }
+    };
+    // Only what the whole repository listing names as a candidate, and the
+    // images it could not list.
+    let names: HashSet<&str> = listing
         .repositories
         .iter()
-        .map(|r| (r.name.clone(), r.last_updated))
+        .map(|r| r.name.as_str())
         .collect();
+    let keep = |name: &str| unlisted.contains(name) || (names.contains(name) && is_candidate(name));
+    let mut listed: Listed = listed.into_iter().filter(|(name, _)| keep(name)).collect();
+    let outcome = outcome.map(|mut outcome| {
+        outcome.read.retain(|name, _| keep(name));
+        outcome
+    });
+    let builds = match scope {
+        Scope::All => None,
+        Scope::Builds(builds) => Some(builds.clone()),
+        Scope::Since(since) => Some(
+            complete_recent_builds(registry, manifest, &mut listed, *since, concurrency).await?,
+        ),
+    };
     let mut inventory = Inventory::new(registry.name(), &manifest.namespace);
     inventory.taken_at = Some(registry.snapshot_time().unwrap_or_else(Utc::now));
-    let prefix = set_prefix(manifest.images.iter().map(|i| i.name.as_str()));
-    let mut candidates = Vec::new();
     for repo in listing.repositories {
-        if manifest.image(&repo.name).is_some() || repo.name.starts_with(&prefix) {
-            candidates.push(repo.name.clone());
-        }
         inventory.repositories.insert(
             repo.name,
             Repository {
@@ -104,72 +224,6 @@ pub async fn scan(
             },
         );
     }
-    // Images the registry could not list: their own listing must tell.
-    let unlisted: BTreeSet<String> = if listing.complete {
-        BTreeSet::new()
-    } else {
-        manifest
-            .images
-            .iter()
-            .filter(|i| !inventory.repositories.contains_key(&i.name))
-            .map(|i| i.name.clone())
-            .collect()
-    };
-    candidates.extend(unlisted.iter().cloned());
-    let concurrency = concurrency.max(1);
-    let live = registry.snapshot_time().is_none();
-    let mut incremental =
-        incremental.filter(|_| live && listing.complete && registry.lists_newest_first());
-    let mut outcome = None;
-    let (listed, builds) = match scope {
-        Scope::All if incremental.is_some() => {
-            let Incremental { cache, notes } = incremental.take().expect("just checked");
-            let (listed, done) = crate::incremental::list(
-                registry,
-                manifest,
-                &candidates,
-                &last_updated,
-                cache,
-                listed_at,
-                concurrency,
-                progress,
-                notes,
-            )
-            .await?;
-            outcome = Some(done);
-            (listed, None)
-        }
-        Scope::Builds(builds)
-            if live
-                && lookups_are_cheaper(registry, manifest, &candidates, builds.len()).await? =>
-        {
-            let found = look_up(registry, &candidates, builds, concurrency, progress).await?;
-            (found, Some(builds.clone()))
-        }
-        Scope::Builds(builds) => (
-            list(registry, manifest, &candidates, concurrency, progress, None).await?,
-            Some(builds.clone()),
-        ),
-        Scope::All => (
-            list(registry, manifest, &candidates, concurrency, progress, None).await?,
-            None,
-        ),
-        Scope::Since(since) => {
-            let mut listed = list(
-                registry,
-                manifest,
-                &candidates,
-                concurrency,
-                progress,
-                Some(*since),
-            )
-            .await?;
-            let builds =
-                complete_recent_builds(registry, manifest, &mut listed, *since, concurrency)
-                    .await?;
-            (listed, Some(builds))
-        }
-    };
     for (name, tags) in listed {
         let listed_by_registry = !unlisted.contains(&name);
         match exists(listed_by_registry, tags.as_deref()) {
@@ -188,6 +242,110 @@ pub async fn scan(
         builds,
         incremental: outcome,
     })
+}
+
+/// The images of `manifest` that an incomplete repository listing leaves
+/// out (none when the listing is complete).
+fn unlisted_images(manifest: &Manifest, listing: &RepositoryList) -> BTreeSet<String> {
+    if listing.complete {
+        return BTreeSet::new();
+    }
+    let names: HashSet<&str> = listing
+        .repositories
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    manifest
+        .images
+        .iter()
+        .filter(|i| !names.contains(i.name.as_str()))
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+/// How [`read_tags`] reads each repository.
+struct Reading<'a> {
+    /// Only the tags pushed at or after this (`--since`): newest first.
+    since: Option<DateTime<Utc>>,
+    /// From the inventory cache, where it holds.
+    incremental: Option<Incremental<'a>>,
+    /// When this run began listing (recorded in the cache).
+    listed_at: DateTime<Utc>,
+}
+
+/// Reads the tags of each repository of `works` as it comes, as `reading`
+/// says, `concurrency` repositories at once (a repository's later pages
+/// are read at once too: the HTTP client keeps `-j` requests in flight).
+async fn read_tags(
+    registry: &dyn Registry,
+    manifest: &Manifest,
+    works: impl futures::Stream<Item = Work>,
+    reading: Reading<'_>,
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<(Listed, Option<Outcome>), RegistryError> {
+    let Reading {
+        since,
+        mut incremental,
+        listed_at,
+    } = reading;
+    let notes = incremental.as_ref().map(|i| i.notes);
+    let namespace = manifest.namespace.as_str();
+    // The bar shows from the first repository on (never an empty one).
+    let mut started = false;
+    let read = works
+        .map(|work| {
+            if std::mem::replace(&mut started, true) {
+                progress.grow(1);
+            } else {
+                progress.start("listing", 1);
+            }
+            // With the cache: what it holds of the repository (nothing for
+            // an image the registry could not list: it is listed in full).
+            let cached = incremental
+                .as_mut()
+                .map(|i| work.listed.then(|| i.cache.take(&work.name)).flatten());
+            async move {
+                let detail = wants_detail(manifest, &work.name);
+                let query = TagQuery::new(&detail);
+                let (tags, how) = match (cached, notes, since) {
+                    (Some(cached), Some(notes), _) => {
+                        let (tags, how) = crate::incremental::read(
+                            registry,
+                            namespace,
+                            &work.name,
+                            cached,
+                            work.last_updated,
+                            &query,
+                            notes,
+                        )
+                        .await?;
+                        (tags, Some(how))
+                    }
+                    (_, _, Some(since)) => (
+                        registry.list_tags_since(&work.name, since, &query).await?,
+                        None,
+                    ),
+                    _ => (registry.list_tags(&work.name, &query).await?, None),
+                };
+                progress.advance(registry.stats().requests);
+                Ok::<_, RegistryError>((work, tags, how))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<(Work, Option<Vec<Tag>>, Option<How>)>>()
+        .await;
+    progress.finish();
+    let read = read?;
+    let mut outcome = incremental.map(|_| Outcome::default());
+    let mut listed = Vec::with_capacity(read.len());
+    for (work, tags, how) in read {
+        if let (Some(outcome), Some(how)) = (&mut outcome, how) {
+            outcome.record(&work.name, how, listed_at, work.last_updated);
+        }
+        listed.push((work.name, tags));
+    }
+    Ok((listed, outcome))
 }
 
 /// Whether a repository exists, as far as the registry said.
@@ -230,34 +388,6 @@ pub fn wants_detail<'m>(
 ) -> impl Fn(&str) -> bool + Send + Sync + 'm {
     let image = manifest.image(repo);
     move |tag| image.is_some_and(|i| manifest.builds.is_build(tag) && i.expected_in(tag))
-}
-
-/// Lists the tags of every candidate (only the recent ones with `since`).
-async fn list(
-    registry: &dyn Registry,
-    manifest: &Manifest,
-    candidates: &[String],
-    concurrency: usize,
-    progress: &Progress,
-    since: Option<DateTime<Utc>>,
-) -> Result<Listed, RegistryError> {
-    progress.start("listing", candidates.len());
-    let listed = futures::stream::iter(candidates)
-        .map(|name| async move {
-            let detail = wants_detail(manifest, name);
-            let query = TagQuery::new(&detail);
-            let tags = match since {
-                None => registry.list_tags(name, &query).await,
-                Some(since) => registry.list_tags_since(name, since, &query).await,
-            };
-            progress.advance(registry.stats().requests);
-            tags.map(|tags| (name.clone(), tags))
-        })
-        .buffer_unordered(concurrency)
-        .try_collect::<Vec<_>>()
-        .await;
-    progress.finish();
-    listed
 }
 
 /// Whether looking `builds` tags up in every candidate takes fewer requests

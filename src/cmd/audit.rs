@@ -109,6 +109,9 @@ pub async fn run(
         ReportFormat::Html => render::html::render(&report),
     };
     output::print(text)?;
+    // The process ends once this returns: freeing tens of thousands of
+    // tags one by one would only delay the exit (by 10 ms for 60,000).
+    std::mem::forget(inventory);
     Ok(if report.has_findings() {
         Outcome::Findings
     } else {

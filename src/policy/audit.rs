@@ -505,12 +505,7 @@ pub fn evaluate(
                 } else {
                     acc.age
                 },
-                contents: acc
-                    .contents
-                    .finalize()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect(),
+                contents: format!("{:x}", acc.contents.finalize()),
                 retention: None,
             };
             report.status = judge(&report, now, rules.grace);

@@ -156,6 +156,21 @@ pub trait Registry: Send + Sync {
     /// registry could list them all (see [`RepositoryList::complete`]).
     async fn list_repositories(&self) -> Result<RepositoryList, RegistryError>;
 
+    /// [`Registry::list_repositories`], telling `seen` of each repository as
+    /// soon as the registry names it, so that its tags can be read while the
+    /// rest of the listing is: `seen` may hear of a repository twice, or of
+    /// one the returned list leaves out (a listing that shifted is read
+    /// again); the returned list is the one to trust. The default tells of
+    /// each repository once the whole list is read.
+    async fn list_repositories_streamed(
+        &self,
+        seen: &(dyn for<'r> Fn(&'r RegistryRepo) + Send + Sync),
+    ) -> Result<RepositoryList, RegistryError> {
+        let listing = self.list_repositories().await?;
+        listing.repositories.iter().for_each(seen);
+        Ok(listing)
+    }
+
     /// Every tag of `repo`, with the details `query` wants (a tag it does
     /// not want may come with its name only); `None` when the registry says
     /// the repository does not exist (or is hidden from this caller).

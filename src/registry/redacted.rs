@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    DeleteOutcome, ManifestBytes, NewestTags, Registry, RegistryError, RepositoryList, Stats,
-    TagQuery,
+    DeleteOutcome, ManifestBytes, NewestTags, Registry, RegistryError, RegistryRepo,
+    RepositoryList, Stats, TagQuery,
 };
 use crate::inventory::Tag;
 use crate::platform::Platform;
@@ -53,6 +53,13 @@ impl<R: Registry> Registry for Redacted<R> {
 
     async fn list_repositories(&self) -> Result<RepositoryList, RegistryError> {
         self.clean(self.inner.list_repositories().await)
+    }
+
+    async fn list_repositories_streamed(
+        &self,
+        seen: &(dyn for<'r> Fn(&'r RegistryRepo) + Send + Sync),
+    ) -> Result<RepositoryList, RegistryError> {
+        self.clean(self.inner.list_repositories_streamed(seen).await)
     }
 
     async fn list_tags(

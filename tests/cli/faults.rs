@@ -373,6 +373,97 @@ fn tags_pushed_and_deleted_while_listing() {
     }
 }
 
+/// Tags are read as soon as a page of the repository listing names their
+/// repository. A repository deleted while the listing is read: its page
+/// was read and its tags listed, then the deletion shifted the listing,
+/// which is read again without it. The report is the one of a namespace
+/// without it: it is neither an unexpected repository nor a source of
+/// builds.
+#[test]
+fn a_repository_deleted_while_the_namespace_is_listed_is_not_reported() {
+    const SMALL: &str = "\
+namespace: linaro
+builds:
+  pattern: '^rocky-\\d+$'
+images:
+  - debian-source-base
+  - debian-source-nova-api
+";
+    // Two repositories a page; the ghost, pushed last, comes first.
+    let namespace = |ghost: bool| {
+        let b = FakeHub::builder()
+            .account(USER, SECRET, true)
+            .config(|c| c.max_page_size = 2)
+            .repo(NS, "debian-source-base")
+            .tag("rocky-1", pushed(1))
+            .tag("rocky-2", pushed(2))
+            .done()
+            .repo(NS, "debian-source-nova-api")
+            .tag("rocky-1", pushed(1))
+            .done()
+            .repo(NS, "debian-source-keystone")
+            .tag("rocky-2", pushed(2))
+            .done();
+        if ghost {
+            b.repo(NS, "debian-source-ghost")
+                .tag("rocky-3", pushed(3))
+                .done()
+        } else {
+            b
+        }
+    };
+    let audit = |hub: &FakeHub| {
+        let w = Workdir::new();
+        let m = w.write("m.yaml", SMALL);
+        run(tagsweep()
+            .args([
+                "audit",
+                "--format",
+                "json",
+                "--no-cache",
+                "--now",
+                NOW,
+                "-m",
+            ])
+            .arg(&m)
+            .env("TAGSWEEP_HUB_URL", hub.url())
+            .env("DOCKERHUB_USERNAME", USER)
+            .env("DOCKERHUB_TOKEN", SECRET))
+    };
+    let without = audit(&namespace(false).start());
+    assert_eq!(without.code, 1, "{}", without.stderr);
+
+    let hub = namespace(true).start();
+    // Page 2 of the repository listing fails once (a 500, retried after a
+    // backoff, while the ghost's tags are listed); when asked again, the
+    // ghost is gone.
+    hub.inject(Fault::on("GET").path("/repositories$").nth(2).status(500));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    hub.on("GET", "/repositories$", move |st, req| {
+        let page2 = req.query.split('&').any(|p| p == "page=2");
+        if page2 && counter.fetch_add(1, Ordering::SeqCst) == 1 {
+            st.repos
+                .remove(&(NS.to_string(), "debian-source-ghost".to_string()));
+        }
+    });
+    let out = audit(&hub);
+    assert!(
+        hub.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/debian-source-ghost/tags") && r.status == 200),
+        "the ghost's tags were listed while it existed"
+    );
+    assert!(
+        out.stderr.contains("the listing changed while we read it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.code, without.code, "{}", out.stderr);
+    assert_eq!(without_stats(out.json()), without_stats(without.json()));
+    assert!(!out.stdout.contains("ghost"), "{}", out.stdout);
+}
+
 #[test]
 fn an_incremental_listing_that_shifts_falls_back_to_a_full_one() {
     // `--since 150h`: 75 builds, so base is read newest first over 3 pages of 50.

@@ -32,6 +32,10 @@ pub const RELIST_ATTEMPTS: usize = 3;
 /// than this, or one that loops, is a server bug we refuse to follow forever.
 const MAX_PAGES: usize = 10_000;
 
+/// Told of each item of a listing as soon as its page is read, where the
+/// caller can start on it before the listing ends (see [`DockerHub::paged`]).
+pub(super) type Seen<'a, T> = Option<&'a (dyn Fn(&T) + Send + Sync)>;
+
 /// What reading every page of a listing gave.
 enum Listing<T> {
     /// The first page was a 404: no such repository (or namespace).
@@ -123,10 +127,15 @@ impl DockerHub {
     /// pages are known from `count` and fetched concurrently: a repository of
     /// 5,000 tags costs a few round trips, not fifty. Otherwise `next` is
     /// followed page by page.
+    ///
+    /// `seen` hears of every item as soon as its page is read (items of a
+    /// listing that turns out shifted included, and an item twice where
+    /// pages overlap).
     async fn paged<T: serde::de::DeserializeOwned>(
         &self,
         first: Url,
         key: impl Fn(&T) -> &str,
+        seen: Seen<'_, T>,
     ) -> Result<Listing<T>, RegistryError> {
         let mut url = first.clone();
         let mut items: Vec<T> = Vec::new();
@@ -135,6 +144,9 @@ impl DockerHub {
         let mut counts: Vec<u64> = Vec::new();
         let mut guard = PageGuard::new(MAX_PAGES);
         let mut absorb = |page: Page<T>, items: &mut Vec<T>| {
+            if let Some(seen) = seen {
+                page.results.iter().flatten().for_each(seen);
+            }
             for item in page.results.unwrap_or_default() {
                 received += 1;
                 if names.insert(key(&item).to_string()) {
@@ -167,13 +179,13 @@ impl DockerHub {
             absorb(page, &mut items);
             if let Some(rest) = planned {
                 let pages = rest.len().max(1);
-                let reads: Vec<_> = futures::stream::iter(rest.into_iter().enumerate())
+                // Taken in order as they come, so that `seen` hears of
+                // page 2 while page 3 is still on its way.
+                let mut reads = futures::stream::iter(rest.into_iter().enumerate())
                     .map(|(i, u)| async move { self.page::<T>(&u, i + 2).await })
-                    .buffered(pages)
-                    .collect()
-                    .await;
+                    .buffered(pages);
                 let mut last_next = None;
-                for read in reads {
+                while let Some(read) = reads.next().await {
                     match read? {
                         PageRead::Page(page) => {
                             last_next = page.next.clone().filter(|n| !n.is_empty());
@@ -244,15 +256,17 @@ impl DockerHub {
 
     /// [`DockerHub::paged`] again while the pages do not add up, at most
     /// [`RELIST_ATTEMPTS`] times; `Ok(None)` for a 404. `what` names the listing.
+    /// `seen`: as for [`DockerHub::paged`], over every attempt.
     pub(super) async fn list_consistent<T: serde::de::DeserializeOwned>(
         &self,
         first: Url,
         what: &str,
         key: impl Fn(&T) -> &str + Copy,
+        seen: Seen<'_, T>,
     ) -> Result<Option<Vec<T>>, RegistryError> {
         let mut last_why = String::new();
         for attempt in 1..=RELIST_ATTEMPTS {
-            match self.paged::<T>(first.clone(), key).await? {
+            match self.paged::<T>(first.clone(), key, seen).await? {
                 Listing::Missing => return Ok(None),
                 Listing::Items(items) => return Ok(Some(items)),
                 Listing::Shifted { why } => {

@@ -263,14 +263,14 @@ fn hub_repository(url: &Url) -> Option<String> {
     Some(format!("{namespace}/{name}"))
 }
 
-#[async_trait]
-impl super::Registry for DockerHub {
-    fn name(&self) -> String {
-        "docker.io".to_string()
-    }
-
-    /// Docker Hub's listing names every repository this caller may see.
-    async fn list_repositories(&self) -> Result<RepositoryList, RegistryError> {
+impl DockerHub {
+    /// The namespace's repositories (`GET /v2/namespaces/{namespace}/repositories`,
+    /// every page, checked as [`DockerHub::list_consistent`] says), telling
+    /// `seen` of each as its page is read.
+    async fn repositories(
+        &self,
+        seen: listing::Seen<'_, HubRepository>,
+    ) -> Result<RepositoryList, RegistryError> {
         let mut url = self.url(
             &["v2", "namespaces", &self.namespace, "repositories"],
             false,
@@ -279,7 +279,7 @@ impl super::Registry for DockerHub {
             .append_pair("page_size", &PAGE_SIZE.to_string());
         let what = format!("{} (repositories)", self.namespace);
         let listed = self
-            .list_consistent::<HubRepository>(url.clone(), &what, |r| &r.name)
+            .list_consistent::<HubRepository>(url.clone(), &what, |r| &r.name, seen)
             .await
             .map_err(|e| self.redact(e))?;
         let Some(repos) = listed else {
@@ -292,16 +292,31 @@ impl super::Registry for DockerHub {
             });
         };
         Ok(RepositoryList {
-            repositories: repos
-                .into_iter()
-                .map(|r| RegistryRepo {
-                    last_updated: r.last_updated.as_deref().and_then(types::parse_time),
-                    name: r.name,
-                    private: r.is_private,
-                })
-                .collect(),
+            repositories: repos.iter().map(RegistryRepo::from).collect(),
             complete: true,
         })
+    }
+}
+
+#[async_trait]
+impl super::Registry for DockerHub {
+    fn name(&self) -> String {
+        "docker.io".to_string()
+    }
+
+    /// Docker Hub's listing names every repository this caller may see.
+    async fn list_repositories(&self) -> Result<RepositoryList, RegistryError> {
+        self.repositories(None).await
+    }
+
+    /// Each page's repositories are told as the page is read: with 250
+    /// repositories (3 pages), tags are listed from the first page on.
+    async fn list_repositories_streamed(
+        &self,
+        seen: &(dyn for<'r> Fn(&'r RegistryRepo) + Send + Sync),
+    ) -> Result<RepositoryList, RegistryError> {
+        self.repositories(Some(&|r: &HubRepository| seen(&r.into())))
+            .await
     }
 
     /// Every tag with its details: the listing carries them all, whatever
@@ -314,7 +329,7 @@ impl super::Registry for DockerHub {
         let url = self.tags_url(repo, PAGE_SIZE);
         let what = format!("{}/{repo}", self.namespace);
         let listed = self
-            .list_consistent::<HubTag>(url, &what, |t| &t.name)
+            .list_consistent::<HubTag>(url, &what, |t| &t.name, None)
             .await
             .map_err(|e| self.redact(e))?;
         Ok(listed.map(|tags| tags.into_iter().map(Tag::from).collect()))

@@ -30,6 +30,16 @@ pub(super) struct HubRepository {
     pub(super) last_updated: Option<String>,
 }
 
+impl From<&HubRepository> for crate::registry::RegistryRepo {
+    fn from(r: &HubRepository) -> Self {
+        crate::registry::RegistryRepo {
+            name: r.name.clone(),
+            private: r.is_private,
+            last_updated: r.last_updated.as_deref().and_then(parse_time),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub(super) struct HubTag {
     pub(super) name: String,

@@ -4,7 +4,7 @@
 //! notes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use tokio::sync::{Notify, Semaphore};
 
 use super::pacing::{Pacer, Turn};
-use super::request::{Body, Request};
+use super::request::{Body, OwnedRequest, Request};
 use super::retry::{describe_transport_error, is_retryable, rate_limit_wait, Backoff};
 use super::Answer;
 use crate::notes::Notes;
@@ -71,8 +71,21 @@ struct Counters {
     rate_limited: AtomicU64,
 }
 
-/// The shared client (see the module documentation).
+/// The shared client (see the module documentation): a handle, cheap to
+/// clone, on one connection pool, one bound on requests in flight and one
+/// pacing.
+///
+/// Each request is sent from a task of its own: it waits for its turn,
+/// goes out and is read in whole on the runtime's worker threads, whatever
+/// the caller is busy with meanwhile (reading the answer before, say). So
+/// `-j` requests stay in flight while the answers are parsed. Dropping the
+/// future of [`HttpClient::send`] aborts its request, as before.
+#[derive(Clone)]
 pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: reqwest::Client,
     permits: Semaphore,
     counters: Counters,
@@ -106,7 +119,74 @@ impl Drop for InFlight<'_> {
 }
 
 impl HttpClient {
-    pub fn new(mut options: HttpOptions) -> Result<Self, RegistryError> {
+    pub fn new(options: HttpOptions) -> Result<Self, RegistryError> {
+        Ok(HttpClient {
+            inner: Arc::new(Inner::new(options)?),
+        })
+    }
+
+    /// Requests, retries and rate-limited answers so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Where this client says what happens (see [`HttpOptions::notes`]).
+    pub fn notes(&self) -> &Notes {
+        &self.inner.options.notes
+    }
+
+    /// The run's secrets (see [`HttpOptions::redactor`]): a backend adds
+    /// each token it is issued.
+    pub fn redactor(&self) -> &Redactor {
+        &self.inner.options.redactor
+    }
+
+    /// Exponential backoff with jitter: base × 2^(n-1), at most `backoff_max`,
+    /// times a random factor in [0.5, 1) so that concurrent retries spread out.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        self.inner.backoff.wait(failures)
+    }
+
+    /// Sends `req`, retrying transport failures, 5xx and 429 as the module
+    /// documentation says. Any other status is returned for the caller to
+    /// judge, and so is the last 5xx when every attempt got one.
+    pub async fn send(&self, req: &Request<'_>) -> Result<Answer, RegistryError> {
+        let inner = Arc::clone(&self.inner);
+        let owned = OwnedRequest::from(req);
+        let task = tokio::spawn(async move { inner.send(&owned.borrow()).await });
+        match AbortOnDrop(task).await {
+            Ok(answer) => answer,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(RegistryError::Refused(format!(
+                "{} {}: the request was cancelled (the program is stopping)",
+                req.method, req.url
+            ))),
+        }
+    }
+}
+
+/// A spawned request, aborted when its caller no longer waits for it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl Inner {
+    fn new(mut options: HttpOptions) -> Result<Self, RegistryError> {
         options.notes = options.notes.clone().redacting(options.redactor.clone());
         let client = reqwest::Client::builder()
             .user_agent(concat!("tagsweep/", env!("CARGO_PKG_VERSION")))
@@ -115,7 +195,7 @@ impl HttpClient {
             .connect_timeout(options.connect_timeout)
             .build()
             .map_err(|e| RegistryError::Refused(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(HttpClient {
+        Ok(Inner {
             client,
             permits: Semaphore::new(options.concurrency.max(1)),
             counters: Counters::default(),
@@ -126,7 +206,7 @@ impl HttpClient {
         })
     }
 
-    pub fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         Stats {
             requests: self.counters.requests.load(Ordering::Relaxed),
             retries: self.counters.retries.load(Ordering::Relaxed),
@@ -134,25 +214,12 @@ impl HttpClient {
         }
     }
 
-    /// Where this client says what happens (see [`HttpOptions::notes`]).
-    pub fn notes(&self) -> &Notes {
-        &self.options.notes
-    }
-
-    /// The run's secrets (see [`HttpOptions::redactor`]): a backend adds
-    /// each token it is issued.
-    pub fn redactor(&self) -> &Redactor {
-        &self.options.redactor
-    }
-
     fn pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {
         self.pacer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sends `req`, retrying transport failures, 5xx and 429 as the module
-    /// documentation says. Any other status is returned for the caller to
-    /// judge, and so is the last 5xx when every attempt got one.
-    pub async fn send(&self, req: &Request<'_>) -> Result<Answer, RegistryError> {
+    /// [`HttpClient::send`], in the request's own task.
+    async fn send(&self, req: &Request<'_>) -> Result<Answer, RegistryError> {
         let mut failures = 0u32;
         let mut limited = 0u32;
         let mut attempts = 0u32;
@@ -193,7 +260,7 @@ impl HttpClient {
                             detail: format!("{detail} (gave up after {failures} attempts)"),
                         });
                     }
-                    let wait = self.backoff(failures);
+                    let wait = self.backoff.wait(failures);
                     self.retry_after(wait, || {
                         format!(
                             "{method} {url}: {detail}; retrying in {:.1}s (attempt {} of {})",
@@ -245,7 +312,7 @@ impl HttpClient {
                 if failures >= self.options.max_attempts {
                     return Ok(answer);
                 }
-                let wait = self.backoff(failures);
+                let wait = self.backoff.wait(failures);
                 self.retry_after(wait, || {
                     format!(
                         "{} {}: {}; retrying in {:.1}s (attempt {} of {})",
@@ -375,12 +442,6 @@ impl HttpClient {
         self.counters.retries.fetch_add(1, Ordering::Relaxed);
         self.options.notes.wait(wait, why);
         tokio::time::sleep(wait).await;
-    }
-
-    /// Exponential backoff with jitter: base × 2^(n-1), at most `backoff_max`,
-    /// times a random factor in [0.5, 1) so that concurrent retries spread out.
-    pub fn backoff(&self, failures: u32) -> Duration {
-        self.backoff.wait(failures)
     }
 }
 

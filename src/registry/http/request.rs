@@ -124,6 +124,88 @@ impl<'a> Request<'a> {
     }
 }
 
+/// A [`Request`] that owns what it carries, to be sent from a task of its
+/// own (see [`super::HttpClient`]); [`OwnedRequest::borrow`] gives the
+/// request back.
+pub(super) struct OwnedRequest {
+    method: Method,
+    url: Url,
+    auth: OwnedAuth,
+    body: OwnedBody,
+    accept: Option<String>,
+}
+
+enum OwnedAuth {
+    None,
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
+}
+
+enum OwnedBody {
+    None,
+    Json(serde_json::Value),
+    Raw {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
+}
+
+impl From<&Request<'_>> for OwnedRequest {
+    fn from(req: &Request<'_>) -> Self {
+        OwnedRequest {
+            method: req.method.clone(),
+            url: req.url.clone(),
+            auth: match req.auth {
+                Auth::None => OwnedAuth::None,
+                Auth::Bearer(token) => OwnedAuth::Bearer(token.clone()),
+                Auth::Basic { username, password } => OwnedAuth::Basic {
+                    username: username.to_string(),
+                    password: password.clone(),
+                },
+            },
+            body: match req.body {
+                Body::None => OwnedBody::None,
+                Body::Json(json) => OwnedBody::Json(json.clone()),
+                Body::Raw {
+                    content_type,
+                    bytes,
+                } => OwnedBody::Raw {
+                    content_type: content_type.to_string(),
+                    bytes: bytes.to_vec(),
+                },
+            },
+            accept: req.accept.map(str::to_string),
+        }
+    }
+}
+
+impl OwnedRequest {
+    /// The request, borrowing from this.
+    pub(super) fn borrow(&self) -> Request<'_> {
+        Request {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            auth: match &self.auth {
+                OwnedAuth::None => Auth::None,
+                OwnedAuth::Bearer(token) => Auth::Bearer(token),
+                OwnedAuth::Basic { username, password } => Auth::Basic { username, password },
+            },
+            body: match &self.body {
+                OwnedBody::None => Body::None,
+                OwnedBody::Json(json) => Body::Json(json),
+                OwnedBody::Raw {
+                    content_type,
+                    bytes,
+                } => Body::Raw {
+                    content_type,
+                    bytes,
+                },
+            },
+            accept: self.accept.as_deref(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
