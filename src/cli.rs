@@ -387,6 +387,27 @@ pub enum ValidateFormat {
     Github,
 }
 
+/// The environment variables the command line reads (the `env =` of the
+/// options above). One set to the empty string counts as unset: a CI
+/// variable defined but left empty must not make every command fail (see
+/// [`unset_empty_environment`]).
+pub const ENVIRONMENT: [&str; 4] = [
+    "TAGSWEEP_STATE",
+    "TAGSWEEP_HUB_URL",
+    "TAGSWEEP_REGISTRY_API_URL",
+    "TAGSWEEP_CACHE_DIR",
+];
+
+/// Removes each variable of [`ENVIRONMENT`] that is set but empty. Call it
+/// before the command line is parsed, while the process has one thread.
+pub fn unset_empty_environment() {
+    for name in ENVIRONMENT {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(name);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +530,25 @@ mod tests {
             .is_err(),
             "a snapshot has no manifests to read"
         );
+    }
+
+    #[test]
+    fn every_environment_variable_read_is_listed() {
+        fn walk(cmd: &clap::Command, found: &mut std::collections::BTreeSet<String>) {
+            for arg in cmd.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    found.insert(env.to_string_lossy().into_owned());
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, found);
+            }
+        }
+        let mut found = std::collections::BTreeSet::new();
+        walk(&<Cli as clap::CommandFactory>::command(), &mut found);
+        let listed: std::collections::BTreeSet<String> =
+            ENVIRONMENT.iter().map(|s| s.to_string()).collect();
+        assert_eq!(found, listed);
     }
 
     /// Like git, gh and docker: a connection option may come before the

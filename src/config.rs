@@ -185,7 +185,20 @@ pub fn read_stdin_line() -> std::io::Result<String> {
 
 /// An API address: `https://…`, or `http://…` on a loopback host only.
 pub fn api_url(raw: &str) -> Result<Url> {
-    let url = Url::parse(raw.trim()).with_context(|| format!("{raw:?} is not a URL"))?;
+    let url = Url::parse(raw.trim())
+        .with_context(|| format!("{:?} is not a URL", crate::net::without_userinfo(raw)))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!(
+            "{}: credentials do not belong in the URL; use DOCKERHUB_USERNAME and DOCKERHUB_TOKEN, or `docker login`",
+            crate::net::without_userinfo(url.as_str())
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!(
+            "{}: an API address takes no query or fragment (left out here: it may hold a key); give scheme, host, port and path only",
+            crate::net::service_key(&url)
+        );
+    }
     match url.scheme() {
         "https" => {}
         "http" if crate::net::is_loopback(&url) => {}
@@ -194,9 +207,6 @@ pub fn api_url(raw: &str) -> Result<Url> {
     }
     if url.host().is_none() {
         bail!("{url}: no host");
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        bail!("{url}: credentials do not belong in the URL; use DOCKERHUB_USERNAME and DOCKERHUB_TOKEN, or `docker login`");
     }
     Ok(url)
 }
@@ -495,7 +505,29 @@ mod tests {
         assert!(api_url("http://hub.docker.com").is_err());
         assert!(api_url("http://10.0.0.1").is_err());
         assert!(api_url("ftp://127.0.0.1").is_err());
-        assert!(api_url("https://user:pw@hub.docker.com").is_err());
+        let refused = api_url("https://user:dckr_pat_x@hub.docker.com").unwrap_err();
+        assert!(
+            !format!("{refused:#}").contains("dckr_pat_x"),
+            "{refused:#}"
+        );
+        // Refused for its credentials before anything else is said of it.
+        let plain = api_url("http://user:dckr_pat_x@10.0.0.1").unwrap_err();
+        assert!(
+            format!("{plain:#}").contains("credentials do not belong")
+                && !format!("{plain:#}").contains("dckr_pat_x"),
+            "{plain:#}"
+        );
+        let query = api_url("https://hub.docker.com/?key=dckr_pat_x").unwrap_err();
+        assert!(
+            format!("{query:#}").contains("no query")
+                && !format!("{query:#}").contains("dckr_pat_x"),
+            "{query:#}"
+        );
+        let unparsable = api_url("https://user:dckr_pat_x@[bad").unwrap_err();
+        assert!(
+            !format!("{unparsable:#}").contains("dckr_pat_x"),
+            "{unparsable:#}"
+        );
         assert!(api_url("not a url").is_err());
     }
 }

@@ -6,6 +6,7 @@ use clap::Parser;
 use tagsweep::{cli::Cli, Outcome};
 
 fn main() -> ExitCode {
+    tagsweep::cli::unset_empty_environment();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -163,9 +163,10 @@ pub fn open_inventory_cache(
         }
         return None;
     };
-    let key = connection.hub_url.as_str();
-    let path = InventoryCache::path_in(dir, key, &manifest.namespace);
-    let (cache, note) = InventoryCache::open(path, key, &manifest.namespace, chrono::Utc::now());
+    // Never the query or fragment of --hub-url in a file name: they may hold a key.
+    let key = crate::net::service_key(&connection.hub_url);
+    let path = InventoryCache::path_in(dir, &key, &manifest.namespace);
+    let (cache, note) = InventoryCache::open(path, &key, &manifest.namespace, chrono::Utc::now());
     if let Some(note) = note {
         if !global.quiet {
             eprintln!("tagsweep: {note}");

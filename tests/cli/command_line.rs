@@ -430,3 +430,102 @@ fn a_snapshot_of_another_registry_is_refused() {
         );
     }
 }
+
+/// A CI variable defined but left empty counts as unset: every command
+/// works as without it (an empty `TAGSWEEP_CACHE_DIR` used to fail even
+/// `validate`).
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let manifest = repo_file("manifests/linaro-sample.yaml");
+    let snapshot = repo_file("manifests/linaro-sample.snapshot.json");
+    let empty = [
+        "TAGSWEEP_STATE",
+        "TAGSWEEP_HUB_URL",
+        "TAGSWEEP_REGISTRY_API_URL",
+        "TAGSWEEP_CACHE_DIR",
+    ];
+    let with_empty = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = tagsweep();
+        cmd.args(args);
+        for name in empty {
+            cmd.env(name, "");
+        }
+        run(&mut cmd)
+    };
+    let plain = |args: &[&std::ffi::OsStr]| run(tagsweep().args(args));
+    let validate = [std::ffi::OsStr::new("validate"), manifest.as_os_str()];
+    let out = with_empty(&validate);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let audit = [
+        std::ffi::OsStr::new("audit"),
+        "-m".as_ref(),
+        manifest.as_os_str(),
+        "--from".as_ref(),
+        snapshot.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ];
+    let (out, expected) = (with_empty(&audit), plain(&audit));
+    assert_eq!(out.code, expected.code, "{}", out.stderr);
+    let report = |text: &str| {
+        let mut doc: serde_json::Value = serde_json::from_str(text).expect("a JSON report");
+        doc.as_object_mut().expect("an object").remove("stats");
+        doc
+    };
+    assert_eq!(report(&out.stdout), report(&expected.stdout));
+}
+
+/// A token typed into `--hub-url` (or its variable) is refused without
+/// being echoed back.
+#[test]
+fn credentials_in_a_url_are_refused_without_being_shown() {
+    let manifest = repo_file("manifests/linaro-sample.yaml");
+    for (option, variable) in [
+        ("--hub-url", "TAGSWEEP_HUB_URL"),
+        ("--registry-api-url", "TAGSWEEP_REGISTRY_API_URL"),
+    ] {
+        for url in [
+            "http://ci-bot:dckr_pat_s3cret@127.0.0.1:9/",
+            "http://ci-bot:dckr_pat_s3cret@10.0.0.1/",
+            "https://ci-bot:dckr_pat_s3cret@[bad",
+        ] {
+            let by_flag = run(tagsweep()
+                .args(["audit", "-m"])
+                .arg(&manifest)
+                .args([option, url]));
+            let by_env = run(tagsweep()
+                .args(["audit", "-m"])
+                .arg(&manifest)
+                .env(variable, url));
+            for out in [by_flag, by_env] {
+                assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+                assert!(!out.stderr.contains("dckr_pat_s3cret"), "{}", out.stderr);
+                assert!(!out.stdout.contains("dckr_pat_s3cret"), "{}", out.stdout);
+            }
+        }
+    }
+}
+
+/// A key passed in the query of the Docker Hub address is refused, never
+/// echoed, and never makes its way into a request, a note or a file name.
+#[test]
+fn a_hub_url_with_a_query_is_refused_without_being_shown() {
+    let hub = hub(0);
+    let w = Workdir::new();
+    let m = w.write("set.yaml", SET);
+    let cache = w.path().join("cache");
+    let url = format!("{}/?key=dckr_pat_inquery", hub.url().trim_end_matches('/'));
+    let out = run(tagsweep()
+        .args(["audit", "-v", "-m"])
+        .arg(&m)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .env("TAGSWEEP_HUB_URL", &url)
+        .env("DOCKERHUB_USERNAME", "ci-bot")
+        .env("DOCKERHUB_TOKEN", "dckr_pat_delete"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("takes no query"), "{}", out.stderr);
+    assert!(!out.stderr.contains("dckr_pat_inquery"), "{}", out.stderr);
+    assert!(hub.requests().is_empty(), "nothing was sent");
+    assert!(!cache.exists(), "nothing was written");
+}

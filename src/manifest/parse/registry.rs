@@ -74,7 +74,7 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
             quote(text)
         ));
     }
-    let Some((scheme, _)) = text.split_once("://") else {
+    if !text.contains("://") {
         let looks_like_host = !text.is_empty()
             && text
                 .chars()
@@ -91,11 +91,11 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
             ));
         }
         return Err(format!("invalid registry '{}'; {HOW}", quote(text)));
-    };
+    }
     let url = url::Url::parse(text).map_err(|err| {
         format!(
             "invalid registry URL '{}': {err}; {HOW}",
-            quote(&redact(text, scheme))
+            quote(&crate::net::without_userinfo(text))
         )
     })?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -136,16 +136,6 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
         ));
     }
     Ok(RegistryRef::Oci { url })
-}
-
-/// The text with anything between `scheme://` and `@` replaced, so that a
-/// malformed URL with credentials is not echoed back.
-fn redact(text: &str, scheme: &str) -> String {
-    let rest = &text[scheme.len() + 3..];
-    match rest.split_once('@') {
-        Some((_, host)) => format!("{scheme}://…@{host}"),
-        None => text.to_string(),
-    }
 }
 
 /// Whether `s` is an OCI repository path component:
