@@ -68,6 +68,15 @@ use crate::registry::{NewestTags, Registry, RegistryError, TagQuery};
 /// within it.
 pub const SETTLE: TimeDelta = TimeDelta::hours(1);
 
+/// How long a repository's tags may come from the cache, checked by one
+/// look or merged with its newest pages, before it is listed in full again.
+/// What the cache holds is right under the assumption of [`SETTLE`]; a
+/// registry that listed a tag later than that after its push time (an
+/// indexing delay, a clock far off) could leave the cache wrong in a way no
+/// count shows — this bounds how long such an error lasts, for a full
+/// listing of each repository once a week.
+pub const FULL_EVERY: TimeDelta = TimeDelta::days(7);
+
 /// Tags a page when reading newest first (the backend caps it: Docker Hub
 /// serves at most 100).
 const PAGE: u32 = 100;
@@ -84,11 +93,27 @@ pub enum Look {
 }
 
 /// How a repository the cache knows (`cached`), whose repository listing
-/// now says `last_updated`, is read (see the module documentation).
-pub fn choose(cached: Option<&CachedRepo>, last_updated: Option<DateTime<Utc>>) -> Look {
+/// now says `last_updated`, is read by a run that began listing at `now`
+/// (see the module documentation and [`FULL_EVERY`]).
+pub fn choose(
+    cached: Option<&CachedRepo>,
+    last_updated: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Look {
     let Some(cached) = cached else {
         return Look::Full("not in the inventory cache".into());
     };
+    match cached.verified_at {
+        None => return Look::Full("the cache does not say when it was last listed in full".into()),
+        Some(verified) if now - verified >= FULL_EVERY => {
+            return Look::Full(format!(
+                "last listed in full {} days ago (each repository is, at least every {} days)",
+                (now - verified).num_days(),
+                FULL_EVERY.num_days()
+            ))
+        }
+        Some(_) => {}
+    }
     let until = cached.listed_at - SETTLE;
     let time = |t: Option<DateTime<Utc>>| t.map_or("none".to_string(), |t| t.to_rfc3339());
     if last_updated.is_none() || last_updated != cached.last_updated {
@@ -232,12 +257,16 @@ impl Outcome {
     /// it was read from `listed_at` on, when the repository listing said
     /// `last_updated` (as first seen this run: a listing read again may say
     /// later, and the earlier is the one the tags read are sure to include).
+    ///
+    /// `verified_before`: when the cache last had it listed in full (kept
+    /// unless it was listed in full now).
     pub fn record(
         &mut self,
         repo: &str,
         how: How,
         listed_at: DateTime<Utc>,
         last_updated: Option<DateTime<Utc>>,
+        verified_before: Option<DateTime<Utc>>,
     ) {
         match how {
             How::Unchanged => self.counts.unchanged += 1,
@@ -249,6 +278,10 @@ impl Outcome {
             Read {
                 listed_at,
                 last_updated,
+                verified_at: match how {
+                    How::Full => Some(listed_at),
+                    How::Newest | How::Unchanged => verified_before,
+                },
             },
         );
     }
@@ -259,12 +292,14 @@ impl Outcome {
 /// falling back as the module documentation says; `-v` tells why a
 /// repository was read. The tags are `None` when the registry says the
 /// repository does not exist.
+#[allow(clippy::too_many_arguments)]
 pub async fn read(
     registry: &dyn Registry,
     namespace: &str,
     name: &str,
     cached: Option<CachedRepo>,
     last_updated: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
     query: &TagQuery<'_>,
     notes: &Notes,
 ) -> Result<(Option<Vec<Tag>>, How), RegistryError> {
@@ -273,7 +308,7 @@ pub async fn read(
         let tags = registry.list_tags(name, query).await?;
         Ok::<_, RegistryError>((tags, How::Full))
     };
-    let (cached, until) = match choose(cached.as_ref(), last_updated) {
+    let (cached, until) = match choose(cached.as_ref(), last_updated, now) {
         Look::Full(why) => return full(why).await,
         Look::Peek => {
             let cached = cached.expect("a peek is for a cached repository");
@@ -359,22 +394,49 @@ mod tests {
         }
     }
 
+    /// When this run began listing: a day after the cache's.
+    fn run() -> DateTime<Utc> {
+        at("2026-12-01T12:00:00Z")
+    }
+
+    #[test]
+    fn each_repository_is_listed_in_full_at_least_every_week() {
+        let c = cached();
+        assert_eq!(choose(Some(&c), Some(at(UPDATED)), run()), Look::Peek);
+        let Look::Full(why) = choose(Some(&c), Some(at(UPDATED)), at(LISTED) + FULL_EVERY) else {
+            panic!("a week after its last full listing")
+        };
+        assert!(why.contains("last listed in full 7 days ago"), "{why}");
+        let unknown = CachedRepo {
+            verified_at: None,
+            ..cached()
+        };
+        assert!(matches!(
+            choose(Some(&unknown), Some(at(UPDATED)), run()),
+            Look::Full(_)
+        ));
+    }
+
     fn until() -> DateTime<Utc> {
         at(LISTED) - SETTLE
     }
 
     #[test]
     fn each_repository_is_read_as_its_state_says() {
-        assert!(matches!(choose(None, Some(at(UPDATED))), Look::Full(_)));
+        assert!(matches!(
+            choose(None, Some(at(UPDATED)), run()),
+            Look::Full(_)
+        ));
         let c = cached();
-        assert_eq!(choose(Some(&c), Some(at(UPDATED))), Look::Peek);
-        let Look::Newest { until, why } = choose(Some(&c), Some(at("2026-11-30T13:00:00Z"))) else {
+        assert_eq!(choose(Some(&c), Some(at(UPDATED)), run()), Look::Peek);
+        let Look::Newest { until, why } = choose(Some(&c), Some(at("2026-11-30T13:00:00Z")), run())
+        else {
             panic!("pushed to since")
         };
         assert_eq!(until, at(LISTED) - SETTLE);
         assert!(why.contains("pushed to since"), "{why}");
         assert!(
-            matches!(choose(Some(&c), None), Look::Newest { .. }),
+            matches!(choose(Some(&c), None, run()), Look::Newest { .. }),
             "no last_updated: read newest first"
         );
         // Pushed just before the cache was written: its newest tag may not
@@ -385,7 +447,7 @@ mod tests {
             vec![tag("rocky-4", "2026-11-30T11:30:00Z", 'd')],
         );
         assert!(matches!(
-            choose(Some(&recent), Some(at("2026-11-30T11:30:00Z"))),
+            choose(Some(&recent), Some(at("2026-11-30T11:30:00Z")), run()),
             Look::Newest { .. }
         ));
         // Two newest tags at the same time: which is listed first is unknown.
@@ -398,7 +460,7 @@ mod tests {
             ],
         );
         assert!(matches!(
-            choose(Some(&tied), Some(at(UPDATED))),
+            choose(Some(&tied), Some(at(UPDATED)), run()),
             Look::Newest { .. }
         ));
     }

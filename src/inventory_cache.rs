@@ -61,6 +61,11 @@ pub struct CachedRepo {
     pub listed_at: DateTime<Utc>,
     /// The repository's `last_updated` as the repository listing gave it then.
     pub last_updated: Option<DateTime<Utc>>,
+    /// When the run that last listed every tag of it began listing (`None`:
+    /// not known, as in files written before tagsweep recorded it): see
+    /// [`crate::incremental::FULL_EVERY`].
+    #[serde(default)]
+    pub verified_at: Option<DateTime<Utc>>,
     /// How many tags it had (`tags.len()`).
     pub count: u64,
     /// The tag pushed last, when one alone was.
@@ -79,6 +84,7 @@ impl CachedRepo {
         CachedRepo {
             listed_at,
             last_updated,
+            verified_at: Some(listed_at),
             count: tags.len() as u64,
             newest: newest(&tags).map(|t| t.name.to_string()),
             tags,
@@ -125,6 +131,7 @@ struct FileOut<'a> {
 struct RepoOut<'a> {
     listed_at: DateTime<Utc>,
     last_updated: Option<DateTime<Utc>>,
+    verified_at: Option<DateTime<Utc>>,
     count: u64,
     newest: Option<&'a str>,
     tags: &'a [Tag],
@@ -137,6 +144,9 @@ pub struct Read {
     pub listed_at: DateTime<Utc>,
     /// The repository's `last_updated`, as the repository listing gave it.
     pub last_updated: Option<DateTime<Utc>>,
+    /// When a run that listed every tag of it began listing (this one, or
+    /// an earlier one whose listing the cache carried over).
+    pub verified_at: Option<DateTime<Utc>>,
 }
 
 /// The inventory cache of one registry API and namespace.
@@ -237,6 +247,7 @@ impl InventoryCache {
                     RepoOut {
                         listed_at: e.listed_at,
                         last_updated: e.last_updated,
+                        verified_at: e.verified_at,
                         count: e.count,
                         newest: e.newest.as_deref(),
                         tags: &e.tags,
@@ -259,6 +270,7 @@ impl InventoryCache {
                 RepoOut {
                     listed_at: how.listed_at,
                     last_updated: how.last_updated,
+                    verified_at: how.verified_at,
                     count: tags.len() as u64,
                     newest: newest(tags).map(|t| t.name.as_str()),
                     tags,
@@ -393,6 +405,9 @@ fn parse(
         if repo.listed_at > file.written_at {
             return Err(format!("{name}: listed after the file was written"));
         }
+        if repo.verified_at.is_some_and(|v| v > repo.listed_at) {
+            return Err(format!("{name}: listed in full after it was last listed"));
+        }
         let mut names = HashSet::new();
         for tag in &repo.tags {
             if tag.name.is_empty() || !names.insert(tag.name.as_str()) {
@@ -461,6 +476,7 @@ mod tests {
                     n.to_string(),
                     Read {
                         listed_at: at("2026-11-30T12:00:00Z"),
+                        verified_at: Some(at("2026-11-30T12:00:00Z")),
                         last_updated: Some(at("2026-11-20T10:00:00Z")),
                     },
                 )

@@ -310,17 +310,19 @@ async fn read_tags(
                 let query = TagQuery::new(&detail);
                 let (tags, how) = match (cached, notes, since) {
                     (Some(cached), Some(notes), _) => {
+                        let verified = cached.as_ref().and_then(|c| c.verified_at);
                         let (tags, how) = crate::incremental::read(
                             registry,
                             namespace,
                             &work.name,
                             cached,
                             work.last_updated,
+                            listed_at,
                             &query,
                             notes,
                         )
                         .await?;
-                        (tags, Some(how))
+                        (tags, Some((how, verified)))
                     }
                     (_, _, Some(since)) => (
                         registry.list_tags_since(&work.name, since, &query).await?,
@@ -333,15 +335,15 @@ async fn read_tags(
             }
         })
         .buffer_unordered(concurrency)
-        .try_collect::<Vec<(Work, Option<Vec<Tag>>, Option<How>)>>()
+        .try_collect::<Vec<(Work, Option<Vec<Tag>>, Option<(How, Option<DateTime<Utc>>)>)>>()
         .await;
     progress.finish();
     let read = read?;
     let mut outcome = incremental.map(|_| Outcome::default());
     let mut listed = Vec::with_capacity(read.len());
     for (work, tags, how) in read {
-        if let (Some(outcome), Some(how)) = (&mut outcome, how) {
-            outcome.record(&work.name, how, listed_at, work.last_updated);
+        if let (Some(outcome), Some((how, verified))) = (&mut outcome, how) {
+            outcome.record(&work.name, how, listed_at, work.last_updated, verified);
         }
         listed.push((work.name, tags));
     }

@@ -363,3 +363,56 @@ fn prune_plans_from_the_cache_and_still_looks_again_before_deleting() {
         );
     }
 }
+
+/// A repository whose tags have come from the cache for a week is listed
+/// in full again (`FULL_EVERY`): an error in the cache that no count shows
+/// does not outlive it. The others stay incremental.
+#[test]
+fn a_repository_last_listed_in_full_a_week_ago_is_listed_in_full_again() {
+    let hub = fixture(NS).start();
+    let w = Workdir::new();
+    let m = w.write("set.yaml", SET);
+    let cache = w.path().join("cache");
+    let cached = ["--cache-dir", cache.to_str().unwrap()];
+    let now = Utc::now() + TimeDelta::minutes(1);
+    let first = audit(&hub, &m, now, &cached);
+    assert!(first.code <= 1, "{}", first.stderr);
+    let expected = without_stats(&first.json());
+    // The cache says base was last listed in full eight days ago, and holds
+    // a tag the registry no longer has in its place: wrong in a way neither
+    // its count nor its newest tag shows.
+    let file = cache_file(&cache);
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let base = &mut doc["repositories"]["debian-source-base"];
+    let week_ago = (Utc::now() - TimeDelta::days(8)).to_rfc3339();
+    base["verified_at"] = week_ago.clone().into();
+    let tags = base["tags"].as_array_mut().unwrap();
+    let oldest = tags
+        .iter_mut()
+        .find(|t| t["name"] == "rocky-1")
+        .expect("rocky-1 cached");
+    oldest["name"] = "rocky-0".into();
+    std::fs::write(&file, doc.to_string()).unwrap();
+
+    let again = audit(&hub, &m, now, &cached);
+    assert!(again.code <= 1, "{}", again.stderr);
+    assert_eq!(without_stats(&again.json()), expected, "{}", again.stderr);
+    assert!(
+        again.stderr.contains(
+            "linaro/debian-source-base: last listed in full 8 days ago (each repository is, at least every 7 days); listing every tag"
+        ),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        again.json()["stats"]["unchanged_repositories"],
+        4,
+        "the others: one look each"
+    );
+    // Listed in full, it is good for another week.
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_ne!(
+        doc["repositories"]["debian-source-base"]["verified_at"],
+        Value::from(week_ago)
+    );
+}
