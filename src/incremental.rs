@@ -116,7 +116,13 @@ pub fn choose(
     }
     let until = cached.listed_at - SETTLE;
     let time = |t: Option<DateTime<Utc>>| t.map_or("none".to_string(), |t| t.to_rfc3339());
-    if last_updated.is_none() || last_updated != cached.last_updated {
+    if last_updated.is_none() {
+        return Look::Newest {
+            until,
+            why: "the repository listing gives it no last_updated".into(),
+        };
+    }
+    if last_updated != cached.last_updated {
         return Look::Newest {
             until,
             why: format!(
@@ -213,7 +219,7 @@ pub fn merge(
     let merged = read.tags.len() + rest.len();
     if merged as u64 != count {
         return Err(format!(
-            "it counts {count} tags, the newest pages and the cache hold {merged} (tags deleted since?)"
+            "it counts {count} tags, the newest pages and the cache hold {merged} (tags deleted since, or listed late)"
         ));
     }
     let mut tags = read.tags;

@@ -129,7 +129,7 @@ async fn list_from(
         if let Err(e) = cache.save(&scanned.inventory, &outcome.read, chrono::Utc::now()) {
             if !global.quiet {
                 eprintln!(
-                    "tagsweep: could not save the inventory cache {}: {e} (the next audit lists every repository in full)",
+                    "tagsweep: could not save the inventory cache {}: {e} (the next audit starts from the file as it was, if there is one)",
                     cache.path().display()
                 );
             }
