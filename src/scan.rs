@@ -11,11 +11,21 @@
 //! repository is listed.
 //!
 //! Whether a repository exists is a fact to establish, not a listing shape
-//! ([`exists`]): a repository the registry lists exists; one a complete
-//! listing leaves out does not; one the registry says is unknown (404) does
-//! not; one the registry could neither list nor deny, but answers "no tags"
-//! for, is *unknown* (`Repository::unconfirmed`) — never taken as an empty
-//! repository whose images are all missing.
+//! ([`exists`]): a repository the registry lists exists; one the registry
+//! says is unknown (404) does not; one the registry could neither list nor
+//! deny, but answers "no tags" for, is *unknown* (`Repository::unconfirmed`)
+//! — never taken as an empty repository whose images are all missing.
+//!
+//! An image a *complete* listing leaves out is not taken as absent on the
+//! listing's word alone: its own tags are read (one request when it does
+//! not exist). Docker Hub's listing is paged by offset and checks only that
+//! its pages add up to `count`; a repository deleted before the read
+//! position and another created after it, between two pages, shift every
+//! item by one with the count unchanged, and an item that existed all along
+//! is skipped. So: a 404 proves it absent, tags prove it present (a note
+//! says the listing skipped it), and "no tags" leaves it absent as the
+//! listing said (see [`exists`]). Nothing more is read when every image is
+//! listed.
 //!
 //! Less is read when less is asked ([`Scope`]):
 //! * `--build TAG…`: when `builds × repositories` look-ups of one tag cost
@@ -66,11 +76,10 @@ pub struct Scanned {
     pub incremental: Option<crate::incremental::Outcome>,
 }
 
-/// An inventory cache to list from and to refresh, and where to say why
-/// each changed repository is read (see [`crate::incremental`]).
+/// An inventory cache to list from and to refresh (see
+/// [`crate::incremental`]).
 pub struct Incremental<'a> {
     pub cache: &'a mut InventoryCache,
-    pub notes: &'a Notes,
 }
 
 /// One repository whose tags are to be read.
@@ -78,25 +87,32 @@ struct Work {
     name: String,
     /// The repository listing's `last_updated`, as first seen this run.
     last_updated: Option<DateTime<Utc>>,
-    /// `false`: an image of the manifest the registry could not list; its
-    /// own listing must tell whether it exists.
+    /// `false`: an image of the manifest the repository listing did not
+    /// name (the registry could not list, or a complete listing skipped
+    /// it); its own listing, never taken from the inventory cache, must
+    /// tell whether it exists.
     listed: bool,
 }
 
 /// Lists what an audit of `scope` needs (see the module documentation).
 /// With `incremental`, a whole listing (`Scope::All`) of a registry that
 /// lists newest first reads only what changed since the cache was written.
+/// `notes` hears why a repository is read as it is (with the cache), and of
+/// an image the repository listing skipped although it exists.
 ///
 /// A whole listing (`All`, `Since`) starts reading a repository's tags as
 /// soon as a page of the repository listing names it, rather than after
 /// the last page. What the registry's whole repository listing says decides
 /// what is kept: tags read for a repository named only by a listing that
-/// shifted (and was read again without it) are dropped.
+/// shifted (and was read again without it) are dropped; an image of the
+/// manifest it does not name is read (again) after it, never from the
+/// cache.
 pub async fn scan(
     registry: &dyn Registry,
     manifest: &Manifest,
     concurrency: usize,
     progress: &Progress,
+    notes: &Notes,
     scope: &Scope,
     incremental: Option<Incremental<'_>>,
 ) -> Result<Scanned, RegistryError> {
@@ -109,28 +125,46 @@ pub async fn scan(
         Scope::Builds(builds) => {
             let listing = registry.list_repositories().await?;
             let unlisted = unlisted_images(manifest, &listing);
-            let mut candidates: Vec<String> = listing
+            let candidates: Vec<String> = listing
                 .repositories
                 .iter()
                 .filter(|r| is_candidate(&r.name))
                 .map(|r| r.name.clone())
                 .collect();
-            candidates.extend(unlisted.iter().cloned());
+            // Images the listing did not name: their own listing must tell
+            // (a look-up of a tag cannot tell a repository without it from
+            // one that does not exist).
+            let unlisted_works = unlisted.iter().map(|name| Work {
+                name: name.clone(),
+                last_updated: None,
+                listed: false,
+            });
+            let reading = Reading {
+                since: None,
+                incremental: None,
+                listed_at,
+                notes,
+            };
             let listed = if live
                 && lookups_are_cheaper(registry, manifest, &candidates, builds.len()).await?
             {
-                look_up(registry, &candidates, builds, concurrency, progress).await?
+                let mut found =
+                    look_up(registry, &candidates, builds, concurrency, progress).await?;
+                if !unlisted.is_empty() {
+                    let works = futures::stream::iter(unlisted_works);
+                    let read = read_tags(registry, manifest, works, reading, concurrency, progress);
+                    found.extend(read.await?.0);
+                }
+                found
             } else {
-                let works = candidates.into_iter().map(|name| Work {
-                    listed: !unlisted.contains(&name),
-                    name,
-                    last_updated: None,
-                });
-                let reading = Reading {
-                    since: None,
-                    incremental: None,
-                    listed_at,
-                };
+                let works = candidates
+                    .into_iter()
+                    .map(|name| Work {
+                        name,
+                        last_updated: None,
+                        listed: true,
+                    })
+                    .chain(unlisted_works);
                 let works = futures::stream::iter(works);
                 read_tags(registry, manifest, works, reading, concurrency, progress)
                     .await?
@@ -148,13 +182,20 @@ pub async fn scan(
                 incremental: incremental
                     .filter(|_| live && since.is_none() && registry.lists_newest_first()),
                 listed_at,
+                notes,
             };
             let (sender, works) = futures::channel::mpsc::unbounded::<Work>();
             let sender = Mutex::new(Some(sender));
             let sent = Mutex::new(HashSet::new());
             let send = |work: Work| {
+                // An image the whole listing does not name is read again
+                // even if a listing that shifted named it: that read may
+                // have come from the cache, or from before a deletion.
                 let first = sent.lock().expect("not poisoned").insert(work.name.clone());
-                if let (true, Some(sender)) = (first, &*sender.lock().expect("not poisoned")) {
+                if let (true, Some(sender)) = (
+                    first || !work.listed,
+                    &*sender.lock().expect("not poisoned"),
+                ) {
                     // The reading side hangs up only when it failed, and
                     // then this listing is dropped too.
                     let _ = sender.unbounded_send(work);
@@ -171,8 +212,8 @@ pub async fn scan(
             };
             let listing = async {
                 let listing = registry.list_repositories_streamed(&seen).await?;
-                // Images the registry could not list: their own listing
-                // must tell.
+                // Images the listing did not name: their own listing must
+                // tell.
                 let unlisted = unlisted_images(manifest, &listing);
                 for name in &unlisted {
                     send(Work {
@@ -194,18 +235,48 @@ pub async fn scan(
         }
     };
     // Only what the whole repository listing names as a candidate, and the
-    // images it could not list.
+    // images it did not name.
     let names: HashSet<&str> = listing
         .repositories
         .iter()
         .map(|r| r.name.as_str())
         .collect();
     let keep = |name: &str| unlisted.contains(name) || (names.contains(name) && is_candidate(name));
-    let mut listed: Listed = listed.into_iter().filter(|(name, _)| keep(name)).collect();
+    let listed: Listed = listed.into_iter().filter(|(name, _)| keep(name)).collect();
     let outcome = outcome.map(|mut outcome| {
         outcome.read.retain(|name, _| keep(name));
         outcome
     });
+    // Whether each exists, before anything more is looked up in it.
+    let mut absent = Vec::new();
+    let mut unknown = HashSet::new();
+    let mut present: Listed = Vec::with_capacity(listed.len());
+    for (name, tags) in listed {
+        let said = match (unlisted.contains(&name), listing.complete) {
+            (false, _) => Listing::Named,
+            (true, true) => Listing::LeftOut,
+            (true, false) => Listing::Unavailable,
+        };
+        match exists(said, tags.as_deref()) {
+            Existence::Absent => absent.push(name),
+            Existence::Unknown => {
+                unknown.insert(name.clone());
+                present.push((name, tags));
+            }
+            Existence::Present => {
+                if said == Listing::LeftOut {
+                    notes.warn(|| {
+                        format!(
+                            "{}/{name}: the repository listing did not name it, but its tags are listed: taken as present (the listing's pages shifted while it was read)",
+                            manifest.namespace
+                        )
+                    });
+                }
+                present.push((name, tags));
+            }
+        }
+    }
+    let mut listed = present;
     let builds = match scope {
         Scope::All => None,
         Scope::Builds(builds) => Some(builds.clone()),
@@ -224,18 +295,14 @@ pub async fn scan(
             },
         );
     }
+    for name in absent {
+        inventory.repositories.remove(&name);
+    }
     for (name, tags) in listed {
-        let listed_by_registry = !unlisted.contains(&name);
-        match exists(listed_by_registry, tags.as_deref()) {
-            Existence::Absent => {
-                inventory.repositories.remove(&name);
-            }
-            existence => {
-                let repo = inventory.repositories.entry(name).or_default();
-                repo.unconfirmed = existence == Existence::Unknown;
-                repo.tags = tags;
-            }
-        }
+        let unconfirmed = unknown.contains(&name);
+        let repo = inventory.repositories.entry(name).or_default();
+        repo.unconfirmed = unconfirmed;
+        repo.tags = tags;
     }
     Ok(Scanned {
         inventory,
@@ -244,12 +311,8 @@ pub async fn scan(
     })
 }
 
-/// The images of `manifest` that an incomplete repository listing leaves
-/// out (none when the listing is complete).
+/// The images of `manifest` that the repository listing does not name.
 fn unlisted_images(manifest: &Manifest, listing: &RepositoryList) -> BTreeSet<String> {
-    if listing.complete {
-        return BTreeSet::new();
-    }
     let names: HashSet<&str> = listing
         .repositories
         .iter()
@@ -271,6 +334,8 @@ struct Reading<'a> {
     incremental: Option<Incremental<'a>>,
     /// When this run began listing (recorded in the cache).
     listed_at: DateTime<Utc>,
+    /// Where the cache's reads say why a repository is read as it is.
+    notes: &'a Notes,
 }
 
 /// Reads the tags of each repository of `works` as it comes, as `reading`
@@ -288,8 +353,8 @@ async fn read_tags(
         since,
         mut incremental,
         listed_at,
+        notes,
     } = reading;
-    let notes = incremental.as_ref().map(|i| i.notes);
     let namespace = manifest.namespace.as_str();
     // The bar shows from the first repository on (never an empty one).
     let mut started = false;
@@ -308,8 +373,8 @@ async fn read_tags(
             async move {
                 let detail = wants_detail(manifest, &work.name);
                 let query = TagQuery::new(&detail);
-                let (tags, how) = match (cached, notes, since) {
-                    (Some(cached), Some(notes), _) => {
+                let (tags, how) = match (cached, since) {
+                    (Some(cached), _) => {
                         let verified = cached.as_ref().and_then(|c| c.verified_at);
                         let (tags, how) = crate::incremental::read(
                             registry,
@@ -324,7 +389,7 @@ async fn read_tags(
                         .await?;
                         (tags, Some((how, verified)))
                     }
-                    (_, _, Some(since)) => (
+                    (_, Some(since)) => (
                         registry.list_tags_since(&work.name, since, &query).await?,
                         None,
                     ),
@@ -339,9 +404,19 @@ async fn read_tags(
         .await;
     progress.finish();
     let read = read?;
+    // A repository read once as listed and again as left out (see `scan`):
+    // the second read, in full, is the one that counts.
+    let read_again: HashSet<String> = read
+        .iter()
+        .filter(|(work, ..)| !work.listed)
+        .map(|(work, ..)| work.name.clone())
+        .collect();
     let mut outcome = incremental.map(|_| Outcome::default());
     let mut listed = Vec::with_capacity(read.len());
     for (work, tags, how) in read {
+        if work.listed && read_again.contains(&work.name) {
+            continue;
+        }
         if let (Some(outcome), Some((how, verified))) = (&mut outcome, how) {
             outcome.record(&work.name, how, listed_at, work.last_updated, verified);
         }
@@ -358,23 +433,42 @@ pub enum Existence {
     Unknown,
 }
 
+/// What the repository listing (or catalog) said of a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// It named the repository.
+    Named,
+    /// A complete listing ([`RepositoryList::complete`]) left it out.
+    LeftOut,
+    /// The registry could not list its repositories, and so did not name
+    /// it (an OCI registry that refuses `_catalog`).
+    Unavailable,
+}
+
 /// Judges a repository's existence from what the registry answered:
-/// `listed`: the repository listing (or catalog) named it; `tags`: its tag
-/// listing (`None`: the registry said it does not exist, a 404).
+/// `said`: what the repository listing said of it; `tags`: its tag listing
+/// (`None`: the registry said it does not exist, a 404).
 ///
-/// Repositories that a *complete* listing leaves out are never asked about
-/// (they are absent), so an unlisted repository here is one the registry
-/// could not list. For it, tags prove it exists, and "no tags" proves
-/// nothing: distribution 2.0–2.1 answered `{"tags": null}` for repositories
-/// that do not exist (distribution#1186), 2.8 answers the same for one whose
-/// tags were all deleted (`oci-registry-lab.md` §0.5, §7).
-pub fn exists(listed: bool, tags: Option<&[Tag]>) -> Existence {
-    match tags {
-        // Deleted between the two listings, or unknown to the registry.
-        None => Existence::Absent,
-        Some(_) if listed => Existence::Present,
-        Some([]) => Existence::Unknown,
-        Some(_) => Existence::Present,
+/// * A 404 for its tags: absent, whatever the listing said (deleted between
+///   the two, or unknown to the registry).
+/// * Named by the listing: present, even with no tags.
+/// * Left out by a complete listing: tags prove it exists (an offset-paged
+///   listing skips an item when one before the read position is deleted
+///   and another created between two pages: Docker Hub's count still adds
+///   up); "no tags" leaves it absent, as the listing said — on
+///   distribution 2.0–2.1, `{"tags": null}` is the answer for a repository
+///   that does not exist (distribution#1186).
+/// * Not listable: tags prove it exists, and "no tags" proves nothing:
+///   distribution 2.0–2.1 answered `{"tags": null}` for repositories that
+///   do not exist, 2.8 answers the same for one whose tags were all
+///   deleted (`oci-registry-lab.md` §0.5, §7): unknown.
+pub fn exists(said: Listing, tags: Option<&[Tag]>) -> Existence {
+    match (said, tags) {
+        (_, None) => Existence::Absent,
+        (Listing::Named, Some(_)) => Existence::Present,
+        (Listing::LeftOut, Some([])) => Existence::Absent,
+        (Listing::Unavailable, Some([])) => Existence::Unknown,
+        (Listing::LeftOut | Listing::Unavailable, Some(_)) => Existence::Present,
     }
 }
 
@@ -516,6 +610,7 @@ pub fn set_prefix<'a>(mut names: impl Iterator<Item = &'a str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Listing::{LeftOut, Named, Unavailable};
     use super::{exists, set_prefix, wants_detail, Existence};
     use crate::inventory::Tag;
 
@@ -523,14 +618,26 @@ mod tests {
     fn existence_needs_a_listing_or_tags() {
         let some = [Tag::new("rocky-1")];
         // Listed by the registry: it exists, even with no tags.
-        assert_eq!(exists(true, Some(&[])), Existence::Present);
-        assert_eq!(exists(true, Some(&some)), Existence::Present);
+        assert_eq!(exists(Named, Some(&[])), Existence::Present);
+        assert_eq!(exists(Named, Some(&some)), Existence::Present);
         // A 404 for its tags: the registry says it does not exist.
-        assert_eq!(exists(true, None), Existence::Absent);
-        assert_eq!(exists(false, None), Existence::Absent);
+        assert_eq!(exists(Named, None), Existence::Absent);
+        assert_eq!(exists(Unavailable, None), Existence::Absent);
         // Not listable: tags prove it exists, "no tags" proves nothing.
-        assert_eq!(exists(false, Some(&some)), Existence::Present);
-        assert_eq!(exists(false, Some(&[])), Existence::Unknown);
+        assert_eq!(exists(Unavailable, Some(&some)), Existence::Present);
+        assert_eq!(exists(Unavailable, Some(&[])), Existence::Unknown);
+    }
+
+    #[test]
+    fn a_complete_listing_that_skipped_a_repository_is_overruled_by_its_tags() {
+        let some = [Tag::new("rocky-1")];
+        // Its tags are listed: the listing's pages shifted, it exists.
+        assert_eq!(exists(LeftOut, Some(&some)), Existence::Present);
+        // A 404: the listing was right.
+        assert_eq!(exists(LeftOut, None), Existence::Absent);
+        // No tags at all: nothing overrules the listing (old registries
+        // answer `{"tags": null}` for a repository that does not exist).
+        assert_eq!(exists(LeftOut, Some(&[])), Existence::Absent);
     }
 
     #[test]

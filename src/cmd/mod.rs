@@ -107,11 +107,9 @@ async fn list_from(
         manifest,
         connection.concurrency,
         &global.progress(connection),
+        &connection.notes,
         scope,
-        cache.as_mut().map(|cache| Incremental {
-            cache,
-            notes: &connection.notes,
-        }),
+        cache.as_mut().map(|cache| Incremental { cache }),
     )
     .await
     .with_context(|| format!("listing {} on {}", manifest.namespace, registry.name()))?;

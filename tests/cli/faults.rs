@@ -464,6 +464,212 @@ images:
     assert!(!out.stdout.contains("ghost"), "{}", out.stdout);
 }
 
+/// Docker Hub pages its repository listing by offset. Between the reads of
+/// pages 1 and 2, a repository on page 1 is deleted and an empty one is
+/// created (it sorts last: no push, no `last_updated`). Every item shifts
+/// up by one, the count is unchanged and the pages add up, so the listing
+/// is accepted — without `app-db`, which was on page 2 all along. It must
+/// not be reported missing: its own tags are read, and the report is the
+/// one a fresh audit of the final state gives. With the inventory cache
+/// too: the skipped image is read in full, never from the cache.
+#[test]
+fn an_image_a_shifted_repository_listing_skipped_is_not_reported_missing() {
+    const APPS: &str = "\
+namespace: linaro
+builds:
+  pattern: '^rocky-\\d+$'
+images:
+  - app-api
+  - app-db
+  - app-web
+";
+    // Two repositories a page, newest `last_updated` first, ties by name:
+    // page 1 `website`, `app-api`; page 2 `app-db`, `app-web`. rocky-1
+    // lacks app-db (broken). `caches`: older non-build tags in app-api, so
+    // that looking one build up in each repository costs less than listing
+    // them (`--build`).
+    let start = |caches: i64| {
+        let mut b = FakeHub::builder()
+            .account(USER, SECRET, true)
+            .config(|c| c.max_page_size = 2)
+            .repo(NS, "website")
+            .tag("latest", pushed(10))
+            .done();
+        for app in ["app-api", "app-db", "app-web"] {
+            let mut repo = b.repo(NS, app);
+            if app != "app-db" {
+                repo = repo.tag("rocky-1", pushed(1));
+            }
+            repo = repo.tag("rocky-2", pushed(2));
+            if app == "app-api" {
+                for k in 0..caches {
+                    repo = repo.tag(&format!("cache-{k}"), pushed(0) - TimeDelta::minutes(k));
+                }
+            }
+            b = repo.done();
+        }
+        b.start()
+    };
+    // On the first request for page 2: `website` deleted, `app-zzz` created.
+    // Page 2 is then `app-web`, `app-zzz`.
+    let shift = |hub: &FakeHub| {
+        let done = Arc::new(AtomicUsize::new(0));
+        hub.on("GET", "/repositories$", move |st, req| {
+            let page2 = req.query.split('&').any(|p| p == "page=2");
+            if page2 && done.fetch_add(1, Ordering::SeqCst) == 0 {
+                st.repos.remove(&(NS.to_string(), "website".to_string()));
+                st.add_repo(crate::support::fakehub::Repo::new(NS, "app-zzz"));
+            }
+        });
+    };
+    let w = Workdir::new();
+    let m = w.write("m.yaml", APPS);
+    let cache = w.path().join("cache");
+    let audit = |hub: &FakeHub, extra: &[&str]| {
+        run(tagsweep()
+            .args(["audit", "--format", "json", "--now", NOW, "-m"])
+            .arg(&m)
+            .args(extra)
+            .env("TAGSWEEP_HUB_URL", hub.url())
+            .env("DOCKERHUB_USERNAME", USER)
+            .env("DOCKERHUB_TOKEN", SECRET))
+    };
+    // Two requests for the repository listing: accepted, not read again.
+    let skipped = |listing: usize, out: &Run| {
+        assert_eq!(
+            listing, 2,
+            "the shifted listing was accepted, not read again\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("linaro/app-db: the repository listing did not name it"),
+            "{}",
+            out.stderr
+        );
+    };
+
+    let hub = start(0);
+    shift(&hub);
+    let out = audit(&hub, &["--no-cache"]);
+    let listing = hub.count_matching("GET", "/repositories$");
+    let fresh = audit(&hub, &["--no-cache"]);
+    assert_eq!(fresh.code, 1, "{}", fresh.stderr);
+    assert_eq!(fresh.json()["summary"]["broken"], 1);
+    assert_eq!(without_stats(out.json()), without_stats(fresh.json()));
+    assert_eq!(out.code, fresh.code, "{}", out.stderr);
+    skipped(listing, &out);
+
+    // The cache knows app-db from an earlier run; the shifted listing
+    // leaves it out: it is listed in full (no newest-first read, no peek).
+    let hub = start(0);
+    let cached = ["--cache-dir", cache.to_str().expect("utf-8")];
+    assert_eq!(audit(&hub, &cached).code, 1);
+    hub.clear_requests();
+    shift(&hub);
+    let out = audit(&hub, &cached);
+    let listing = hub.count_matching("GET", "/repositories$");
+    let app_db: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/app-db/tags"))
+        .collect();
+    let fresh = audit(&hub, &["--no-cache"]);
+    assert_eq!(without_stats(out.json()), without_stats(fresh.json()));
+    assert_eq!(out.code, fresh.code, "{}", out.stderr);
+    skipped(listing, &out);
+    assert!(
+        !app_db.is_empty() && app_db.iter().all(|r| !r.query.contains("ordering")),
+        "{app_db:?}"
+    );
+
+    // `--build`, by look-ups: a tag not found cannot tell a skipped image
+    // from a missing one (app-db lacks rocky-1), so app-db's own tags are
+    // listed.
+    let hub = start(101);
+    shift(&hub);
+    let build = ["--no-cache", "--build", "rocky-1"];
+    let out = audit(&hub, &build);
+    let listing = hub.count_matching("GET", "/repositories$");
+    let looked_up = hub.count_matching("GET", "/app-web/tags/rocky-1$");
+    let fresh = audit(&hub, &build);
+    assert_eq!(without_stats(out.json()), without_stats(fresh.json()));
+    assert_eq!(out.code, fresh.code, "{}", out.stderr);
+    skipped(listing, &out);
+    assert_eq!(looked_up, 1, "the build was looked up, not listed");
+}
+
+/// An image whose tags were read when page 1 named it, then deleted while
+/// the listing was read: the listing, read again, leaves it out, and the
+/// image is read again rather than judged on its earlier tags. It is
+/// missing, as a fresh audit of the final state says.
+#[test]
+fn an_image_deleted_while_the_namespace_is_listed_is_read_again_and_missing() {
+    const APPS: &str = "\
+namespace: linaro
+builds:
+  pattern: '^rocky-\\d+$'
+images:
+  - app-api
+  - app-db
+  - app-web
+";
+    // Two repositories a page, ties by name: page 1 `app-api`, `app-db`;
+    // page 2 `app-web`.
+    let mut b = FakeHub::builder()
+        .account(USER, SECRET, true)
+        .config(|c| c.max_page_size = 2);
+    for app in ["app-api", "app-db", "app-web"] {
+        b = b.repo(NS, app).tag("rocky-1", pushed(1)).done();
+    }
+    let hub = b.start();
+    // Page 2 fails once (a 500, retried after a backoff, while app-db's
+    // tags are listed); when asked again, app-db is gone: the count changed,
+    // and the listing is read again without it.
+    hub.inject(Fault::on("GET").path("/repositories$").nth(2).status(500));
+    let asked = Arc::new(AtomicUsize::new(0));
+    hub.on("GET", "/repositories$", move |st, req| {
+        let page2 = req.query.split('&').any(|p| p == "page=2");
+        if page2 && asked.fetch_add(1, Ordering::SeqCst) == 1 {
+            st.repos.remove(&(NS.to_string(), "app-db".to_string()));
+        }
+    });
+    let w = Workdir::new();
+    let m = w.write("m.yaml", APPS);
+    let audit = || {
+        run(tagsweep()
+            .args([
+                "audit",
+                "--format",
+                "json",
+                "--no-cache",
+                "--now",
+                NOW,
+                "-m",
+            ])
+            .arg(&m)
+            .env("TAGSWEEP_HUB_URL", hub.url())
+            .env("DOCKERHUB_USERNAME", USER)
+            .env("DOCKERHUB_TOKEN", SECRET))
+    };
+    let out = audit();
+    let app_db: Vec<u16> = hub
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/app-db/tags"))
+        .map(|r| r.status)
+        .collect();
+    let fresh = audit();
+    assert_eq!(fresh.code, 1, "{}", fresh.stderr);
+    assert_eq!(
+        fresh.json()["missing_repositories"],
+        serde_json::json!(["app-db"])
+    );
+    assert_eq!(without_stats(out.json()), without_stats(fresh.json()));
+    assert_eq!(out.code, fresh.code, "{}", out.stderr);
+    assert_eq!(app_db, [200, 404], "read while it existed, then again");
+}
+
 #[test]
 fn an_incremental_listing_that_shifts_falls_back_to_a_full_one() {
     // `--since 150h`: 75 builds, so base is read newest first over 3 pages of 50.

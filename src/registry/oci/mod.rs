@@ -12,8 +12,9 @@
 //!   most hosted ones) is no error: then only the manifest's images are
 //!   listed. The manifest's images are always listed, whatever the catalog
 //!   says. A readable catalog is complete: an image it does not list has no
-//!   repository. Without it, existence is what the tag listing answers (404
-//!   `NAME_UNKNOWN`: absent; tags: present; `"tags": null` or `[]`: unknown,
+//!   repository, unless its own tag listing names tags (the scan asks, see
+//!   `crate::scan::exists`). Without it, existence is what the tag listing
+//!   answers (404 `NAME_UNKNOWN`: absent; tags: present; `"tags": null` or `[]`: unknown,
 //!   since distribution 2.0–2.1 answered that for repositories that do not
 //!   exist, distribution#1186).
 //! * **Tags**: `GET /v2/<name>/tags/list?n=1000`, following `Link` (relative,
