@@ -185,28 +185,31 @@ pub fn read_stdin_line() -> std::io::Result<String> {
 
 /// An API address: `https://…`, or `http://…` on a loopback host only.
 pub fn api_url(raw: &str) -> Result<Url> {
-    let url = Url::parse(raw.trim())
-        .with_context(|| format!("{:?} is not a URL", crate::net::without_userinfo(raw)))?;
+    // Every message shows the address without what may be a secret in it.
+    let shown = crate::net::shown(raw);
+    let lower = raw.trim().to_ascii_lowercase();
+    if !lower.starts_with("https://") && !lower.starts_with("http://") {
+        bail!("{shown}: write the address with its scheme: https://… (http:// only for a loopback host)");
+    }
+    let url = Url::parse(raw.trim()).with_context(|| format!("{shown:?} is not a URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
         bail!(
-            "{}: credentials do not belong in the URL; use DOCKERHUB_USERNAME and DOCKERHUB_TOKEN, or `docker login`",
-            crate::net::without_userinfo(url.as_str())
+            "{shown}: credentials do not belong in the URL; use DOCKERHUB_USERNAME and DOCKERHUB_TOKEN, or `docker login`"
         );
     }
     if url.query().is_some() || url.fragment().is_some() {
         bail!(
-            "{}: an API address takes no query or fragment (left out here: it may hold a key); give scheme, host, port and path only",
-            crate::net::service_key(&url)
+            "{shown}: an API address takes no query or fragment (left out here: it may hold a key); give scheme, host, port and path only"
         );
     }
     match url.scheme() {
         "https" => {}
         "http" if crate::net::is_loopback(&url) => {}
-        "http" => bail!("{url}: plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use https"),
-        other => bail!("{url}: unsupported scheme {other:?}; use https"),
+        "http" => bail!("{shown}: plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use https"),
+        other => bail!("{shown}: unsupported scheme {other:?}; use https"),
     }
     if url.host().is_none() {
-        bail!("{url}: no host");
+        bail!("{shown}: no host");
     }
     Ok(url)
 }

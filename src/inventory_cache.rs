@@ -24,7 +24,8 @@
 //! unreadable, truncated, for another registry or namespace, written by
 //! another format (older or newer), or inconsistent (a count that is not
 //! its tags', a `newest` that is not one of them, the file written later than
-//! now, a tag pushed more than [`crate::incremental::SETTLE`] ahead of now) is
+//! now; a tag pushed later than now is no reason: the registry's clock may
+//! run ahead of ours, and such a tag is read again anyway) is
 //! ignored whole with a note, and replaced by the next save. Saving writes
 //! a temporary file beside it and renames it over the old one: a crash or
 //! a concurrent run never leaves half a file (the last run to finish wins).
@@ -413,19 +414,6 @@ fn parse(
             if tag.name.is_empty() || !names.insert(tag.name.as_str()) {
                 return Err(format!("{name}: tag {:?} is empty or twice", tag.name));
             }
-            // The registry's clock may run ahead of ours by as much as the
-            // incremental listing allows (a tag that new is read again
-            // anyway); further ahead, the file is not to be trusted.
-            if tag
-                .pushed
-                .is_some_and(|p| p > now + crate::incremental::SETTLE)
-            {
-                return Err(format!(
-                    "{name}: tag {} pushed more than {}h in the future",
-                    tag.name,
-                    crate::incremental::SETTLE.num_hours()
-                ));
-            }
         }
         if repo.newest.as_deref() != newest(&repo.tags).map(|t| t.name.as_str()) {
             return Err(format!("{name}: \"newest\" is not its newest tag"));
@@ -621,13 +609,6 @@ mod tests {
                 "listed after",
             ),
             (
-                "tag pushed two hours ahead",
-                with(&|d| {
-                    d["repositories"]["base"]["tags"][0]["pushed"] = "2026-11-30T14:00:00Z".into()
-                }),
-                "pushed more than 1h in the future",
-            ),
-            (
                 "bad tag",
                 with(&|d| {
                     d["repositories"]["base"]["tags"][0]["platforms"] = serde_json::json!(["linux"])
@@ -660,13 +641,23 @@ mod tests {
         assert!(note.unwrap().contains("not a file"));
         assert!(cache.is_empty());
 
-        // A registry clock ten minutes ahead of ours is no reason to throw
-        // the cache away (such a tag is read again anyway).
+        // A registry clock ahead of ours (by ten minutes, by two hours) is
+        // no reason to throw the cache away: such a tag is read again anyway.
         let ahead = dir.path().join("ahead.json");
         std::fs::write(
             &ahead,
             with(&|d| {
                 d["repositories"]["base"]["tags"][0]["pushed"] = "2026-11-30T12:10:00Z".into()
+            }),
+        )
+        .unwrap();
+        let (mut cache, note) = InventoryCache::open(ahead.clone(), HUB, "linaro", at(NOW));
+        assert_eq!(note, None);
+        assert!(cache.take("base").is_some());
+        std::fs::write(
+            &ahead,
+            with(&|d| {
+                d["repositories"]["base"]["tags"][0]["pushed"] = "2026-11-30T14:00:00Z".into()
             }),
         )
         .unwrap();

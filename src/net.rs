@@ -15,20 +15,28 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// `raw` (a URL as typed, parsed or not) with any user information
-/// (`user:password@`) replaced by `…`, for messages: a password or token
-/// typed into a URL must not be echoed back.
-pub fn without_userinfo(raw: &str) -> String {
-    let Some(start) = raw.find("://").map(|i| i + 3) else {
-        return raw.to_string();
+/// `raw` (an address as typed: a URL or not, with or without a scheme)
+/// as it may be shown in a message: any user information (`user:token@`)
+/// replaced by `…`, any query or fragment (`?key=…`) by `?…`. A token
+/// typed into an address must never be echoed back, whatever else is wrong
+/// with it.
+pub fn shown(raw: &str) -> String {
+    let raw = raw.trim();
+    let (rest, cut) = match raw.find(['?', '#']) {
+        Some(i) => (&raw[..i], "?…"),
+        None => (raw, ""),
     };
-    let end = raw[start..]
-        .find(['/', '?', '#'])
-        .map_or(raw.len(), |i| start + i);
-    match raw[start..end].rfind('@') {
-        Some(at) => format!("{}…{}", &raw[..start], &raw[start + at..]),
-        None => raw.to_string(),
-    }
+    let start = rest
+        .find("://")
+        .map(|i| i + 3)
+        .or_else(|| rest.starts_with("//").then_some(2))
+        .unwrap_or(0);
+    let end = rest[start..].find('/').map_or(rest.len(), |i| start + i);
+    let rest = match rest[start..end].rfind('@') {
+        Some(at) => format!("{}…{}", &rest[..start], &rest[start + at..]),
+        None => rest.to_string(),
+    };
+    format!("{rest}{cut}")
 }
 
 /// What names the service at `url` in file names and caches: scheme, host,
@@ -40,20 +48,27 @@ pub fn service_key(url: &Url) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_loopback, service_key, without_userinfo};
+    use super::{is_loopback, service_key, shown};
 
     #[test]
-    fn user_information_is_never_shown() {
-        assert_eq!(
-            without_userinfo("http://ci-bot:dckr_pat_x@127.0.0.1:8080/v2?a=b@c"),
-            "http://…@127.0.0.1:8080/v2?a=b@c"
-        );
-        assert_eq!(without_userinfo("https://tok@en@[bad"), "https://…@[bad");
-        assert_eq!(
-            without_userinfo("https://hub.docker.com/"),
-            "https://hub.docker.com/"
-        );
-        assert_eq!(without_userinfo("not a url"), "not a url");
+    fn neither_user_information_nor_a_query_is_shown() {
+        for (typed, safe) in [
+            (
+                "http://ci-bot:dckr_pat_x@127.0.0.1:8080/v2?a=b@c",
+                "http://…@127.0.0.1:8080/v2?…",
+            ),
+            ("https://tok@en@[bad", "https://…@[bad"),
+            // No scheme: the user information is still found.
+            ("ci-bot:dckr_pat_x@127.0.0.1:8080", "…@127.0.0.1:8080"),
+            ("//ci-bot:dckr_pat_x@127.0.0.1:8080/", "//…@127.0.0.1:8080/"),
+            ("127.0.0.1:8080/?key=s3cr3t", "127.0.0.1:8080/?…"),
+            ("http://?key=s3cr3t", "http://?…"),
+            ("https://hub.docker.com/#frag", "https://hub.docker.com/?…"),
+            ("https://hub.docker.com/", "https://hub.docker.com/"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(shown(typed), safe, "{typed}");
+        }
     }
 
     #[test]

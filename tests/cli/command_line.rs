@@ -488,6 +488,14 @@ fn credentials_in_a_url_are_refused_without_being_shown() {
             "http://ci-bot:dckr_pat_s3cret@127.0.0.1:9/",
             "http://ci-bot:dckr_pat_s3cret@10.0.0.1/",
             "https://ci-bot:dckr_pat_s3cret@[bad",
+            // Typos a CI variable may carry: no scheme, a broken port, no host.
+            "ci-bot:dckr_pat_s3cret@127.0.0.1:9",
+            "//ci-bot:dckr_pat_s3cret@127.0.0.1:9",
+            "127.0.0.1:9/?key=dckr_pat_s3cret",
+            "localhost:9/?key=dckr_pat_s3cret",
+            "http://127.0.0.1:x/?key=dckr_pat_s3cret",
+            "http://?key=dckr_pat_s3cret",
+            "http://ci-bot:dckr_pat_s3cret@127.0.0.1:9/a b?k=dckr_pat_s3cret",
         ] {
             let by_flag = run(tagsweep()
                 .args(["audit", "-m"])
@@ -502,6 +510,36 @@ fn credentials_in_a_url_are_refused_without_being_shown() {
                 assert!(!out.stderr.contains("dckr_pat_s3cret"), "{}", out.stderr);
                 assert!(!out.stdout.contains("dckr_pat_s3cret"), "{}", out.stdout);
             }
+        }
+    }
+    // The same in a manifest's `registry:` (validate and audit say why it
+    // is refused, never what it held).
+    let w = Workdir::new();
+    for registry in [
+        "u:dckr_pat_s3cret@127.0.0.1:5000",
+        "127.0.0.1:5000/?key=dckr_pat_s3cret",
+        "http://10.0.0.1/?key=dckr_pat_s3cret",
+        "https://u:dckr_pat_s3cret@registry.example.com",
+    ] {
+        let m = w.write(
+            "m.yaml",
+            &format!("registry: '{registry}'\nnamespace: linaro\nbuilds: {{pattern: '^r-\\d+$'}}\nimages: [base]\n"),
+        );
+        for sub in ["validate", "audit"] {
+            let mut cmd = tagsweep();
+            if sub == "validate" {
+                cmd.arg("validate").arg(&m);
+            } else {
+                cmd.args(["audit", "-m"]).arg(&m);
+            }
+            let out = run(&mut cmd);
+            assert!(out.code >= 1, "{registry}: {}", out.stderr);
+            assert!(
+                !out.stderr.contains("dckr_pat_s3cret") && !out.stdout.contains("dckr_pat_s3cret"),
+                "{registry}: {}{}",
+                out.stdout,
+                out.stderr
+            );
         }
     }
 }

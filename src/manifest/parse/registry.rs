@@ -90,12 +90,15 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
                 quote(text)
             ));
         }
-        return Err(format!("invalid registry '{}'; {HOW}", quote(text)));
+        return Err(format!(
+            "invalid registry '{}'; {HOW}",
+            quote(&crate::net::shown(text))
+        ));
     }
     let url = url::Url::parse(text).map_err(|err| {
         format!(
             "invalid registry URL '{}': {err}; {HOW}",
-            quote(&crate::net::without_userinfo(text))
+            quote(&crate::net::shown(text))
         )
     })?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -112,7 +115,11 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
             return Err(format!(
                 "plain http is only allowed for loopback registries (127.0.0.0/8, ::1, localhost); \
                  write https://{}",
-                quote(text.split_once("://").map_or(text, |(_, rest)| rest))
+                quote(
+                    crate::net::shown(text)
+                        .split_once("://")
+                        .map_or(text, |(_, rest)| rest)
+                )
             ))
         }
         other => {
@@ -125,7 +132,7 @@ fn parse_registry(text: &str) -> Result<RegistryRef, String> {
     if url.host().is_none() {
         return Err(format!(
             "the registry URL '{}' has no host; {HOW}",
-            quote(text)
+            quote(&crate::net::shown(text))
         ));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
