@@ -95,10 +95,14 @@ fn fixture() -> FakeHubBuilder {
 }
 
 fn audit(hub: &FakeHub, w: &Workdir, extra: &[&str]) -> Run {
-    let m = w.write("m.yaml", MANIFEST);
+    audit_of(hub, &w.write("m.yaml", MANIFEST), extra)
+}
+
+/// `tagsweep audit --format json --now NOW -m manifest` against `hub`, with `extra`.
+fn audit_of(hub: &FakeHub, manifest: &std::path::Path, extra: &[&str]) -> Run {
     run(tagsweep()
         .args(["audit", "--format", "json", "--now", NOW, "-m"])
-        .arg(&m)
+        .arg(manifest)
         .args(extra)
         .env("TAGSWEEP_HUB_URL", hub.url())
         .env("DOCKERHUB_USERNAME", USER)
@@ -109,6 +113,17 @@ fn without_stats(mut doc: Value) -> Value {
     doc.as_object_mut().expect("object").remove("stats");
     doc
 }
+
+/// Three images of an `app-` set, for the tests of listings that shift.
+const APPS: &str = "\
+namespace: linaro
+builds:
+  pattern: '^rocky-\\d+$'
+images:
+  - app-api
+  - app-db
+  - app-web
+";
 
 /// The fault-free answer, computed once for the whole file.
 fn baseline() -> &'static (i32, Value) {
@@ -412,24 +427,9 @@ images:
             b
         }
     };
-    let audit = |hub: &FakeHub| {
-        let w = Workdir::new();
-        let m = w.write("m.yaml", SMALL);
-        run(tagsweep()
-            .args([
-                "audit",
-                "--format",
-                "json",
-                "--no-cache",
-                "--now",
-                NOW,
-                "-m",
-            ])
-            .arg(&m)
-            .env("TAGSWEEP_HUB_URL", hub.url())
-            .env("DOCKERHUB_USERNAME", USER)
-            .env("DOCKERHUB_TOKEN", SECRET))
-    };
+    let w = Workdir::new();
+    let m = w.write("m.yaml", SMALL);
+    let audit = |hub: &FakeHub| audit_of(hub, &m, &["--no-cache"]);
     let without = audit(&namespace(false).start());
     assert_eq!(without.code, 1, "{}", without.stderr);
 
@@ -474,15 +474,6 @@ images:
 /// too: the skipped image is read in full, never from the cache.
 #[test]
 fn an_image_a_shifted_repository_listing_skipped_is_not_reported_missing() {
-    const APPS: &str = "\
-namespace: linaro
-builds:
-  pattern: '^rocky-\\d+$'
-images:
-  - app-api
-  - app-db
-  - app-web
-";
     // Two repositories a page, newest `last_updated` first, ties by name:
     // page 1 `website`, `app-api`; page 2 `app-db`, `app-web`. rocky-1
     // lacks app-db (broken). `caches`: older non-build tags in app-api, so
@@ -525,15 +516,7 @@ images:
     let w = Workdir::new();
     let m = w.write("m.yaml", APPS);
     let cache = w.path().join("cache");
-    let audit = |hub: &FakeHub, extra: &[&str]| {
-        run(tagsweep()
-            .args(["audit", "--format", "json", "--now", NOW, "-m"])
-            .arg(&m)
-            .args(extra)
-            .env("TAGSWEEP_HUB_URL", hub.url())
-            .env("DOCKERHUB_USERNAME", USER)
-            .env("DOCKERHUB_TOKEN", SECRET))
-    };
+    let audit = |hub: &FakeHub, extra: &[&str]| audit_of(hub, &m, extra);
     // Two requests for the repository listing: accepted, not read again.
     let skipped = |listing: usize, out: &Run| {
         assert_eq!(
@@ -605,15 +588,6 @@ images:
 /// missing, as a fresh audit of the final state says.
 #[test]
 fn an_image_deleted_while_the_namespace_is_listed_is_read_again_and_missing() {
-    const APPS: &str = "\
-namespace: linaro
-builds:
-  pattern: '^rocky-\\d+$'
-images:
-  - app-api
-  - app-db
-  - app-web
-";
     // Two repositories a page, ties by name: page 1 `app-api`, `app-db`;
     // page 2 `app-web`.
     let mut b = FakeHub::builder()
@@ -636,22 +610,7 @@ images:
     });
     let w = Workdir::new();
     let m = w.write("m.yaml", APPS);
-    let audit = || {
-        run(tagsweep()
-            .args([
-                "audit",
-                "--format",
-                "json",
-                "--no-cache",
-                "--now",
-                NOW,
-                "-m",
-            ])
-            .arg(&m)
-            .env("TAGSWEEP_HUB_URL", hub.url())
-            .env("DOCKERHUB_USERNAME", USER)
-            .env("DOCKERHUB_TOKEN", SECRET))
-    };
+    let audit = || audit_of(&hub, &m, &["--no-cache"]);
     let out = audit();
     let app_db: Vec<u16> = hub
         .requests()
