@@ -305,6 +305,21 @@ fn run_tagsweep(args: &[&str], hub: Option<&FakeHub>) -> Measured {
     }
 }
 
+/// `POST /v2/auth/token` as the benchmark's account: the access token.
+async fn log_in(client: &reqwest::Client, base: &str) -> reqwest::Result<String> {
+    let token: serde_json::Value = client
+        .post(format!("{base}/v2/auth/token"))
+        .json(&serde_json::json!({"identifier": USER, "secret": SECRET}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// The original approach: log in, then one request at a time, following `next`.
 fn sequential_baseline(hub: &FakeHub) -> Measured {
     hub.clear_requests();
@@ -316,17 +331,7 @@ fn sequential_baseline(hub: &FakeHub) -> Measured {
     let ok = rt.block_on(async {
         let client = reqwest::Client::new();
         let base = hub.url();
-        let token: serde_json::Value = client
-            .post(format!("{base}/v2/auth/token"))
-            .json(&serde_json::json!({"identifier": USER, "secret": SECRET}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = token["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let token = log_in(&client, &base).await?;
         let get_all = |first: String| {
             let client = client.clone();
             let token = token.clone();
@@ -393,9 +398,8 @@ struct IdealItem {
 /// what it cannot know beforehand — the login; a listing's first page,
 /// whose `count` says how many pages follow (then read all at once); a
 /// repository's name, before its tags — with `j` requests in flight in all,
-/// each page parsed for what an audit needs of it. It starts a repository's
-/// tags as soon as a repository page names it (tagsweep waits for the whole
-/// repository listing).
+/// each page parsed for what an audit needs of it, a repository's tags
+/// started as soon as a repository page names it (as tagsweep does).
 fn ideal_lister(hub: &FakeHub, j: usize) -> Measured {
     use std::sync::Arc;
     hub.clear_requests();
@@ -408,14 +412,7 @@ fn ideal_lister(hub: &FakeHub, j: usize) -> Measured {
     let ok = rt.block_on(async {
         let client = reqwest::Client::new();
         let base = hub.url();
-        let token: serde_json::Value = client
-            .post(format!("{base}/v2/auth/token"))
-            .json(&serde_json::json!({"identifier": USER, "secret": SECRET}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token: Arc<str> = token["access_token"].as_str().unwrap_or_default().into();
+        let token: Arc<str> = log_in(&client, &base).await?.into();
         let permits = Arc::new(tokio::sync::Semaphore::new(j));
         let get = {
             let (client, token, permits) = (client.clone(), token.clone(), permits.clone());

@@ -375,26 +375,10 @@ mod tests {
     /// `builds.grace`, the only change that explains it.
     #[test]
     fn a_grace_change_is_annotated_on_grace() {
-        use crate::policy::diff::{compare, judge, Side};
         let old = fixture::new();
         let src = "namespace: linaro\nbuilds:\n  pattern: '^rocky-\\d+(-debug)?$'\n  grace: 30m\nretention: {keep: 2}\nplatforms: [linux/amd64]\nimages:\n  - base\n  - nova\n  - name: old-svc\n    until: rocky-3\n  - zun\n";
         let new = crate::manifest::parse_str("manifests/kolla.yaml", src).unwrap();
-        let inv = fixture::inventory();
-        let now = crate::render::fixture::now();
-        let (o, n) = (
-            judge(&old, &inv, now, |_| None),
-            judge(&new, &inv, now, |_| None),
-        );
-        let diff = compare(
-            Side {
-                manifest: &old,
-                judgement: &o,
-            },
-            Side {
-                manifest: &new,
-                judgement: &n,
-            },
-        );
+        let diff = fixture::diff_of(&old, &new);
         insta::assert_snapshot!(render(&diff, &old, &new), @"
         ::warning file=manifests/kolla.yaml,title=tagsweep diff::1 build changes status; prune deletes 1 more build.%0Aprune --broken under NEW also deletes 1 build (2 tags): rocky-5%0Aprune --expired: no change (deletes the same 3 builds under both: rocky-3, rocky-2, rocky-1)
         ::warning file=manifests/kolla.yaml,line=4,col=10,title=tagsweep diff::builds.grace: 2h → 30m changes 1 build:%0Arocky-5: in progress → broken, builds.grace 2h → 30m
@@ -407,7 +391,6 @@ mod tests {
     #[test]
     fn a_fix_no_line_says_is_in_the_verdict() {
         use crate::manifest::parse_str;
-        use crate::policy::diff::{compare, judge, Side};
         let manifest = |pattern: &str| {
             parse_str(
                 "m.yaml",
@@ -418,22 +401,7 @@ mod tests {
             .unwrap()
         };
         let (old, new) = (manifest("^rocky-[4-9]$"), manifest("^rocky-\\d$"));
-        let inv = fixture::inventory();
-        let now = crate::render::fixture::now();
-        let (o, n) = (
-            judge(&old, &inv, now, |_| None),
-            judge(&new, &inv, now, |_| None),
-        );
-        let diff = compare(
-            Side {
-                manifest: &old,
-                judgement: &o,
-            },
-            Side {
-                manifest: &new,
-                judgement: &n,
-            },
-        );
+        let diff = fixture::diff_of(&old, &new);
         assert!(diff.images.is_empty());
         let out = render(&diff, &old, &new);
         let verdict = out.lines().next().unwrap();

@@ -724,18 +724,23 @@ pub(crate) mod fixture {
     }
 
     pub fn diff() -> Diff {
-        let (old, new, inv) = (old(), new(), inventory());
+        diff_of(&old(), &new())
+    }
+
+    /// `old` and `new` compared on the fixture's inventory, as of `now()`.
+    pub fn diff_of(old: &Manifest, new: &Manifest) -> Diff {
+        let inv = inventory();
         let (o, n) = (
-            judge(&old, &inv, now(), |_| None),
-            judge(&new, &inv, now(), |_| None),
+            judge(old, &inv, now(), |_| None),
+            judge(new, &inv, now(), |_| None),
         );
         compare(
             Side {
-                manifest: &old,
+                manifest: old,
                 judgement: &o,
             },
             Side {
-                manifest: &new,
+                manifest: new,
                 judgement: &n,
             },
         )
